@@ -1,0 +1,1 @@
+//! PeerNet node.

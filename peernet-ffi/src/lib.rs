@@ -1,0 +1,1 @@
+//! C ABI for PeerNet (work in progress: see issue 4).

@@ -1,0 +1,1 @@
+//! PeerNet wire protocol v1, sans-IO.
