@@ -1,1 +1,37 @@
 //! PeerNet wire protocol v1, sans-IO.
+//!
+//! Bytes in, bytes or events out: no sockets, no clocks (time is passed in), no
+//! tasks. Everything here follows `shared/spec/protocol.md`; `docs/protocol.md`
+//! restates it for users.
+//!
+//! | module | spec | what |
+//! |---|---|---|
+//! | [`frame`] | 2 | `u32 BE length ‖ body` |
+//! | [`handshake`], [`hello`] | 3 | Noise XX over snow, the Hello payload |
+//! | [`channel`] | 4 | ChaCha20-Poly1305 per direction |
+//! | [`envelope`], [`heartbeat`] | 5 | Call/Reply/Send/Ping/Pong/Goodbye, ping schedule |
+//! | [`rpc`] | 6 | the `peernet.rpc` body |
+//! | [`keyfile`], [`key`] | 7 | identity keyfile, public keys |
+//! | [`announce`] | 8 | the UDP discovery announcement |
+//! | [`trustfile`], [`backoff`] | — | trust store file format, reconnect delays |
+
+#![forbid(unsafe_code)]
+
+mod codec;
+
+pub mod announce;
+pub mod backoff;
+pub mod channel;
+pub mod envelope;
+pub mod error;
+pub mod frame;
+pub mod handshake;
+pub mod heartbeat;
+pub mod hello;
+pub mod key;
+pub mod keyfile;
+pub mod rpc;
+pub mod trustfile;
+
+pub use error::ProtoError;
+pub use key::Key;

@@ -1,0 +1,183 @@
+//! The persisted trust store: a human-readable, hand-editable text file.
+//!
+//! ```text
+//! # PeerNet trust store, format 1
+//! # One peer per line: <key hex> <added-at unix seconds> <rights> <label>
+//! # rights: "-" (none) or "rpc". Label: rest of the line (may be empty).
+//! 8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a 1764090000 rpc Bob's laptop
+//! ```
+//!
+//! Rules:
+//! - The first line must be the header `# PeerNet trust store, format <n>`; only format
+//!   1 is understood. A file without it (including an empty file) is an error, so a
+//!   truncated or foreign file never loads as an empty store.
+//! - Other lines starting with `#` (after optional blanks) and blank lines are ignored.
+//! - Fields are separated by spaces (one or more). The key is 64 hex digits (either
+//!   case), added-at is decimal digits (u64), rights is `-` or `rpc`. The label is the
+//!   rest of the line after the single space that follows the rights field, verbatim
+//!   (so leading spaces are kept); it is at most 256 bytes with no control characters.
+//! - A trailing `\r` (CRLF files) is ignored. A key listed twice is an error.
+//! - Every error names its 1-based line.
+
+use crate::{Key, ProtoError};
+
+/// Longest label, in bytes.
+pub const MAX_LABEL_LEN: usize = 256;
+/// The header every trust file starts with, minus the version number.
+pub const HEADER_PREFIX: &str = "# PeerNet trust store, format ";
+/// The format version written by [`render`] and understood by [`parse`].
+pub const FORMAT_VERSION: u32 = 1;
+
+/// One trusted peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustEntry {
+    /// The peer's static public key.
+    pub key: Key,
+    /// A name for humans; may be empty.
+    pub label: String,
+    /// When the peer was trusted, in Unix seconds.
+    pub added_at: u64,
+    /// Whether the peer may use `peernet.rpc` (spec 6).
+    pub rpc: bool,
+}
+
+/// Checks a label: at most 256 bytes, no control characters.
+pub fn validate_label(label: &str) -> Result<(), ProtoError> {
+    if label.len() > MAX_LABEL_LEN {
+        Err(ProtoError::BadLabel("longer than 256 bytes"))
+    } else if label.chars().any(char::is_control) {
+        Err(ProtoError::BadLabel("contains a control character"))
+    } else {
+        Ok(())
+    }
+}
+
+fn err(line: usize, reason: impl Into<String>) -> ProtoError {
+    ProtoError::TrustFile {
+        line,
+        reason: reason.into(),
+    }
+}
+
+/// Splits off the next space-separated field; returns (field, rest after the one
+/// separating space).
+fn next_field(s: &str) -> (&str, Option<&str>) {
+    let s = s.trim_start_matches(' ');
+    match s.split_once(' ') {
+        Some((field, rest)) => (field, Some(rest)),
+        None => (s, None),
+    }
+}
+
+fn parse_entry(n: usize, line: &str) -> Result<TrustEntry, ProtoError> {
+    let (key_text, rest) = next_field(line);
+    let key = Key::from_hex(key_text)
+        .map_err(|_| err(n, format!("{key_text:?} is not a 64-digit hex key")))?;
+    let (added_text, rest) = next_field(rest.unwrap_or(""));
+    if added_text.is_empty() || !added_text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(err(
+            n,
+            format!("added-at {added_text:?} is not a number of seconds"),
+        ));
+    }
+    let added_at: u64 = added_text
+        .parse()
+        .map_err(|_| err(n, format!("added-at {added_text:?} is too large")))?;
+    let (rights, label) = next_field(rest.unwrap_or(""));
+    let rpc = match rights {
+        "-" => false,
+        "rpc" => true,
+        "" => return Err(err(n, "missing rights field (\"-\" or \"rpc\")")),
+        other => {
+            return Err(err(
+                n,
+                format!("unknown rights {other:?} (\"-\" or \"rpc\")"),
+            ))
+        }
+    };
+    let label = label.unwrap_or("");
+    validate_label(label).map_err(|e| err(n, e.to_string()))?;
+    Ok(TrustEntry {
+        key,
+        label: label.to_owned(),
+        added_at,
+        rpc,
+    })
+}
+
+fn parse_header(line: &str) -> Result<(), ProtoError> {
+    let version = line.strip_prefix(HEADER_PREFIX).ok_or_else(|| {
+        err(
+            1,
+            format!("missing header line \"{HEADER_PREFIX}{FORMAT_VERSION}\""),
+        )
+    })?;
+    if version.trim() != FORMAT_VERSION.to_string() {
+        return Err(err(
+            1,
+            format!("unsupported trust file format {:?}", version.trim()),
+        ));
+    }
+    Ok(())
+}
+
+/// Parses a trust file (see the module docs for the format).
+pub fn parse(text: &str) -> Result<Vec<TrustEntry>, ProtoError> {
+    let mut lines = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
+    parse_header(lines.next().unwrap_or(""))?;
+    let mut entries: Vec<TrustEntry> = Vec::new();
+    let mut first_line_of: std::collections::HashMap<Key, usize> = Default::default();
+    for (i, line) in lines.enumerate() {
+        let n = i + 2;
+        let trimmed = line.trim_matches(' ');
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let entry = parse_entry(n, line)?;
+        if let Some(first) = first_line_of.insert(entry.key, n) {
+            return Err(err(
+                n,
+                format!("key {} is already listed on line {first}", entry.key),
+            ));
+        }
+        entries.push(entry);
+    }
+    Ok(entries)
+}
+
+/// Makes a label safe to write: control characters become U+FFFD and it is cut to
+/// 256 bytes on a character boundary. Valid labels are returned unchanged.
+fn sanitize_label(label: &str) -> String {
+    let mut out = String::with_capacity(label.len().min(MAX_LABEL_LEN));
+    for c in label.chars() {
+        let c = if c.is_control() { '\u{fffd}' } else { c };
+        if out.len() + c.len_utf8() > MAX_LABEL_LEN {
+            break;
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Writes a trust file. `parse(&render(x)) == x` for entries with distinct keys and
+/// valid labels; invalid labels are sanitised (never break the line structure).
+pub fn render(entries: &[TrustEntry]) -> String {
+    let mut out = format!(
+        "{HEADER_PREFIX}{FORMAT_VERSION}\n\
+         # One peer per line: <key hex> <added-at unix seconds> <rights> <label>\n\
+         # rights: \"-\" (none) or \"rpc\". Label: rest of the line (may be empty).\n"
+    );
+    for e in entries {
+        out.push_str(&e.key.to_hex());
+        out.push(' ');
+        out.push_str(&e.added_at.to_string());
+        out.push(' ');
+        out.push_str(if e.rpc { "rpc" } else { "-" });
+        if !e.label.is_empty() {
+            out.push(' ');
+            out.push_str(&sanitize_label(&e.label));
+        }
+        out.push('\n');
+    }
+    out
+}
