@@ -9,6 +9,19 @@
 
 use std::time::Duration;
 
+/// `d * (0.5 + j / 2)` for `j` in `[0, 1]`, in integer nanoseconds (no float
+/// `Duration` arithmetic, which panics near `Duration::MAX`). The result is in `[d/2, d]`.
+fn scale(d: Duration, j: f64) -> Duration {
+    let nanos = d.as_nanos();
+    let upper = nanos - nanos / 2;
+    // `as` from f64 saturates and maps NaN to 0; j is already in [0, 1].
+    let extra = ((upper as f64) * j) as u128;
+    let total = nanos / 2 + extra.min(upper);
+    let secs = u64::try_from(total / 1_000_000_000).unwrap_or(u64::MAX);
+    let sub = u32::try_from(total % 1_000_000_000).unwrap_or(0);
+    Duration::new(secs, sub)
+}
+
 /// Exponential reconnect delays.
 #[derive(Debug, Clone)]
 pub struct Backoff {
@@ -51,8 +64,7 @@ impl Backoff {
         };
         let d = self.nominal();
         self.attempts = self.attempts.saturating_add(1);
-        // d <= cap and the factor is in [0.5, 1], so this cannot overflow.
-        d.mul_f64(0.5 + j / 2.0)
+        scale(d, j)
     }
 
     /// Back to the first delay (after a successful connection).

@@ -11,10 +11,11 @@
 //! - The first line must be the header `# PeerNet trust store, format <n>`; only format
 //!   1 is understood. A file without it (including an empty file) is an error, so a
 //!   truncated or foreign file never loads as an empty store.
-//! - Other lines starting with `#` (after optional blanks) and blank lines are ignored.
-//! - Fields are separated by spaces (one or more). The key is 64 hex digits (either
+//! - Other lines starting with `#` (after optional whitespace) and blank (whitespace
+//!   only) lines are ignored.
+//! - Fields are separated by spaces or tabs (one or more). The key is 64 hex digits (either
 //!   case), added-at is decimal digits (u64), rights is `-` or `rpc`. The label is the
-//!   rest of the line after the single space that follows the rights field, verbatim
+//!   rest of the line after the single separator that follows the rights field, verbatim
 //!   (so leading spaces are kept); it is at most 256 bytes with no control characters.
 //! - A trailing `\r` (CRLF files) is ignored. A key listed twice is an error.
 //! - Every error names its 1-based line.
@@ -59,11 +60,14 @@ fn err(line: usize, reason: impl Into<String>) -> ProtoError {
     }
 }
 
+/// Field separators (a label cannot contain a tab: it is a control character).
+const SEPARATORS: [char; 2] = [' ', '\t'];
+
 /// Splits off the next space-separated field; returns (field, rest after the one
 /// separating space).
 fn next_field(s: &str) -> (&str, Option<&str>) {
-    let s = s.trim_start_matches(' ');
-    match s.split_once(' ') {
+    let s = s.trim_start_matches(SEPARATORS);
+    match s.split_once(SEPARATORS) {
         Some((field, rest)) => (field, Some(rest)),
         None => (s, None),
     }
@@ -129,7 +133,7 @@ pub fn parse(text: &str) -> Result<Vec<TrustEntry>, ProtoError> {
     let mut first_line_of: std::collections::HashMap<Key, usize> = Default::default();
     for (i, line) in lines.enumerate() {
         let n = i + 2;
-        let trimmed = line.trim_matches(' ');
+        let trimmed = line.trim();
         if trimmed.is_empty() || trimmed.starts_with('#') {
             continue;
         }
