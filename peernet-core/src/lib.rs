@@ -1,1 +1,34 @@
-//! PeerNet node.
+//! PeerNet node: default-deny, authenticated peer-to-peer messaging.
+//!
+//! A [`Node`] has an X25519 identity, trusts an explicit list of peer keys, authenticates
+//! every connection with Noise XX and encrypts everything after it. Programs expose named
+//! [`Handler`]s; trusted peers [`call`](Node::call) them or [`send`](Node::send) to them.
+//! The wire protocol lives in the sans-IO crate [`peernet_proto`]; this crate adds
+//! sockets, tasks and the public API.
+
+mod config;
+mod conn;
+mod error;
+mod events;
+mod fsutil;
+mod handlers;
+mod identity;
+mod node;
+mod peers;
+mod rpc;
+mod trust;
+
+pub use config::{NodeConfig, UdpDiscoveryConfig};
+pub use error::{Error, Result};
+pub use events::{Event, EventKind};
+pub use handlers::{Caller, Handler, HandlerFuture, HandlerResult, Request, RequestKind};
+pub use identity::{Identity, IDENTITY_FILE};
+pub use node::Node;
+pub use peernet_proto::trustfile::TrustEntry;
+pub use peernet_proto::Key;
+pub use peers::{AddressSource, KnownAddress, PeerInfo, PeerState, PeerStats};
+pub use rpc::{RpcCall, RpcDispatcher};
+pub use trust::TRUST_FILE;
+
+/// The library version.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

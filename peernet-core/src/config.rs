@@ -1,0 +1,123 @@
+//! Node configuration with the defaults of the protocol spec.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use peernet_proto::frame::{DEFAULT_MAX_FRAME_LEN, MIN_MAX_FRAME_LEN};
+
+use crate::error::{Error, Result};
+
+/// UDP LAN discovery settings (spec section 8).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UdpDiscoveryConfig {
+    /// UDP port announcements are sent to and heard on (default 4040).
+    pub port: u16,
+    /// Time between announcements (default 5 s); a peer silent for 3 intervals is lost.
+    pub interval: Duration,
+    /// Where announcements go. Empty = 255.255.255.255 plus the directed broadcast
+    /// address of every IPv4 interface that is up. Tests use `127.255.255.255`.
+    pub broadcast: Vec<SocketAddr>,
+}
+
+impl Default for UdpDiscoveryConfig {
+    fn default() -> Self {
+        UdpDiscoveryConfig {
+            port: peernet_proto::announce::DEFAULT_DISCOVERY_PORT,
+            interval: Duration::from_secs(5),
+            broadcast: Vec::new(),
+        }
+    }
+}
+
+/// Everything a node needs to start. `NodeConfig::new(dir)` gives the spec defaults.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// Directory holding `identity.key` and `trusted_peers` (created 0700 if absent).
+    pub data_dir: PathBuf,
+    /// TCP listen address; port 0 picks a free port. `None` = accept no connections.
+    pub listen: Option<SocketAddr>,
+    /// Largest transport frame body accepted (default 1 MiB, at least 64 KiB).
+    pub max_frame_len: u32,
+    /// Deadline for a whole handshake (default 5 s).
+    pub handshake_timeout: Duration,
+    /// Handshakes in progress at once; more are closed at once (default 64).
+    pub max_handshakes: usize,
+    /// Ping interval (default 15 s).
+    pub heartbeat_interval: Duration,
+    /// A ping unanswered this long marks the connection dead (default 45 s).
+    pub heartbeat_timeout: Duration,
+    /// Calls from one peer being handled at once; more are answered `Overloaded` (default 1024).
+    pub max_concurrent_calls: usize,
+    /// Bytes queued for sending on one connection before `call`/`send` wait (default 8 MiB).
+    pub send_queue_bytes: usize,
+    /// How long `send` (and the enqueueing part of `call`) waits for queue space before
+    /// failing with `Overloaded` (default 5 s).
+    pub send_timeout: Duration,
+    /// How long a losing duplicate connection may take to drain (default 30 s).
+    pub drain_timeout: Duration,
+    /// UDP discovery; `None` (default) = off.
+    pub udp_discovery: Option<UdpDiscoveryConfig>,
+    /// Poll interval of the network monitor; `None` (default) = off.
+    pub network_monitor: Option<Duration>,
+    /// Redial disconnected trusted peers with backoff (default true).
+    pub auto_connect: bool,
+}
+
+impl NodeConfig {
+    /// Defaults of the spec, listening on `0.0.0.0:0`.
+    pub fn new(data_dir: impl Into<PathBuf>) -> NodeConfig {
+        NodeConfig {
+            data_dir: data_dir.into(),
+            listen: Some(SocketAddr::from(([0, 0, 0, 0], 0))),
+            max_frame_len: DEFAULT_MAX_FRAME_LEN,
+            handshake_timeout: Duration::from_secs(5),
+            max_handshakes: 64,
+            heartbeat_interval: Duration::from_secs(15),
+            heartbeat_timeout: Duration::from_secs(45),
+            max_concurrent_calls: 1024,
+            send_queue_bytes: 8 << 20,
+            send_timeout: Duration::from_secs(5),
+            drain_timeout: Duration::from_secs(30),
+            udp_discovery: None,
+            network_monitor: None,
+            auto_connect: true,
+        }
+    }
+
+    /// Checks every value; called by `Node::start`.
+    pub fn validate(&self) -> Result<()> {
+        if self.max_frame_len < MIN_MAX_FRAME_LEN {
+            return Err(Error::invalid(format!(
+                "max_frame_len {} is below the minimum {MIN_MAX_FRAME_LEN}",
+                self.max_frame_len
+            )));
+        }
+        let positive = [
+            ("handshake_timeout", self.handshake_timeout),
+            ("heartbeat_interval", self.heartbeat_interval),
+            ("heartbeat_timeout", self.heartbeat_timeout),
+            ("send_timeout", self.send_timeout),
+        ];
+        for (name, d) in positive {
+            if d.is_zero() {
+                return Err(Error::invalid(format!("{name} must be positive")));
+            }
+        }
+        if self.max_handshakes == 0 || self.max_concurrent_calls == 0 {
+            return Err(Error::invalid("limits must be positive"));
+        }
+        if self.send_queue_bytes < 64 * 1024 {
+            return Err(Error::invalid("send_queue_bytes must be at least 64 KiB"));
+        }
+        if let Some(d) = &self.udp_discovery {
+            if d.interval.is_zero() {
+                return Err(Error::invalid("discovery interval must be positive"));
+            }
+        }
+        if self.network_monitor.is_some_and(|d| d.is_zero()) {
+            return Err(Error::invalid("network monitor interval must be positive"));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,368 @@
+//! One authenticated connection: the shared handle (`Conn`) used to start calls and
+//! sends, its pending-call table and send queue. The tasks that drive the socket live in
+//! `reader.rs` and `writer.rs`; the handshake over a socket in `handshake.rs`.
+
+pub(crate) mod handshake;
+mod reader;
+mod writer;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use peernet_proto::channel::TAG_LEN;
+use peernet_proto::envelope::{Envelope, GoodbyeReason};
+use peernet_proto::hello::Hello;
+use peernet_proto::Key;
+use tokio::sync::{mpsc, oneshot, watch, Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+
+use crate::error::{Error, Result};
+
+pub(crate) use reader::spawn_connection;
+
+/// Locks a mutex, ignoring poisoning (every critical section here leaves the data
+/// consistent; a panic elsewhere must not take the node down).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// What the writer task is asked to do.
+pub(crate) enum Out {
+    /// An encoded envelope (plaintext) to seal and write; the permit holds its bytes
+    /// against the connection's send-queue budget until it is written.
+    Frame(Vec<u8>, Option<OwnedSemaphorePermit>),
+    /// Flush what came before, shut the socket's write side down and stop.
+    Close,
+}
+
+/// Why a connection ended (the `detail` of the disconnected event).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum CloseCause {
+    /// The peer closed the socket or said Goodbye.
+    PeerClosed(String),
+    /// We closed it on purpose (disconnect, untrust, duplicate, shutdown).
+    Local(String),
+    /// No Pong within the heartbeat timeout.
+    HeartbeatTimeout,
+    /// A frame failed to open or an envelope failed to decode.
+    Protocol(String),
+    /// A socket error.
+    Io(String),
+}
+
+impl std::fmt::Display for CloseCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CloseCause::PeerClosed(m) => write!(f, "peer closed: {m}"),
+            CloseCause::Local(m) => write!(f, "closed: {m}"),
+            CloseCause::HeartbeatTimeout => f.write_str("heartbeat timeout"),
+            CloseCause::Protocol(m) => write!(f, "protocol error: {m}"),
+            CloseCause::Io(m) => write!(f, "i/o error: {m}"),
+        }
+    }
+}
+
+type Waiter = oneshot::Sender<Result<Vec<u8>>>;
+
+#[derive(Default)]
+struct Pending {
+    map: HashMap<u64, Waiter>,
+    closed: bool,
+}
+
+/// Per-connection counters (relaxed atomics; read by `peers()`).
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    pub frames_in: AtomicU64,
+    pub frames_out: AtomicU64,
+    pub bytes_in: AtomicU64,
+    pub bytes_out: AtomicU64,
+    pub calls_served: AtomicU64,
+    pub errors: AtomicU64,
+}
+
+/// Static facts about a connection, fixed at the handshake.
+#[derive(Debug, Clone)]
+pub(crate) struct ConnInfo {
+    pub id: u64,
+    pub peer: Key,
+    /// The static key of the side that dialed (spec 5.1 keeps the smaller one).
+    pub initiator: Key,
+    pub outbound: bool,
+    pub remote: SocketAddr,
+    pub local: SocketAddr,
+    pub peer_hello: Hello,
+}
+
+/// The handle to one live connection.
+pub(crate) struct Conn {
+    pub info: ConnInfo,
+    queue: mpsc::UnboundedSender<Out>,
+    queue_bytes: Arc<Semaphore>,
+    queue_cap: usize,
+    send_timeout: Duration,
+    pending: Mutex<Pending>,
+    pending_empty: Notify,
+    next_id: AtomicU64,
+    close_tx: watch::Sender<Option<CloseCause>>,
+    /// Serving side: calls being handled now, bounded.
+    pub(crate) serving: Arc<Semaphore>,
+    serving_cap: usize,
+    /// Spec 5.1: this connection lost to a duplicate; no new calls start on it.
+    draining: AtomicBool,
+    /// The peer said Goodbye 1 (it starts no new calls here).
+    peer_goodbye: AtomicBool,
+    peer_goodbye_notify: Notify,
+    pub(crate) stats: Stats,
+    rtt_us: AtomicU32,
+}
+
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conn")
+            .field("id", &self.info.id)
+            .field("peer", &self.info.peer)
+            .field("remote", &self.info.remote)
+            .field("local", &self.info.local)
+            .finish()
+    }
+}
+
+/// Limits a connection is created with.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ConnLimits {
+    pub queue_bytes: usize,
+    pub send_timeout: Duration,
+    pub max_concurrent_calls: usize,
+}
+
+impl Conn {
+    pub(crate) fn new(
+        info: ConnInfo,
+        limits: ConnLimits,
+    ) -> (
+        Arc<Conn>,
+        mpsc::UnboundedReceiver<Out>,
+        watch::Receiver<Option<CloseCause>>,
+    ) {
+        let (queue, rx) = mpsc::unbounded_channel();
+        let (close_tx, close_rx) = watch::channel(None);
+        let cap = limits.queue_bytes.min(Semaphore::MAX_PERMITS);
+        let conn = Arc::new(Conn {
+            info,
+            queue,
+            queue_bytes: Arc::new(Semaphore::new(cap)),
+            queue_cap: cap,
+            send_timeout: limits.send_timeout,
+            pending: Mutex::new(Pending::default()),
+            pending_empty: Notify::new(),
+            next_id: AtomicU64::new(1),
+            close_tx,
+            serving: Arc::new(Semaphore::new(limits.max_concurrent_calls)),
+            serving_cap: limits.max_concurrent_calls,
+            draining: AtomicBool::new(false),
+            peer_goodbye: AtomicBool::new(false),
+            peer_goodbye_notify: Notify::new(),
+            stats: Stats::default(),
+            rtt_us: AtomicU32::new(0),
+        });
+        (conn, rx, close_rx)
+    }
+
+    /// Largest frame body the peer accepts.
+    fn peer_limit(&self) -> usize {
+        self.info.peer_hello.max_frame_len as usize
+    }
+
+    /// Encodes an envelope for this peer, refusing one over its frame limit.
+    pub(crate) fn encode(&self, env: &Envelope<'_>) -> Result<Vec<u8>> {
+        let len = env.encoded_len();
+        if len + TAG_LEN > self.peer_limit() {
+            return Err(Error::PayloadTooLarge {
+                len: len + TAG_LEN,
+                limit: self.peer_limit(),
+            });
+        }
+        let mut v = Vec::with_capacity(len);
+        env.encode_into(&mut v);
+        Ok(v)
+    }
+
+    /// Queues an encoded envelope, waiting for send-queue space (backpressure).
+    pub(crate) async fn enqueue(&self, plaintext: Vec<u8>) -> Result<()> {
+        // Clamp so a frame bigger than the whole budget still goes (alone).
+        let need = plaintext.len().clamp(1, self.queue_cap) as u32;
+        let permit = Arc::clone(&self.queue_bytes)
+            .acquire_many_owned(need)
+            .await
+            .map_err(|_| Error::Closed)?;
+        self.queue
+            .send(Out::Frame(plaintext, Some(permit)))
+            .map_err(|_| Error::Closed)
+    }
+
+    /// Queues a small control envelope (Ping, Pong, Goodbye) without waiting.
+    pub(crate) fn enqueue_control(&self, env: &Envelope<'_>) {
+        let mut v = Vec::with_capacity(env.encoded_len());
+        env.encode_into(&mut v);
+        let _ = self.queue.send(Out::Frame(v, None));
+    }
+
+    /// Starts a call and waits for its reply.
+    pub(crate) async fn call(&self, name: &str, body: &[u8], timeout: Duration) -> Result<Vec<u8>> {
+        let deadline = Instant::now() + timeout;
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let frame = self.encode(&Envelope::Call { id, name, body })?;
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut p = lock(&self.pending);
+            if p.closed {
+                return Err(Error::Closed);
+            }
+            p.map.insert(id, tx);
+        }
+        // Removes the entry however this future ends (timeout, error, cancellation).
+        let _guard = PendingGuard { conn: self, id };
+        let enqueue_deadline = deadline.min(Instant::now() + self.send_timeout);
+        match tokio::time::timeout_at(enqueue_deadline, self.enqueue(frame)).await {
+            Err(_) if enqueue_deadline < deadline => return Err(Error::Overloaded),
+            Err(_) => return Err(Error::Timeout),
+            Ok(r) => r?,
+        }
+        match tokio::time::timeout_at(deadline, rx).await {
+            Err(_) => Err(Error::Timeout),
+            Ok(Err(_)) => Err(Error::Closed),
+            Ok(Ok(r)) => r,
+        }
+    }
+
+    /// Queues a fire-and-forget send.
+    pub(crate) async fn send(&self, name: &str, body: &[u8]) -> Result<()> {
+        let frame = self.encode(&Envelope::Send { name, body })?;
+        tokio::time::timeout(self.send_timeout, self.enqueue(frame))
+            .await
+            .map_err(|_| Error::Overloaded)?
+    }
+
+    /// Completes the call `id` (a Reply arrived); unknown ids are dropped.
+    pub(crate) fn complete(&self, id: u64, result: Result<Vec<u8>>) {
+        let waiter = self.remove_pending(id);
+        match waiter {
+            Some(w) => {
+                let _ = w.send(result);
+            }
+            None => tracing::debug!(id, "reply for an unknown call id dropped"),
+        }
+    }
+
+    fn remove_pending(&self, id: u64) -> Option<Waiter> {
+        let mut p = lock(&self.pending);
+        let w = p.map.remove(&id);
+        if p.map.is_empty() {
+            self.pending_empty.notify_waiters();
+        }
+        w
+    }
+
+    /// Fails every outstanding call with `Closed` and refuses new ones.
+    pub(crate) fn fail_pending(&self) {
+        let waiters: Vec<Waiter> = {
+            let mut p = lock(&self.pending);
+            p.closed = true;
+            p.map.drain().map(|(_, w)| w).collect()
+        };
+        for w in waiters {
+            let _ = w.send(Err(Error::Closed));
+        }
+        self.pending_empty.notify_waiters();
+        self.queue_bytes.close();
+    }
+
+    pub(crate) fn pending_count(&self) -> usize {
+        lock(&self.pending).map.len()
+    }
+
+    /// Asks the connection to close, after a Goodbye with `reason` if given.
+    pub(crate) fn close(&self, reason: Option<GoodbyeReason>, cause: CloseCause) {
+        if let Some(reason) = reason {
+            self.enqueue_control(&Envelope::Goodbye { reason });
+        }
+        self.close_tx.send_if_modified(|c| {
+            if c.is_none() {
+                *c = Some(cause);
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    pub(crate) fn is_closing(&self) -> bool {
+        self.close_tx.borrow().is_some()
+    }
+
+    pub(crate) fn note_peer_goodbye(&self) {
+        self.peer_goodbye.store(true, Ordering::Release);
+        self.peer_goodbye_notify.notify_waiters();
+    }
+
+    /// Spec 5.1 on the losing connection: no new calls start here (the caller already
+    /// routes elsewhere); our outstanding calls finish or time out; then Goodbye 1. The
+    /// socket closes once the peer has said Goodbye 1 too (so none of its calls are in
+    /// flight) and every call it made here has been answered — or at `cap`.
+    pub(crate) fn drain(self: &Arc<Self>, cap: Duration) {
+        if self.draining.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let conn = Arc::clone(self);
+        tokio::spawn(async move {
+            let deadline = Instant::now() + cap;
+            let _ = tokio::time::timeout_at(deadline, async {
+                loop {
+                    let notified = conn.pending_empty.notified();
+                    if conn.pending_count() == 0 {
+                        break;
+                    }
+                    notified.await;
+                }
+                conn.enqueue_control(&Envelope::Goodbye {
+                    reason: GoodbyeReason::Duplicate,
+                });
+                loop {
+                    let notified = conn.peer_goodbye_notify.notified();
+                    if conn.peer_goodbye.load(Ordering::Acquire) {
+                        break;
+                    }
+                    notified.await;
+                }
+                // Every call the peer made here holds a serving permit until answered.
+                let _all = conn.serving.acquire_many(conn.serving_cap as u32).await;
+            })
+            .await;
+            conn.close(None, CloseCause::Local("duplicate connection".into()));
+        });
+    }
+
+    pub(crate) fn set_rtt(&self, rtt: Duration) {
+        let us = u32::try_from(rtt.as_micros()).unwrap_or(u32::MAX).max(1);
+        self.rtt_us.store(us, Ordering::Relaxed);
+    }
+
+    pub(crate) fn rtt_us(&self) -> u32 {
+        self.rtt_us.load(Ordering::Relaxed)
+    }
+}
+
+struct PendingGuard<'a> {
+    conn: &'a Conn,
+    id: u64,
+}
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        self.conn.remove_pending(self.id);
+    }
+}

@@ -1,0 +1,384 @@
+//! The reader task: opens frames in place, decodes envelopes and dispatches them —
+//! calls to handler tasks, sends to the in-order send worker, replies to the pending
+//! table, pings to pongs — and runs the heartbeat. It also owns the connection's life:
+//! when it ends, the connection is gone.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use peernet_proto::channel::RecvCipher;
+use peernet_proto::envelope::{Envelope, GoodbyeReason, Outcome};
+use peernet_proto::frame::{self, HEADER_LEN};
+use peernet_proto::heartbeat::{Heartbeat, HeartbeatAction};
+use peernet_proto::rpc::{RpcRequest, RPC_HANDLER};
+use tokio::io::AsyncReadExt;
+use tokio::net::tcp::OwnedReadHalf;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use super::handshake::Established;
+use super::{writer, CloseCause, Conn, ConnInfo, ConnLimits, Out};
+use crate::error::Error;
+use crate::handlers::{Handled, Request, RequestKind};
+use crate::node::Shared;
+use crate::rpc::RpcCall;
+
+/// Read buffer of an idle connection; it grows to the largest frame seen and shrinks
+/// back once drained.
+const INITIAL_BUF: usize = 8 * 1024;
+const KEEP_BUF: usize = 64 * 1024;
+/// Sends queued for the in-order send worker before the reader stops reading.
+const SEND_QUEUE: usize = 256;
+/// Longest handler error message sent back (longer ones are cut).
+const MAX_ERROR_MESSAGE: usize = 4096;
+
+/// Registers an established connection with the node and starts its tasks.
+pub(crate) fn spawn_connection(
+    shared: &Arc<Shared>,
+    est: Established,
+    outbound: bool,
+    remote: SocketAddr,
+) -> Arc<Conn> {
+    let local = est
+        .stream
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+    let me = shared.identity.public();
+    let info = ConnInfo {
+        id: shared.next_conn_id(),
+        peer: est.peer,
+        initiator: if outbound { me } else { est.peer },
+        outbound,
+        remote,
+        local,
+        peer_hello: est.peer_hello,
+    };
+    let limits = ConnLimits {
+        queue_bytes: shared.config.send_queue_bytes,
+        send_timeout: shared.config.send_timeout,
+        max_concurrent_calls: shared.config.max_concurrent_calls,
+    };
+    let (conn, out_rx, close_rx) = Conn::new(info, limits);
+    if outbound {
+        if let Some(nonce) = est.confirm_ping {
+            conn.enqueue_control(&Envelope::Pong { nonce });
+        }
+    } else {
+        // Spec 3.4: the responder confirms its trust check with a Ping first.
+        conn.enqueue_control(&Envelope::Ping { nonce: 0 });
+    }
+    let (rd, wr) = est.stream.into_split();
+    shared.connection_opened(&conn);
+    let (send_tx, send_rx) = mpsc::channel(SEND_QUEUE);
+    tokio::spawn(send_worker(Arc::clone(shared), send_rx));
+    let now = Instant::now().into_std();
+    let reader = Reader {
+        conn: Arc::clone(&conn),
+        shared: Arc::clone(shared),
+        recv: est.recv,
+        limit: shared.config.max_frame_len as usize,
+        send_tx,
+        hb: Heartbeat::new(
+            shared.config.heartbeat_interval,
+            shared.config.heartbeat_timeout,
+            now,
+        ),
+    };
+    let shared = Arc::clone(shared);
+    let task_conn = Arc::clone(&conn);
+    tokio::spawn(async move {
+        let conn = task_conn;
+        let mut writer = tokio::spawn(writer::run(Arc::clone(&conn), wr, out_rx, est.send));
+        let cause = tokio::select! {
+            cause = reader.run(rd, est.leftover, close_rx) => cause,
+            w = &mut writer => w.ok().flatten().unwrap_or(CloseCause::Io("writer stopped".into())),
+        };
+        conn.fail_pending();
+        // Flush a Goodbye queued by `close`, then stop the writer.
+        let _ = conn.queue_send(Out::Close);
+        if tokio::time::timeout(Duration::from_secs(2), &mut writer)
+            .await
+            .is_err()
+        {
+            writer.abort();
+        }
+        shared.connection_closed(&conn, cause);
+    });
+    conn
+}
+
+impl Conn {
+    fn queue_send(&self, out: Out) -> Result<(), ()> {
+        self.queue.send(out).map_err(|_| ())
+    }
+
+    /// Queues a Reply; one too large for the caller's limit becomes
+    /// `HandlerFailed("reply too large")`.
+    pub(crate) async fn reply(&self, id: u64, outcome: Outcome<'_>) {
+        let frame = match self.encode(&Envelope::Reply { id, outcome }) {
+            Ok(f) => f,
+            Err(_) => {
+                let outcome = Outcome::HandlerFailed("reply too large");
+                match self.encode(&Envelope::Reply { id, outcome }) {
+                    Ok(f) => f,
+                    Err(_) => return,
+                }
+            }
+        };
+        let _ = self.enqueue(frame).await;
+    }
+
+    async fn reply_handled(&self, id: u64, handled: Handled) {
+        match &handled {
+            Handled::Ok(v) => self.reply(id, Outcome::Ok(v)).await,
+            Handled::Forbidden => self.reply(id, Outcome::Forbidden).await,
+            Handled::Failed(m) => {
+                self.stats.errors.fetch_add(1, Ordering::Relaxed);
+                let mut cut = m.len().min(MAX_ERROR_MESSAGE);
+                while !m.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                self.reply(id, Outcome::HandlerFailed(&m[..cut])).await
+            }
+        }
+    }
+}
+
+struct Reader {
+    conn: Arc<Conn>,
+    shared: Arc<Shared>,
+    recv: RecvCipher,
+    limit: usize,
+    send_tx: mpsc::Sender<Request>,
+    hb: Heartbeat,
+}
+
+impl Reader {
+    async fn run(
+        mut self,
+        mut rd: OwnedReadHalf,
+        mut buf: Vec<u8>,
+        mut close_rx: watch::Receiver<Option<CloseCause>>,
+    ) -> CloseCause {
+        let (mut start, mut end) = (0, buf.len());
+        if buf.len() < INITIAL_BUF {
+            buf.resize(INITIAL_BUF, 0);
+        }
+        loop {
+            // Every whole frame in the buffer.
+            loop {
+                let n = match frame::parse_header(&buf[start..end], self.limit) {
+                    Err(e) => return CloseCause::Protocol(e.to_string()),
+                    Ok(None) => break,
+                    Ok(Some(n)) => n,
+                };
+                if end - start < HEADER_LEN + n {
+                    if buf.len() - start < HEADER_LEN + n {
+                        buf.copy_within(start..end, 0);
+                        end -= start;
+                        start = 0;
+                        if buf.len() < HEADER_LEN + n {
+                            buf.resize(HEADER_LEN + n, 0);
+                        }
+                    }
+                    break;
+                }
+                let body = &mut buf[start + HEADER_LEN..start + HEADER_LEN + n];
+                start += HEADER_LEN + n;
+                let plain = match self.recv.open_in_place(body) {
+                    Ok(p) => p,
+                    Err(e) => return CloseCause::Protocol(format!("frame: {e}")),
+                };
+                let stats = &self.conn.stats;
+                stats.frames_in.fetch_add(1, Ordering::Relaxed);
+                stats
+                    .bytes_in
+                    .fetch_add((HEADER_LEN + n) as u64, Ordering::Relaxed);
+                match Envelope::decode(plain) {
+                    Ok(env) => {
+                        if let Some(cause) = self.on_envelope(env).await {
+                            return cause;
+                        }
+                    }
+                    Err(e) => {
+                        self.conn.close(
+                            Some(GoodbyeReason::ProtocolError),
+                            CloseCause::Protocol(e.to_string()),
+                        );
+                        return CloseCause::Protocol(format!("envelope: {e}"));
+                    }
+                }
+            }
+            if start == end {
+                start = 0;
+                end = 0;
+                if buf.len() > KEEP_BUF {
+                    buf = vec![0; INITIAL_BUF];
+                }
+            } else if buf.len() - end < 1024 {
+                buf.copy_within(start..end, 0);
+                end -= start;
+                start = 0;
+            }
+            let deadline = tokio::time::Instant::from_std(self.hb.next_deadline());
+            tokio::select! {
+                biased;
+                _ = close_rx.changed() => {
+                    let cause = close_rx.borrow().clone();
+                    return cause.unwrap_or(CloseCause::Local("closed".into()));
+                }
+                r = rd.read(&mut buf[end..]) => match r {
+                    Ok(0) => return CloseCause::PeerClosed("connection closed".into()),
+                    Ok(n) => end += n,
+                    Err(e) => return CloseCause::Io(e.to_string()),
+                },
+                _ = tokio::time::sleep_until(deadline) => {
+                    match self.hb.poll(Instant::now().into_std()) {
+                        HeartbeatAction::Dead => {
+                            self.conn.close(None, CloseCause::HeartbeatTimeout);
+                            return CloseCause::HeartbeatTimeout;
+                        }
+                        HeartbeatAction::SendPing(nonce) => {
+                            self.conn.enqueue_control(&Envelope::Ping { nonce })
+                        }
+                        HeartbeatAction::Idle => {}
+                    }
+                }
+            }
+        }
+    }
+
+    async fn on_envelope(&mut self, env: Envelope<'_>) -> Option<CloseCause> {
+        match env {
+            Envelope::Call { id, name, body } => self.on_call(id, name, body).await,
+            Envelope::Reply { id, outcome } => self.conn.complete(id, outcome_result(outcome)),
+            Envelope::Send { name, body } => {
+                if name == RPC_HANDLER {
+                    tracing::debug!(peer = %self.conn.info.peer.fingerprint(), "send to peernet.rpc dropped");
+                    return None;
+                }
+                let req = Request {
+                    from: self.conn.info.peer,
+                    name: name.to_owned(),
+                    body: body.to_vec(),
+                    kind: RequestKind::Send,
+                };
+                // Waits when the worker is behind: backpressure, nothing dropped.
+                let _ = self.send_tx.send(req).await;
+            }
+            Envelope::Ping { nonce } => {
+                let env = Envelope::Pong { nonce };
+                let mut v = Vec::with_capacity(env.encoded_len());
+                env.encode_into(&mut v);
+                // Through the byte budget: a ping flood cannot grow our queue.
+                let _ = self.conn.enqueue(v).await;
+            }
+            Envelope::Pong { nonce } => {
+                self.hb.on_pong(nonce, Instant::now().into_std());
+                if let Some(rtt) = self.hb.rtt() {
+                    self.conn.set_rtt(rtt);
+                }
+            }
+            Envelope::Goodbye { reason } => {
+                if reason == GoodbyeReason::Duplicate {
+                    self.conn.note_peer_goodbye();
+                    return None;
+                }
+                return Some(CloseCause::PeerClosed(format!("goodbye ({reason:?})")));
+            }
+        }
+        None
+    }
+
+    async fn on_call(&mut self, id: u64, name: &str, body: &[u8]) {
+        let conn = &self.conn;
+        if name == RPC_HANDLER {
+            return self.on_rpc(id, body).await;
+        }
+        let Some(handler) = self.shared.registry.get(name) else {
+            return conn.reply(id, Outcome::NoSuchHandler).await;
+        };
+        let Ok(permit) = Arc::clone(&conn.serving).try_acquire_owned() else {
+            return conn.reply(id, Outcome::Overloaded).await;
+        };
+        let req = Request {
+            from: conn.info.peer,
+            name: name.to_owned(),
+            body: body.to_vec(),
+            kind: RequestKind::Call,
+        };
+        let conn = Arc::clone(conn);
+        tokio::spawn(async move {
+            let handled = handler.handle(req).await;
+            conn.stats.calls_served.fetch_add(1, Ordering::Relaxed);
+            conn.reply_handled(id, handled).await;
+            drop(permit);
+        });
+    }
+
+    /// Spec 6: rights first (Forbidden whether or not a dispatcher is set), then the
+    /// dispatcher (NoSuchHandler), then the body.
+    async fn on_rpc(&mut self, id: u64, body: &[u8]) {
+        let conn = &self.conn;
+        let peer = conn.info.peer;
+        if !self.shared.rpc_allowed(&peer) {
+            return conn.reply(id, Outcome::Forbidden).await;
+        }
+        let Some(dispatcher) = self.shared.rpc_dispatcher() else {
+            return conn.reply(id, Outcome::NoSuchHandler).await;
+        };
+        let Ok(req) = RpcRequest::decode(body) else {
+            return conn
+                .reply(id, Outcome::HandlerFailed("malformed rpc request"))
+                .await;
+        };
+        let Ok(permit) = Arc::clone(&conn.serving).try_acquire_owned() else {
+            return conn.reply(id, Outcome::Overloaded).await;
+        };
+        let call = RpcCall {
+            from: peer,
+            module: req.module.to_owned(),
+            function: req.function.to_owned(),
+            args: req.args.to_vec(),
+        };
+        let conn = Arc::clone(conn);
+        tokio::spawn(async move {
+            let handled = dispatcher.handle(call).await;
+            conn.stats.calls_served.fetch_add(1, Ordering::Relaxed);
+            conn.reply_handled(id, handled).await;
+            drop(permit);
+        });
+    }
+}
+
+/// Runs sends in the order they arrived on one connection (spec 5).
+async fn send_worker(shared: Arc<Shared>, mut rx: mpsc::Receiver<Request>) {
+    while let Some(req) = rx.recv().await {
+        let Some(handler) = shared.registry.get(&req.name) else {
+            tracing::debug!(peer = %req.from.fingerprint(), name = %req.name, "send to unknown handler dropped");
+            continue;
+        };
+        let (peer, name) = (req.from, req.name.clone());
+        match handler.handle(req).await {
+            Handled::Ok(_) => {}
+            Handled::Forbidden => {
+                tracing::debug!(peer = %peer.fingerprint(), %name, "send refused by authorize")
+            }
+            Handled::Failed(m) => {
+                tracing::debug!(peer = %peer.fingerprint(), %name, error = %m, "send handler failed")
+            }
+        }
+    }
+}
+
+fn outcome_result(outcome: Outcome<'_>) -> crate::error::Result<Vec<u8>> {
+    match outcome {
+        Outcome::Ok(v) => Ok(v.to_vec()),
+        Outcome::NoSuchHandler => Err(Error::NoSuchHandler),
+        Outcome::Forbidden => Err(Error::Forbidden),
+        Outcome::HandlerFailed(m) => Err(Error::HandlerFailed(m.to_owned())),
+        Outcome::Overloaded => Err(Error::Overloaded),
+    }
+}

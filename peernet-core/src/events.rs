@@ -1,0 +1,47 @@
+//! Events a node reports to the program.
+
+use std::net::SocketAddr;
+
+use peernet_proto::Key;
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum EventKind {
+    /// Discovery heard of a peer (address in `address`).
+    Discovered,
+    /// Discovery has not heard of a peer for 3 intervals (live connections stay up).
+    Lost,
+    /// The first authenticated connection to a peer is up.
+    Connected,
+    /// The last connection to a peer closed (`detail` says why).
+    Disconnected,
+    /// The set of local addresses changed.
+    NetworkChanged,
+}
+
+impl EventKind {
+    /// Lower-case name used by the bindings ("discovered", ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Discovered => "discovered",
+            EventKind::Lost => "lost",
+            EventKind::Connected => "connected",
+            EventKind::Disconnected => "disconnected",
+            EventKind::NetworkChanged => "network_changed",
+        }
+    }
+}
+
+/// One event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// What happened.
+    pub kind: EventKind,
+    /// The peer concerned, if any.
+    pub key: Option<Key>,
+    /// The address concerned, if any.
+    pub address: Option<SocketAddr>,
+    /// A reason or other detail ("" if none).
+    pub detail: String,
+}

@@ -1,0 +1,534 @@
+//! `Node`: the public API, and `Shared`, the state its tasks share.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime};
+
+use peernet_proto::envelope::{validate_name, GoodbyeReason};
+use peernet_proto::hello::Hello;
+use peernet_proto::rpc::{RpcRequest, RESERVED_PREFIX, RPC_HANDLER};
+use peernet_proto::trustfile::TrustEntry;
+use peernet_proto::Key;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{broadcast, watch, Notify, Semaphore};
+use tokio::time::Instant;
+
+use crate::config::NodeConfig;
+use crate::conn::handshake::{self, Established};
+use crate::conn::{lock, spawn_connection, CloseCause, Conn};
+use crate::error::{Error, Result};
+use crate::events::{Event, EventKind};
+use crate::fsutil;
+use crate::handlers::{Handler, Registry};
+use crate::identity::Identity;
+use crate::peers::{AddressSource, PeerInfo, PeerTable};
+use crate::rpc::RpcDispatcher;
+use crate::trust::TrustStore;
+
+/// Events buffered per subscriber; a subscriber that falls further behind loses the
+/// oldest (it sees `RecvError::Lagged`).
+const EVENT_CAPACITY: usize = 1024;
+
+/// State shared by the node's tasks.
+pub(crate) struct Shared {
+    pub identity: Identity,
+    pub config: NodeConfig,
+    pub hello: Hello,
+    pub registry: Registry,
+    trust: Mutex<TrustStore>,
+    pub peers: Mutex<PeerTable>,
+    events: broadcast::Sender<Event>,
+    rpc: RwLock<Option<RpcDispatcher>>,
+    shutdown: watch::Sender<bool>,
+    handshakes: Arc<Semaphore>,
+    conn_ids: AtomicU64,
+    conns_changed: Notify,
+}
+
+impl Shared {
+    pub(crate) fn next_conn_id(&self) -> u64 {
+        self.conn_ids.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(crate) fn emit(
+        &self,
+        kind: EventKind,
+        key: Option<Key>,
+        address: Option<SocketAddr>,
+        detail: String,
+    ) {
+        let _ = self.events.send(Event {
+            kind,
+            key,
+            address,
+            detail,
+        });
+    }
+
+    pub(crate) fn is_trusted(&self, key: &Key) -> bool {
+        lock(&self.trust).is_trusted(key)
+    }
+
+    pub(crate) fn rpc_allowed(&self, key: &Key) -> bool {
+        lock(&self.trust).rpc_allowed(key)
+    }
+
+    pub(crate) fn rpc_dispatcher(&self) -> Option<RpcDispatcher> {
+        self.rpc.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
+    /// Called once per connection, before its tasks run.
+    pub(crate) fn connection_opened(&self, conn: &Arc<Conn>) {
+        let info = &conn.info;
+        let added = {
+            let mut peers = lock(&self.peers);
+            if info.outbound {
+                peers.note_address(info.peer, info.remote, AddressSource::Manual, true);
+            } else if info.peer_hello.listen_port != 0 {
+                let back = SocketAddr::new(info.remote.ip(), info.peer_hello.listen_port);
+                peers.note_address(info.peer, back, AddressSource::DialBack, false);
+            }
+            peers.add(conn)
+        };
+        tracing::debug!(peer = %info.peer.fingerprint(), remote = %info.remote, outbound = info.outbound, "connection established");
+        if let Some(loser) = added.loser {
+            tracing::debug!(peer = %info.peer.fingerprint(), "duplicate connection; draining the loser");
+            loser.drain(self.config.drain_timeout);
+        }
+        if added.newly_connected {
+            self.emit(
+                EventKind::Connected,
+                Some(info.peer),
+                Some(info.remote),
+                String::new(),
+            );
+        }
+        self.conns_changed.notify_waiters();
+    }
+
+    /// Called once per connection, when its tasks have ended.
+    pub(crate) fn connection_closed(&self, conn: &Arc<Conn>, cause: CloseCause) {
+        let gone = lock(&self.peers).remove(conn);
+        tracing::debug!(peer = %conn.info.peer.fingerprint(), remote = %conn.info.remote, %cause, "connection closed");
+        if gone {
+            self.emit(
+                EventKind::Disconnected,
+                Some(conn.info.peer),
+                Some(conn.info.remote),
+                cause.to_string(),
+            );
+        }
+        self.conns_changed.notify_waiters();
+    }
+
+    fn route(&self, key: &Key) -> Result<Arc<Conn>> {
+        lock(&self.peers).route(key).ok_or(Error::NotConnected)
+    }
+}
+
+/// A PeerNet node. Several can run in one process, each isolated. Dropping it stops it
+/// (without waiting); [`Node::shutdown`] stops it and waits.
+pub struct Node {
+    shared: Arc<Shared>,
+    port: u16,
+    local_addr: Option<SocketAddr>,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("key", &self.shared.identity.public())
+            .field("local_addr", &self.local_addr)
+            .finish()
+    }
+}
+
+impl Node {
+    /// Starts a node: loads or creates its identity and trust store, and listens.
+    /// Must be called inside a tokio runtime.
+    pub async fn start(config: NodeConfig) -> Result<Node> {
+        config.validate()?;
+        fsutil::ensure_dir(&config.data_dir)?;
+        let identity = Identity::load_or_create(&config.data_dir)?;
+        let trust = TrustStore::load(&config.data_dir)?;
+        let listener = match config.listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| Error::io(format!("listening on {addr}"), e))?,
+            ),
+            None => None,
+        };
+        let local_addr = match &listener {
+            Some(l) => Some(
+                l.local_addr()
+                    .map_err(|e| Error::io("listener address", e))?,
+            ),
+            None => None,
+        };
+        let port = local_addr.map_or(0, |a| a.port());
+        let (shutdown, _) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            hello: Hello::new(config.max_frame_len, port),
+            handshakes: Arc::new(Semaphore::new(config.max_handshakes)),
+            identity,
+            registry: Registry::default(),
+            trust: Mutex::new(trust),
+            peers: Mutex::new(PeerTable::default()),
+            events: broadcast::channel(EVENT_CAPACITY).0,
+            rpc: RwLock::new(None),
+            shutdown,
+            conn_ids: AtomicU64::new(1),
+            conns_changed: Notify::new(),
+            config,
+        });
+        if let Some(listener) = listener {
+            tokio::spawn(accept_loop(Arc::clone(&shared), listener));
+        }
+        tracing::info!(key = %shared.identity.public().fingerprint(), ?local_addr, "node started");
+        Ok(Node {
+            shared,
+            port,
+            local_addr,
+        })
+    }
+
+    /// This node's public key.
+    pub fn key(&self) -> Key {
+        self.shared.identity.public()
+    }
+
+    /// The TCP port this node listens on (0 = none).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The address the listener is bound to.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.local_addr
+    }
+
+    /// The configuration the node runs with.
+    pub fn config(&self) -> &NodeConfig {
+        &self.shared.config
+    }
+
+    // ---- trust ----
+
+    /// Trusts `key` (persisted). With a label, sets or replaces its label.
+    pub fn trust(&self, key: &Key, label: Option<&str>) -> Result<()> {
+        if *key == self.key() {
+            return Err(Error::invalid("a node cannot trust itself"));
+        }
+        lock(&self.shared.trust).trust(*key, label)
+    }
+
+    /// Removes `key` from the trust store (and its RPC right) and closes its live
+    /// connections with Goodbye 2. Returns whether it was trusted.
+    pub fn untrust(&self, key: &Key) -> Result<bool> {
+        let was = lock(&self.shared.trust).untrust(key)?;
+        for c in lock(&self.shared.peers).conns(key) {
+            c.close(
+                Some(GoodbyeReason::TrustRevoked),
+                CloseCause::Local("trust revoked".into()),
+            );
+        }
+        Ok(was)
+    }
+
+    /// Grants or withdraws RPC rights to a trusted peer (persisted; effective on the
+    /// next call).
+    pub fn grant_rpc(&self, key: &Key, allowed: bool) -> Result<()> {
+        lock(&self.shared.trust).grant_rpc(key, allowed)
+    }
+
+    /// The trust store's entries.
+    pub fn trusted(&self) -> Vec<TrustEntry> {
+        lock(&self.shared.trust).list()
+    }
+
+    /// Whether `key` is trusted.
+    pub fn is_trusted(&self, key: &Key) -> bool {
+        self.shared.is_trusted(key)
+    }
+
+    // ---- handlers ----
+
+    /// Exposes a named handler to trusted peers (default deny: nothing else is
+    /// reachable). Names are 1–255 bytes; `peernet.` is reserved.
+    pub fn expose(&self, name: &str, handler: Handler) -> Result<()> {
+        self.shared.registry.expose(name, handler)
+    }
+
+    /// Removes a handler; calls to it get `NoSuchHandler` from now on.
+    pub fn revoke(&self, name: &str) -> Result<()> {
+        self.shared.registry.revoke(name)
+    }
+
+    /// Sets (or with `None` removes) the RPC dispatcher.
+    pub fn set_rpc_dispatcher(&self, dispatcher: Option<RpcDispatcher>) {
+        *self.shared.rpc.write().unwrap_or_else(|p| p.into_inner()) = dispatcher;
+    }
+
+    // ---- connections ----
+
+    /// Dials `addr` and authenticates it as `key` (which must be trusted). Returns once
+    /// the peer has confirmed the connection (spec 3.4); at once if already connected.
+    pub async fn connect(&self, key: &Key, addr: SocketAddr, timeout: Duration) -> Result<()> {
+        if !self.is_trusted(key) {
+            return Err(Error::UntrustedPeer(format!(
+                "{} is not in the trust store; trust it first",
+                key.fingerprint()
+            )));
+        }
+        if self.is_connected(key) {
+            return Ok(());
+        }
+        dial(&self.shared, *key, addr, timeout).await.map(|_| ())
+    }
+
+    /// Closes every connection to `key` (Goodbye 0).
+    pub async fn disconnect(&self, key: &Key) -> Result<()> {
+        let conns = lock(&self.shared.peers).conns(key);
+        if conns.is_empty() {
+            return Err(Error::NotConnected);
+        }
+        for c in &conns {
+            c.close(
+                Some(GoodbyeReason::Closing),
+                CloseCause::Local("disconnected".into()),
+            );
+        }
+        self.wait_conns(|p| p.conns(key).is_empty(), Duration::from_secs(5))
+            .await;
+        Ok(())
+    }
+
+    /// Whether an authenticated connection to `key` is up.
+    pub fn is_connected(&self, key: &Key) -> bool {
+        lock(&self.shared.peers).route(key).is_some()
+    }
+
+    /// Waits until `key` is connected, or the timeout.
+    pub async fn wait_connected(&self, key: &Key, timeout: Duration) -> Result<()> {
+        if self.wait_conns(|p| p.route(key).is_some(), timeout).await {
+            Ok(())
+        } else {
+            Err(Error::Timeout)
+        }
+    }
+
+    async fn wait_conns(&self, cond: impl Fn(&PeerTable) -> bool, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let changed = self.shared.conns_changed.notified();
+            if cond(&lock(&self.shared.peers)) {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return cond(&lock(&self.shared.peers));
+            }
+        }
+    }
+
+    // ---- messages ----
+
+    /// Calls handler `name` on `key` and waits for the reply. Fails at once with
+    /// `NotConnected` when there is no connection, with `Closed` as soon as the
+    /// connection drops, and with `Timeout` at the deadline.
+    pub async fn call(
+        &self,
+        key: &Key,
+        name: &str,
+        body: &[u8],
+        timeout: Duration,
+    ) -> Result<Vec<u8>> {
+        check_user_name(name)?;
+        self.shared.route(key)?.call(name, body, timeout).await
+    }
+
+    /// Sends `body` to handler `name` on `key`, fire-and-forget: no reply, dropped if the
+    /// peer is offline (`NotConnected`). Waits for queue space up to the send timeout
+    /// (then `Overloaded`).
+    pub async fn send(&self, key: &Key, name: &str, body: &[u8]) -> Result<()> {
+        check_user_name(name)?;
+        self.shared.route(key)?.send(name, body).await
+    }
+
+    /// Calls `module.function(args)` on a peer that granted us RPC (spec 6).
+    pub async fn rpc_call(
+        &self,
+        key: &Key,
+        module: &str,
+        function: &str,
+        args: &[u8],
+        timeout: Duration,
+    ) -> Result<Vec<u8>> {
+        let body = RpcRequest {
+            module,
+            function,
+            args,
+        }
+        .encode();
+        self.shared
+            .route(key)?
+            .call(RPC_HANDLER, &body, timeout)
+            .await
+    }
+
+    // ---- peers and events ----
+
+    /// A snapshot of every known peer (connected, discovered or trusted).
+    pub fn peers(&self) -> Vec<PeerInfo> {
+        let trust = lock(&self.shared.trust);
+        let keys: Vec<Key> = trust.list().iter().map(|e| e.key).collect();
+        let lookup = |k: &Key| trust.get(k).map(|e| (e.rpc, e.label.clone()));
+        lock(&self.shared.peers).infos(&lookup, &keys)
+    }
+
+    /// Subscribes to events (connected, disconnected, discovered, lost, network changed).
+    pub fn events(&self) -> broadcast::Receiver<Event> {
+        self.shared.events.subscribe()
+    }
+
+    /// Stops the node: stops accepting, closes every connection (Goodbye 0; calls in
+    /// flight fail with `Closed`), drops every handler, and waits until all connection
+    /// tasks have ended (at most 5 s).
+    pub async fn shutdown(&self) {
+        self.shared.shutdown.send_replace(true);
+        for c in lock(&self.shared.peers).all_conns() {
+            c.close(
+                Some(GoodbyeReason::Closing),
+                CloseCause::Local("node shutting down".into()),
+            );
+        }
+        self.wait_conns(|p| p.conn_count() == 0, Duration::from_secs(5))
+            .await;
+        self.shared.registry.clear();
+        self.set_rpc_dispatcher(None);
+    }
+
+    #[doc(hidden)]
+    /// Test support: number of live connections.
+    pub fn connection_count(&self) -> usize {
+        lock(&self.shared.peers).conn_count()
+    }
+
+    #[doc(hidden)]
+    /// Test support: when `key` was last seen.
+    pub fn last_seen(&self, key: &Key) -> Option<SystemTime> {
+        lock(&self.shared.peers).get(key).and_then(|e| e.last_seen)
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.shared.shutdown.send_replace(true);
+        for c in lock(&self.shared.peers).all_conns() {
+            c.close(
+                Some(GoodbyeReason::Closing),
+                CloseCause::Local("node dropped".into()),
+            );
+        }
+        self.shared.registry.clear();
+        *self.shared.rpc.write().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+}
+
+fn check_user_name(name: &str) -> Result<()> {
+    validate_name(name).map_err(|e| Error::invalid(format!("handler name: {e}")))?;
+    if name.starts_with(RESERVED_PREFIX) {
+        return Err(Error::invalid(format!(
+            "{name:?} is reserved; use rpc_call for RPC"
+        )));
+    }
+    Ok(())
+}
+
+/// Dials and authenticates; registers the connection.
+pub(crate) async fn dial(
+    shared: &Arc<Shared>,
+    key: Key,
+    addr: SocketAddr,
+    timeout: Duration,
+) -> Result<Arc<Conn>> {
+    let deadline = Instant::now() + timeout;
+    let stream = match tokio::time::timeout_at(deadline, TcpStream::connect(addr)).await {
+        Err(_) => return Err(Error::Timeout),
+        Ok(Err(e)) => return Err(Error::io(format!("connecting to {addr}"), e)),
+        Ok(Ok(s)) => s,
+    };
+    let _ = stream.set_nodelay(true);
+    let hs_deadline = deadline.min(Instant::now() + shared.config.handshake_timeout);
+    let trusted = |k: &Key| shared.is_trusted(k);
+    let est: Established = match tokio::time::timeout_at(
+        hs_deadline,
+        handshake::initiate(
+            stream,
+            &shared.identity,
+            &shared.hello,
+            Some(key),
+            trusted,
+            shared.config.max_frame_len as usize,
+        ),
+    )
+    .await
+    {
+        Err(_) if hs_deadline < deadline => {
+            return Err(Error::HandshakeFailed("handshake timed out".into()))
+        }
+        Err(_) => return Err(Error::Timeout),
+        Ok(r) => r?,
+    };
+    if shared.is_shutting_down() {
+        return Err(Error::Closed);
+    }
+    Ok(spawn_connection(shared, est, true, addr))
+}
+
+async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
+    let mut stop = shared.shutdown.subscribe();
+    loop {
+        let accepted = tokio::select! {
+            _ = stop.wait_for(|s| *s) => return,
+            a = listener.accept() => a,
+        };
+        let (stream, remote) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // Out of descriptors and the like: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = Arc::clone(&shared.handshakes).try_acquire_owned() else {
+            tracing::debug!(%remote, "too many handshakes in progress; connection closed");
+            continue;
+        };
+        let shared = Arc::clone(&shared);
+        tokio::spawn(async move {
+            let _permit = permit;
+            let _ = stream.set_nodelay(true);
+            let trusted = |k: &Key| shared.is_trusted(k);
+            let res = tokio::time::timeout(
+                shared.config.handshake_timeout,
+                handshake::respond(stream, &shared.identity, &shared.hello, trusted),
+            )
+            .await;
+            match res {
+                Ok(Ok(est)) if !shared.is_shutting_down() => {
+                    spawn_connection(&shared, est, false, remote);
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::debug!(%remote, error = %e, "inbound handshake failed"),
+                Err(_) => tracing::debug!(%remote, "inbound handshake timed out"),
+            }
+        });
+    }
+}

@@ -1,0 +1,318 @@
+//! The peer table: the one owner of per-peer state — live connections (and which one
+//! wins when there are two, spec 5.1), known addresses and where each came from, last
+//! seen, and counters. Guarded by one mutex in `Shared`; no I/O happens under it.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use peernet_proto::Key;
+
+use crate::conn::Conn;
+
+/// Where an address of a peer came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AddressSource {
+    /// Given by the program (`connect`, manual discovery).
+    Manual,
+    /// Heard in a LAN announcement (unauthenticated: a hint).
+    Discovery,
+    /// The peer's Hello listen port with the IP it connected from.
+    DialBack,
+}
+
+/// One address a peer may be reached at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownAddress {
+    /// The address.
+    pub addr: SocketAddr,
+    /// Where it came from.
+    pub source: AddressSource,
+    /// A handshake with the peer's key completed over it.
+    pub confirmed: bool,
+    /// When it was last heard of or used.
+    pub last_seen: SystemTime,
+}
+
+/// Connection state of a peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PeerState {
+    /// No connection and no dial in progress.
+    Disconnected,
+    /// A dial is in progress.
+    Connecting,
+    /// At least one authenticated connection is up.
+    Connected,
+}
+
+/// Traffic counters of a peer, over all its connections.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PeerStats {
+    /// Frames received.
+    pub frames_in: u64,
+    /// Frames sent.
+    pub frames_out: u64,
+    /// Bytes received (frame headers included).
+    pub bytes_in: u64,
+    /// Bytes sent (frame headers included).
+    pub bytes_out: u64,
+    /// Calls this node answered for the peer.
+    pub calls_served: u64,
+    /// Handler failures answered to the peer.
+    pub errors: u64,
+}
+
+impl PeerStats {
+    fn add_conn(&mut self, c: &Conn) {
+        let s = &c.stats;
+        self.frames_in += s.frames_in.load(Ordering::Relaxed);
+        self.frames_out += s.frames_out.load(Ordering::Relaxed);
+        self.bytes_in += s.bytes_in.load(Ordering::Relaxed);
+        self.bytes_out += s.bytes_out.load(Ordering::Relaxed);
+        self.calls_served += s.calls_served.load(Ordering::Relaxed);
+        self.errors += s.errors.load(Ordering::Relaxed);
+    }
+}
+
+/// A snapshot of what the node knows about one peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerInfo {
+    /// The peer's key.
+    pub key: Key,
+    /// Connection state.
+    pub state: PeerState,
+    /// In the trust store.
+    pub trusted: bool,
+    /// Granted RPC rights.
+    pub rpc: bool,
+    /// Label from the trust store ("" if none).
+    pub label: String,
+    /// The live connection's address, else the last confirmed, else the last seen.
+    pub address: Option<SocketAddr>,
+    /// Every known address.
+    pub addresses: Vec<KnownAddress>,
+    /// When the peer was last heard from.
+    pub last_seen: Option<SystemTime>,
+    /// Heartbeat round-trip time of the live connection.
+    pub rtt: Option<Duration>,
+    /// Counters.
+    pub stats: PeerStats,
+}
+
+/// Most addresses remembered per peer (oldest unconfirmed ones go first).
+const MAX_ADDRESSES: usize = 8;
+
+#[derive(Debug, Default)]
+pub(crate) struct Entry {
+    pub active: Option<Arc<Conn>>,
+    pub draining: Vec<Arc<Conn>>,
+    pub connecting: bool,
+    pub addrs: Vec<KnownAddress>,
+    pub last_seen: Option<SystemTime>,
+    closed_stats: PeerStats,
+}
+
+/// Result of adding a connection.
+pub(crate) struct Added {
+    /// The peer had no connection before.
+    pub newly_connected: bool,
+    /// A connection that lost to a duplicate and must drain.
+    pub loser: Option<Arc<Conn>>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct PeerTable {
+    peers: HashMap<Key, Entry>,
+}
+
+/// Spec 5.1: keep the connection whose initiator has the smaller key; between two of
+/// the same initiator (a redial while the old one is not yet known dead) the newer.
+fn new_wins(new: &Conn, old: &Conn) -> bool {
+    if new.info.initiator != old.info.initiator {
+        new.info.initiator < old.info.initiator
+    } else {
+        true
+    }
+}
+
+impl PeerTable {
+    pub(crate) fn entry(&mut self, key: Key) -> &mut Entry {
+        self.peers.entry(key).or_default()
+    }
+
+    pub(crate) fn get(&self, key: &Key) -> Option<&Entry> {
+        self.peers.get(key)
+    }
+
+    pub(crate) fn add(&mut self, conn: &Arc<Conn>) -> Added {
+        let e = self.entry(conn.info.peer);
+        e.last_seen = Some(SystemTime::now());
+        match e.active.take() {
+            None => {
+                e.active = Some(Arc::clone(conn));
+                Added {
+                    newly_connected: true,
+                    loser: None,
+                }
+            }
+            Some(old) => {
+                let (win, lose) = if new_wins(conn, &old) {
+                    (Arc::clone(conn), old)
+                } else {
+                    (old, Arc::clone(conn))
+                };
+                e.active = Some(win);
+                e.draining.push(Arc::clone(&lose));
+                Added {
+                    newly_connected: false,
+                    loser: Some(lose),
+                }
+            }
+        }
+    }
+
+    /// Removes a closed connection; returns true if the peer now has none.
+    pub(crate) fn remove(&mut self, conn: &Arc<Conn>) -> bool {
+        let Some(e) = self.peers.get_mut(&conn.info.peer) else {
+            return false;
+        };
+        e.closed_stats.add_conn(conn);
+        e.last_seen = Some(SystemTime::now());
+        e.draining.retain(|c| !Arc::ptr_eq(c, conn));
+        match &e.active {
+            Some(a) if Arc::ptr_eq(a, conn) => {
+                e.active = None;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The connection new calls go to.
+    pub(crate) fn route(&self, key: &Key) -> Option<Arc<Conn>> {
+        self.peers
+            .get(key)
+            .and_then(|e| e.active.as_ref())
+            .filter(|c| !c.is_closing())
+            .cloned()
+    }
+
+    /// Every live connection of a peer (active and draining).
+    pub(crate) fn conns(&self, key: &Key) -> Vec<Arc<Conn>> {
+        self.peers
+            .get(key)
+            .map(|e| e.active.iter().chain(e.draining.iter()).cloned().collect())
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn all_conns(&self) -> Vec<Arc<Conn>> {
+        self.peers
+            .values()
+            .flat_map(|e| e.active.iter().chain(e.draining.iter()).cloned())
+            .collect()
+    }
+
+    pub(crate) fn conn_count(&self) -> usize {
+        self.peers
+            .values()
+            .map(|e| usize::from(e.active.is_some()) + e.draining.len())
+            .sum()
+    }
+
+    /// Records an address for a peer (confirmed addresses stay confirmed).
+    pub(crate) fn note_address(
+        &mut self,
+        key: Key,
+        addr: SocketAddr,
+        source: AddressSource,
+        confirmed: bool,
+    ) {
+        let e = self.entry(key);
+        let now = SystemTime::now();
+        if let Some(a) = e.addrs.iter_mut().find(|a| a.addr == addr) {
+            a.confirmed |= confirmed;
+            a.last_seen = now;
+            if source == AddressSource::Manual {
+                a.source = source;
+            }
+            return;
+        }
+        if e.addrs.len() >= MAX_ADDRESSES {
+            // Drop the oldest, unconfirmed first.
+            if let Some(i) =
+                (0..e.addrs.len()).min_by_key(|&i| (e.addrs[i].confirmed, e.addrs[i].last_seen))
+            {
+                e.addrs.remove(i);
+            }
+        }
+        e.addrs.push(KnownAddress {
+            addr,
+            source,
+            confirmed,
+            last_seen: now,
+        });
+    }
+
+    /// Snapshots every peer; `trust` gives (trusted, rpc, label) of a key.
+    pub(crate) fn infos(
+        &self,
+        trust: &dyn Fn(&Key) -> Option<(bool, String)>,
+        trusted_keys: &[Key],
+    ) -> Vec<PeerInfo> {
+        let mut keys: Vec<Key> = self.peers.keys().copied().collect();
+        for k in trusted_keys {
+            if !self.peers.contains_key(k) {
+                keys.push(*k);
+            }
+        }
+        keys.sort();
+        keys.into_iter()
+            .map(|key| {
+                let empty = Entry::default();
+                let e = self.peers.get(&key).unwrap_or(&empty);
+                let (trusted, rpc, label) = match trust(&key) {
+                    Some((rpc, label)) => (true, rpc, label),
+                    None => (false, false, String::new()),
+                };
+                let mut stats = e.closed_stats;
+                for c in e.active.iter().chain(e.draining.iter()) {
+                    stats.add_conn(c);
+                }
+                let state = if e.active.is_some() {
+                    PeerState::Connected
+                } else if e.connecting {
+                    PeerState::Connecting
+                } else {
+                    PeerState::Disconnected
+                };
+                let address = e.active.as_ref().map(|c| c.info.remote).or_else(|| {
+                    e.addrs
+                        .iter()
+                        .max_by_key(|a| (a.confirmed, a.last_seen))
+                        .map(|a| a.addr)
+                });
+                let rtt = e
+                    .active
+                    .as_ref()
+                    .map(|c| c.rtt_us())
+                    .filter(|&us| us > 0)
+                    .map(|us| Duration::from_micros(u64::from(us)));
+                PeerInfo {
+                    key,
+                    state,
+                    trusted,
+                    rpc,
+                    label,
+                    address,
+                    addresses: e.addrs.clone(),
+                    last_seen: e.last_seen,
+                    rtt,
+                    stats,
+                }
+            })
+            .collect()
+    }
+}

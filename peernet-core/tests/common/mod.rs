@@ -1,0 +1,89 @@
+//! Helpers shared by the integration tests: nodes on loopback with short timers.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use peernet_core::{Event, EventKind, Handler, Key, Node, NodeConfig, Request};
+use tokio::sync::broadcast;
+
+pub const T: Duration = Duration::from_secs(5);
+
+pub fn tempdir(tag: &str) -> PathBuf {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let d = std::env::temp_dir().join(format!(
+        "peernet-it-{tag}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+pub fn config(tag: &str) -> NodeConfig {
+    let mut c = NodeConfig::new(tempdir(tag));
+    c.listen = Some("127.0.0.1:0".parse().unwrap());
+    c.heartbeat_interval = Duration::from_millis(200);
+    c.heartbeat_timeout = Duration::from_secs(2);
+    c.handshake_timeout = Duration::from_secs(2);
+    c
+}
+
+pub async fn node(tag: &str) -> Node {
+    Node::start(config(tag)).await.unwrap()
+}
+
+pub fn addr(n: &Node) -> SocketAddr {
+    n.local_addr().unwrap()
+}
+
+/// Two nodes that trust each other, `a` connected to `b`, with an `echo` handler on both.
+pub async fn pair() -> (Node, Node) {
+    let a = node("a").await;
+    let b = node("b").await;
+    a.trust(&b.key(), Some("b")).unwrap();
+    b.trust(&a.key(), Some("a")).unwrap();
+    for n in [&a, &b] {
+        n.expose(
+            "echo",
+            Handler::from_async(|r: Request| async move { Ok(r.body) }),
+        )
+        .unwrap();
+    }
+    a.connect(&b.key(), addr(&b), T).await.unwrap();
+    b.wait_connected(&a.key(), T).await.unwrap();
+    (a, b)
+}
+
+/// Waits for an event of `kind` (about `key` if given), with a deadline.
+pub async fn wait_event(
+    rx: &mut broadcast::Receiver<Event>,
+    kind: EventKind,
+    key: Option<Key>,
+) -> Event {
+    tokio::time::timeout(T, async {
+        loop {
+            match rx.recv().await {
+                Ok(e) if e.kind == kind && (key.is_none() || e.key == key) => return e,
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(e) => panic!("event stream ended: {e}"),
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no {kind:?} event within {T:?}"))
+}
+
+/// Polls `cond` until true or the deadline (for state without an event).
+pub async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + T;
+    while !cond() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
