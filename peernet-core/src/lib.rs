@@ -8,14 +8,19 @@
 
 mod config;
 mod conn;
+mod dialer;
+mod discovery;
 mod error;
 mod events;
 mod fsutil;
 mod handlers;
 mod identity;
+mod netmon;
 mod node;
 mod peers;
 mod rpc;
+#[allow(unsafe_code)]
+mod sys;
 mod trust;
 
 pub use config::{NodeConfig, UdpDiscoveryConfig};

@@ -14,9 +14,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{broadcast, watch, Notify, Semaphore};
 use tokio::time::Instant;
 
-use crate::config::NodeConfig;
+use crate::config::{NodeConfig, UdpDiscoveryConfig};
 use crate::conn::handshake::{self, Established};
 use crate::conn::{lock, spawn_connection, CloseCause, Conn};
+use crate::discovery::{self, Discovery};
 use crate::error::{Error, Result};
 use crate::events::{Event, EventKind};
 use crate::fsutil;
@@ -44,6 +45,8 @@ pub(crate) struct Shared {
     handshakes: Arc<Semaphore>,
     conn_ids: AtomicU64,
     conns_changed: Notify,
+    /// Running discovery services (told about network changes).
+    pub(crate) discovery: Mutex<Vec<Box<dyn Discovery>>>,
 }
 
 impl Shared {
@@ -82,13 +85,20 @@ impl Shared {
         *self.shutdown.borrow()
     }
 
+    /// Becomes true when the node stops.
+    pub(crate) fn shutdown_rx(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
     /// Called once per connection, before its tasks run.
     pub(crate) fn connection_opened(&self, conn: &Arc<Conn>) {
         let info = &conn.info;
         let added = {
             let mut peers = lock(&self.peers);
             if info.outbound {
-                peers.note_address(info.peer, info.remote, AddressSource::Manual, true);
+                // Confirmed by this handshake; keeps the source it was first known by
+                // (discovery, dial-back), else it came from `connect`.
+                peers.confirm_address(info.peer, info.remote);
             } else if info.peer_hello.listen_port != 0 {
                 let back = SocketAddr::new(info.remote.ip(), info.peer_hello.listen_port);
                 peers.note_address(info.peer, back, AddressSource::DialBack, false);
@@ -112,7 +122,7 @@ impl Shared {
     }
 
     /// Called once per connection, when its tasks have ended.
-    pub(crate) fn connection_closed(&self, conn: &Arc<Conn>, cause: CloseCause) {
+    pub(crate) fn connection_closed(self: &Arc<Self>, conn: &Arc<Conn>, cause: CloseCause) {
         let gone = lock(&self.peers).remove(conn);
         tracing::debug!(peer = %conn.info.peer.fingerprint(), remote = %conn.info.remote, %cause, "connection closed");
         if gone {
@@ -122,6 +132,9 @@ impl Shared {
                 Some(conn.info.remote),
                 cause.to_string(),
             );
+            // Reconnect with backoff (not after untrust, disconnect or shutdown: the
+            // supervisor checks).
+            self.ensure_dialer(conn.info.peer, false);
         }
         self.conns_changed.notify_waiters();
     }
@@ -185,10 +198,27 @@ impl Node {
             shutdown,
             conn_ids: AtomicU64::new(1),
             conns_changed: Notify::new(),
+            discovery: Mutex::new(Vec::new()),
             config,
         });
         if let Some(listener) = listener {
             tokio::spawn(accept_loop(Arc::clone(&shared), listener));
+        }
+        if let Some(d) = shared.config.udp_discovery.clone() {
+            start_udp_discovery(&shared, &d, port)?;
+        }
+        if let Some(every) = shared.config.network_monitor {
+            let weak = Arc::downgrade(&shared);
+            crate::netmon::spawn(
+                crate::netmon::Getifaddrs,
+                every,
+                Box::new(move |change| {
+                    if let Some(s) = weak.upgrade() {
+                        s.network_changed(change);
+                    }
+                }),
+                shared.shutdown_rx(),
+            );
         }
         tracing::info!(key = %shared.identity.public().fingerprint(), ?local_addr, "node started");
         Ok(Node {
@@ -225,13 +255,18 @@ impl Node {
         if *key == self.key() {
             return Err(Error::invalid("a node cannot trust itself"));
         }
-        lock(&self.shared.trust).trust(*key, label)
+        lock(&self.shared.trust).trust(*key, label)?;
+        // A peer discovered before it was trusted is dialed now.
+        self.shared.ensure_dialer(*key, true);
+        Ok(())
     }
 
     /// Removes `key` from the trust store (and its RPC right) and closes its live
     /// connections with Goodbye 2. Returns whether it was trusted.
     pub fn untrust(&self, key: &Key) -> Result<bool> {
         let was = lock(&self.shared.trust).untrust(key)?;
+        // Wakes the peer's dial supervisor, which sees the untrust and stops.
+        self.shared.ensure_dialer(*key, false);
         for c in lock(&self.shared.peers).conns(key) {
             c.close(
                 Some(GoodbyeReason::TrustRevoked),
@@ -286,6 +321,7 @@ impl Node {
                 key.fingerprint()
             )));
         }
+        lock(&self.shared.peers).entry(*key).hold = false;
         if self.is_connected(key) {
             return Ok(());
         }
@@ -294,7 +330,12 @@ impl Node {
 
     /// Closes every connection to `key` (Goodbye 0).
     pub async fn disconnect(&self, key: &Key) -> Result<()> {
-        let conns = lock(&self.shared.peers).conns(key);
+        let conns = {
+            let mut peers = lock(&self.shared.peers);
+            // No automatic redial until a new hint (connect, discovery, trust).
+            peers.entry(*key).hold = true;
+            peers.conns(key)
+        };
         if conns.is_empty() {
             return Err(Error::NotConnected);
         }
@@ -381,6 +422,25 @@ impl Node {
             .await
     }
 
+    // ---- discovery ----
+
+    /// Manual discovery: the program heard (from Bonjour, a configuration file, ...)
+    /// that `key` may be reached at `addr`. The address is recorded unconfirmed (only a
+    /// handshake confirms it), a `Discovered` event is reported when it is new, and a
+    /// trusted peer without a connection is dialed (auto-connect). Untrusted keys are
+    /// recorded too (`peers()` lists them) but never dialed.
+    pub fn discovered(&self, key: &Key, addr: SocketAddr) -> Result<()> {
+        let ev = discovery::manual::discovered(&self.key(), key, addr)?;
+        self.shared.apply_discovery(ev);
+        Ok(())
+    }
+
+    /// Manual discovery: `key` is no longer announced (a `Lost` event if it was
+    /// discovered; live connections stay up).
+    pub fn lost(&self, key: &Key) {
+        self.shared.apply_discovery(discovery::manual::lost(key));
+    }
+
     // ---- peers and events ----
 
     /// A snapshot of every known peer (connected, discovered or trusted).
@@ -420,6 +480,22 @@ impl Node {
     }
 
     #[doc(hidden)]
+    /// Test support: whether a dial supervisor runs for `key` (auto-connect/reconnect).
+    pub fn has_dialer(&self, key: &Key) -> bool {
+        lock(&self.shared.peers)
+            .get(key)
+            .is_some_and(|e| e.dialer.is_some())
+    }
+
+    #[doc(hidden)]
+    /// Test support: (local, remote) address of the connection calls to `key` use.
+    pub fn active_connection(&self, key: &Key) -> Option<(SocketAddr, SocketAddr)> {
+        lock(&self.shared.peers)
+            .route(key)
+            .map(|c| (c.info.local, c.info.remote))
+    }
+
+    #[doc(hidden)]
     /// Test support: when `key` was last seen.
     pub fn last_seen(&self, key: &Key) -> Option<SystemTime> {
         lock(&self.shared.peers).get(key).and_then(|e| e.last_seen)
@@ -450,6 +526,17 @@ fn check_user_name(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Counts a dial in progress in the peer table (`PeerState::Connecting`).
+struct Dialing<'a>(&'a Shared, Key);
+
+impl Drop for Dialing<'_> {
+    fn drop(&mut self) {
+        let mut peers = lock(&self.0.peers);
+        let e = peers.entry(self.1);
+        e.dialing = e.dialing.saturating_sub(1);
+    }
+}
+
 /// Dials and authenticates; registers the connection.
 pub(crate) async fn dial(
     shared: &Arc<Shared>,
@@ -457,6 +544,8 @@ pub(crate) async fn dial(
     addr: SocketAddr,
     timeout: Duration,
 ) -> Result<Arc<Conn>> {
+    lock(&shared.peers).entry(key).dialing += 1;
+    let _dialing = Dialing(shared, key);
     let deadline = Instant::now() + timeout;
     let stream = match tokio::time::timeout_at(deadline, TcpStream::connect(addr)).await {
         Err(_) => return Err(Error::Timeout),
@@ -489,6 +578,49 @@ pub(crate) async fn dial(
         return Err(Error::Closed);
     }
     Ok(spawn_connection(shared, est, true, addr))
+}
+
+/// Binds the discovery socket and starts the UDP discovery service.
+fn start_udp_discovery(shared: &Arc<Shared>, d: &UdpDiscoveryConfig, port: u16) -> Result<()> {
+    let socket = discovery::transport::bind(d.port)
+        .map_err(|e| Error::io(format!("binding UDP discovery port {}", d.port), e))?;
+    let fixed = d.broadcast.clone();
+    let disc_port = d.port;
+    let weak = Arc::downgrade(shared);
+    let env = discovery::service::Env {
+        targets: Box::new(move || {
+            if !fixed.is_empty() {
+                return fixed.clone();
+            }
+            // Default: the directed broadcast address of every IPv4 interface that is up.
+            crate::sys::broadcast_addrs()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|ip| SocketAddr::from((ip, disc_port)))
+                .collect()
+        }),
+        local_ips: Box::new(|| {
+            crate::sys::local_addrs()
+                .unwrap_or_default()
+                .into_iter()
+                .collect()
+        }),
+        sink: Box::new(move |ev| {
+            if let Some(s) = weak.upgrade() {
+                s.apply_discovery(ev);
+            }
+        }),
+    };
+    let service = discovery::service::spawn(
+        socket,
+        shared.identity.public(),
+        port,
+        d.interval,
+        env,
+        shared.shutdown_rx(),
+    );
+    lock(&shared.discovery).push(Box::new(service));
+    Ok(())
 }
 
 async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {

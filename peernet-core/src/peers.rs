@@ -109,9 +109,18 @@ const MAX_ADDRESSES: usize = 8;
 pub(crate) struct Entry {
     pub active: Option<Arc<Conn>>,
     pub draining: Vec<Arc<Conn>>,
-    pub connecting: bool,
+    /// Dials in progress (the dial supervisor's and `connect`'s).
+    pub dialing: u32,
     pub addrs: Vec<KnownAddress>,
     pub last_seen: Option<SystemTime>,
+    /// The address discovery currently reports for the peer (`None`: not discovered or
+    /// lost). Used to report each discovery once.
+    pub discovered: Option<SocketAddr>,
+    /// Wakes the peer's dial supervisor, if one runs (see `dialer`).
+    pub dialer: Option<Arc<tokio::sync::Notify>>,
+    /// The program disconnected the peer: no redial until a new hint (connect,
+    /// discovery, trust, network change).
+    pub hold: bool,
     closed_stats: PeerStats,
 }
 
@@ -222,6 +231,19 @@ impl PeerTable {
             .sum()
     }
 
+    /// Marks an address a handshake went through as confirmed (a new one is recorded
+    /// as `Manual`: the program gave it to `connect`).
+    pub(crate) fn confirm_address(&mut self, key: Key, addr: SocketAddr) {
+        let e = self.entry(key);
+        match e.addrs.iter_mut().find(|a| a.addr == addr) {
+            Some(a) => {
+                a.confirmed = true;
+                a.last_seen = SystemTime::now();
+            }
+            None => self.note_address(key, addr, AddressSource::Manual, true),
+        }
+    }
+
     /// Records an address for a peer (confirmed addresses stay confirmed).
     pub(crate) fn note_address(
         &mut self,
@@ -256,6 +278,44 @@ impl PeerTable {
         });
     }
 
+    /// Addresses to dial, best first: confirmed ones (newest first), then unconfirmed
+    /// ones (newest first). An unconfirmed address is only tried after every confirmed
+    /// one failed, so a forged announcement never displaces a working address.
+    pub(crate) fn candidates(&self, key: &Key) -> Vec<SocketAddr> {
+        let Some(e) = self.peers.get(key) else {
+            return Vec::new();
+        };
+        let mut v: Vec<&KnownAddress> = e.addrs.iter().collect();
+        v.sort_by_key(|a| std::cmp::Reverse((a.confirmed, a.last_seen)));
+        v.into_iter().map(|a| a.addr).collect()
+    }
+
+    /// After a handshake succeeded over another address: `failed` addresses no longer
+    /// count as confirmed (the peer moved).
+    pub(crate) fn demote(&mut self, key: &Key, failed: &[SocketAddr]) {
+        if let Some(e) = self.peers.get_mut(key) {
+            for a in e.addrs.iter_mut().filter(|a| failed.contains(&a.addr)) {
+                a.confirmed = false;
+            }
+        }
+    }
+
+    /// Forgets a peer that has no connection, no dial and no supervisor (an untrusted
+    /// peer discovery lost), so unauthenticated announcements cannot grow the table.
+    pub(crate) fn forget_idle(&mut self, key: &Key) {
+        let idle = self.peers.get(key).is_some_and(|e| {
+            e.active.is_none() && e.draining.is_empty() && e.dialing == 0 && e.dialer.is_none()
+        });
+        if idle {
+            self.peers.remove(key);
+        }
+    }
+
+    /// Every key in the table.
+    pub(crate) fn keys(&self) -> Vec<Key> {
+        self.peers.keys().copied().collect()
+    }
+
     /// Snapshots every peer; `trust` gives (trusted, rpc, label) of a key.
     pub(crate) fn infos(
         &self,
@@ -283,7 +343,7 @@ impl PeerTable {
                 }
                 let state = if e.active.is_some() {
                     PeerState::Connected
-                } else if e.connecting {
+                } else if e.dialing > 0 {
                     PeerState::Connecting
                 } else {
                     PeerState::Disconnected

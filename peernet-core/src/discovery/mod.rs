@@ -1,0 +1,94 @@
+//! Discovery: where hints about peers' addresses come from. A hint is never proof —
+//! only a completed handshake confirms an address (spec 8).
+//!
+//! Sources: [`manual`] (the program injects hints, e.g. from Bonjour or a config file,
+//! through `Node::discovered` / `Node::lost`) and [`udp`] (LAN announcements, spec 8,
+//! over a pluggable [`transport::UdpTransport`]). Every source reports
+//! [`DiscoveryEvent`]s, which `Shared::apply_discovery` folds into the peer table:
+//! the address is recorded unconfirmed, the event is reported once, and a trusted peer
+//! gets a dial supervisor (`dialer`).
+
+pub(crate) mod manual;
+pub(crate) mod service;
+pub(crate) mod transport;
+pub(crate) mod udp;
+
+#[cfg(test)]
+mod tests;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use peernet_proto::Key;
+
+use crate::conn::lock;
+use crate::events::EventKind;
+use crate::node::Shared;
+use crate::peers::AddressSource;
+
+/// What a discovery source reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DiscoveryEvent {
+    /// `key` may be reached at `addr` (unconfirmed).
+    Discovered {
+        /// The peer's key.
+        key: Key,
+        /// Where it says it listens.
+        addr: SocketAddr,
+    },
+    /// `key` has not been heard of for a while (live connections stay up).
+    Lost {
+        /// The peer's key.
+        key: Key,
+    },
+}
+
+/// A running discovery source, as the node sees it.
+pub(crate) trait Discovery: Send + Sync {
+    /// The local network changed: announce again now (sources that announce).
+    fn network_changed(&self);
+}
+
+impl Shared {
+    /// Folds a discovery event into the peer table (see the module docs).
+    pub(crate) fn apply_discovery(self: &Arc<Self>, ev: DiscoveryEvent) {
+        match ev {
+            DiscoveryEvent::Discovered { key, addr } => {
+                if key == self.identity.public() {
+                    return;
+                }
+                let new = {
+                    let mut peers = lock(&self.peers);
+                    peers.note_address(key, addr, AddressSource::Discovery, false);
+                    let e = peers.entry(key);
+                    let new = e.discovered != Some(addr);
+                    e.discovered = Some(addr);
+                    if new {
+                        e.hold = false;
+                    }
+                    new
+                };
+                if new {
+                    self.emit(EventKind::Discovered, Some(key), Some(addr), String::new());
+                    self.ensure_dialer(key, true);
+                }
+            }
+            DiscoveryEvent::Lost { key } => {
+                let was = {
+                    let mut peers = lock(&self.peers);
+                    let was = peers.get(&key).and_then(|e| e.discovered);
+                    if was.is_some() {
+                        peers.entry(key).discovered = None;
+                    }
+                    was
+                };
+                if let Some(addr) = was {
+                    self.emit(EventKind::Lost, Some(key), Some(addr), String::new());
+                }
+                if !self.is_trusted(&key) {
+                    lock(&self.peers).forget_idle(&key);
+                }
+            }
+        }
+    }
+}

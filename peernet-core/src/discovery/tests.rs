@@ -1,0 +1,301 @@
+//! Unit tests of UDP discovery: the state machine with explicit time, and the service
+//! over the in-memory transport (no sockets).
+
+use std::collections::HashSet;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use peernet_proto::announce::{Announcement, ANNOUNCE_LEN};
+use peernet_proto::Key;
+use tokio::sync::{mpsc, watch};
+
+use super::service::{self, Env};
+use super::transport::fake::FakeNet;
+use super::udp::{Incoming, UdpState, BURST, MAX_PEERS};
+use super::{Discovery, DiscoveryEvent};
+
+const IV: Duration = Duration::from_secs(5);
+
+fn key(n: u8) -> Key {
+    Key([n; 32])
+}
+
+fn ann(k: Key, port: u16) -> [u8; ANNOUNCE_LEN] {
+    Announcement {
+        tcp_port: port,
+        key: k,
+    }
+    .encode()
+}
+
+fn src(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+#[test]
+fn announces_at_start_then_every_interval_and_after_network_change() {
+    let t0 = Instant::now();
+    let mut s = UdpState::new(key(1), 7000, IV, t0);
+    assert!(s.poll(t0).announce);
+    assert!(!s.poll(t0 + Duration::from_secs(1)).announce);
+    assert_eq!(s.next_deadline(), t0 + IV);
+    assert!(s.poll(t0 + IV).announce);
+    s.network_changed(t0 + IV + Duration::from_secs(1));
+    assert!(s.poll(t0 + IV + Duration::from_secs(1)).announce);
+    // The announcement is the byte-exact 39-byte layout of spec 8.
+    let a = s.announcement().unwrap();
+    assert_eq!(&a[..7], &[b'P', b'N', b'E', b'T', 1, 0x1b, 0x58]);
+    assert_eq!(&a[7..], &[1u8; 32]);
+    // Without a listener there is nothing to announce.
+    let mut quiet = UdpState::new(key(1), 0, IV, t0);
+    assert!(!quiet.poll(t0).announce);
+    assert!(quiet.announcement().is_none());
+}
+
+#[test]
+fn reports_a_peer_once_and_again_when_its_address_changes() {
+    let t0 = Instant::now();
+    let mut s = UdpState::new(key(1), 7000, IV, t0);
+    let from = src("10.0.0.2:4040");
+    let d = DiscoveryEvent::Discovered {
+        key: key(2),
+        addr: src("10.0.0.2:7002"),
+    };
+    assert_eq!(
+        s.on_datagram(from, &ann(key(2), 7002), t0),
+        Incoming::Event(d)
+    );
+    assert_eq!(
+        s.on_datagram(from, &ann(key(2), 7002), t0),
+        Incoming::Nothing
+    );
+    let moved = DiscoveryEvent::Discovered {
+        key: key(2),
+        addr: src("10.0.0.2:7003"),
+    };
+    assert_eq!(
+        s.on_datagram(from, &ann(key(2), 7003), t0),
+        Incoming::Event(moved)
+    );
+}
+
+#[test]
+fn drops_malformed_datagrams() {
+    let t0 = Instant::now();
+    let mut s = UdpState::new(key(1), 7000, IV, t0);
+    let from = src("10.0.0.2:4040");
+    let good = ann(key(2), 7002);
+    let mut bad_magic = good;
+    bad_magic[0] = b'X';
+    let mut bad_version = good;
+    bad_version[4] = 2;
+    let mut long = good.to_vec();
+    long.push(0);
+    for d in [
+        &good[..38],
+        &long[..],
+        &bad_magic[..],
+        &bad_version[..],
+        &[][..],
+    ] {
+        assert_eq!(s.on_datagram(from, d, t0), Incoming::Nothing);
+    }
+    // Port 0 cannot be dialed.
+    assert_eq!(s.on_datagram(from, &ann(key(2), 0), t0), Incoming::Nothing);
+    assert_eq!(s.heard(), 0);
+}
+
+#[test]
+fn suppresses_its_own_echo_and_warns_about_its_key_elsewhere() {
+    let t0 = Instant::now();
+    let mut s = UdpState::new(key(1), 7000, IV, t0);
+    s.set_local_ips(HashSet::from(["10.0.0.1".parse::<IpAddr>().unwrap()]));
+    // Our echo, over loopback and over our LAN address.
+    assert_eq!(
+        s.on_datagram(src("127.0.0.1:4040"), &ann(key(1), 7000), t0),
+        Incoming::Nothing
+    );
+    assert_eq!(
+        s.on_datagram(src("10.0.0.1:4040"), &ann(key(1), 7000), t0),
+        Incoming::Nothing
+    );
+    // Our key from another host: one warning, then quiet for a while.
+    let other = src("10.0.0.9:4040");
+    assert_eq!(
+        s.on_datagram(other, &ann(key(1), 7000), t0),
+        Incoming::OwnKeyElsewhere(src("10.0.0.9:7000"))
+    );
+    assert_eq!(
+        s.on_datagram(other, &ann(key(1), 7000), t0),
+        Incoming::Nothing
+    );
+    // Our key from our own host but another port: another process copied our identity.
+    assert_eq!(
+        s.on_datagram(src("127.0.0.1:4040"), &ann(key(1), 7001), t0),
+        Incoming::OwnKeyElsewhere(src("127.0.0.1:7001"))
+    );
+    assert_eq!(s.heard(), 0);
+}
+
+#[test]
+fn a_peer_silent_for_three_intervals_is_lost() {
+    let t0 = Instant::now();
+    let mut s = UdpState::new(key(1), 7000, IV, t0);
+    let from = src("10.0.0.2:4040");
+    assert!(matches!(
+        s.on_datagram(from, &ann(key(2), 7002), t0),
+        Incoming::Event(_)
+    ));
+    // Heard again at 2 intervals: lost only 3 intervals after that.
+    let t1 = t0 + IV * 2;
+    assert_eq!(
+        s.on_datagram(from, &ann(key(2), 7002), t1),
+        Incoming::Nothing
+    );
+    assert!(s
+        .poll(t1 + IV * 3 - Duration::from_millis(1))
+        .lost
+        .is_empty());
+    assert_eq!(s.next_deadline(), (t1 + IV * 3).min(s.next_deadline()));
+    assert_eq!(s.poll(t1 + IV * 3).lost, vec![key(2)]);
+    assert!(s.poll(t1 + IV * 4).lost.is_empty());
+    // Heard again after being lost: discovered again.
+    assert!(matches!(
+        s.on_datagram(from, &ann(key(2), 7002), t1 + IV * 5),
+        Incoming::Event(_)
+    ));
+}
+
+#[test]
+fn incoming_processing_is_rate_limited_and_the_table_bounded() {
+    let t0 = Instant::now();
+    let mut s = UdpState::new(key(1), 7000, IV, t0);
+    let from = src("10.0.0.2:4040");
+    let mut events = 0;
+    for i in 0..(BURST as usize + 100) {
+        let mut k = [0u8; 32];
+        k[..8].copy_from_slice(&(i as u64 + 10).to_le_bytes());
+        if matches!(
+            s.on_datagram(from, &ann(Key(k), 7002), t0),
+            Incoming::Event(_)
+        ) {
+            events += 1;
+        }
+    }
+    assert_eq!(
+        events, BURST as usize,
+        "a burst beyond the bucket is dropped unread"
+    );
+    // A second later the bucket has refilled; the table still never exceeds its bound.
+    let mut t = t0;
+    for i in 0..(MAX_PEERS * 2) {
+        t += Duration::from_millis(10);
+        let mut k = [0xffu8; 32];
+        k[..8].copy_from_slice(&(i as u64).to_le_bytes());
+        s.on_datagram(from, &ann(Key(k), 7002), t);
+    }
+    assert!(s.heard() <= MAX_PEERS);
+}
+
+fn start(
+    net: &FakeNet,
+    ip: &str,
+    k: Key,
+    port: u16,
+    iv: Duration,
+    stop: watch::Receiver<bool>,
+) -> (
+    service::UdpDiscovery,
+    mpsc::UnboundedReceiver<DiscoveryEvent>,
+) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let sock = net.socket(SocketAddr::new(ip.parse().unwrap(), 4040));
+    let own: IpAddr = ip.parse().unwrap();
+    let env = Env {
+        targets: Box::new(|| vec![src("10.0.0.255:4040")]),
+        local_ips: Box::new(move || HashSet::from([own])),
+        sink: Box::new(move |e| {
+            let _ = tx.send(e);
+        }),
+    };
+    (service::spawn(sock, k, port, iv, env, stop), rx)
+}
+
+async fn next(rx: &mut mpsc::UnboundedReceiver<DiscoveryEvent>) -> DiscoveryEvent {
+    tokio::time::timeout(Duration::from_secs(60), rx.recv())
+        .await
+        .expect("no discovery event in time")
+        .expect("service ended")
+}
+
+#[tokio::test(start_paused = true)]
+async fn services_on_a_fake_network_discover_and_lose_each_other() {
+    let net = FakeNet::default();
+    let (stop_tx, stop) = watch::channel(false);
+    let (_a, mut ra) = start(&net, "10.0.0.1", key(1), 7001, IV, stop.clone());
+    let (_b, mut rb) = start(&net, "10.0.0.2", key(2), 7002, IV, stop.clone());
+    assert_eq!(
+        next(&mut ra).await,
+        DiscoveryEvent::Discovered {
+            key: key(2),
+            addr: src("10.0.0.2:7002")
+        }
+    );
+    assert_eq!(
+        next(&mut rb).await,
+        DiscoveryEvent::Discovered {
+            key: key(1),
+            addr: src("10.0.0.1:7001")
+        }
+    );
+    // Every datagram on the wire is a 39-byte announcement to the configured target.
+    {
+        let sent = net.sent.lock().unwrap();
+        assert!(sent.len() >= 2);
+        assert!(sent
+            .iter()
+            .all(|(_, to, d)| d.len() == ANNOUNCE_LEN && *to == src("10.0.0.255:4040")));
+    }
+    // A third node that speaks once and goes silent is lost after 3 intervals.
+    net.inject(
+        src("10.0.0.3:4040"),
+        src("10.0.0.255:4040"),
+        &ann(key(3), 7003),
+    );
+    assert!(
+        matches!(next(&mut ra).await, DiscoveryEvent::Discovered { key: k, .. } if k == key(3))
+    );
+    let t = tokio::time::Instant::now();
+    assert_eq!(next(&mut ra).await, DiscoveryEvent::Lost { key: key(3) });
+    assert!(t.elapsed() >= IV * 3 - Duration::from_millis(1));
+    // a and b keep hearing each other: no Lost for them meanwhile.
+    assert!(ra.try_recv().is_err());
+    stop_tx.send_replace(true);
+}
+
+#[tokio::test(start_paused = true)]
+async fn network_change_triggers_an_announcement_at_once() {
+    let net = FakeNet::default();
+    let (stop_tx, stop) = watch::channel(false);
+    let (a, _ra) = start(
+        &net,
+        "10.0.0.1",
+        key(1),
+        7001,
+        Duration::from_secs(30),
+        stop.clone(),
+    );
+    let count = || net.sent.lock().unwrap().len();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+    while count() < 1 {
+        assert!(tokio::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    a.network_changed();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+    while count() < 2 {
+        assert!(tokio::time::Instant::now() < deadline, "no re-announcement");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    stop_tx.send_replace(true);
+}

@@ -1,0 +1,146 @@
+//! The one module of peernet-core that calls the C library directly: `getifaddrs`, for
+//! the network monitor (this host's addresses) and UDP discovery (the directed
+//! broadcast address of every IPv4 interface that is up). Every `unsafe` block says why
+//! it is sound. (`unsafe_code` is allowed for this module alone, in `lib.rs`.)
+
+use std::collections::BTreeSet;
+use std::ffi::CStr;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// One address of one interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct IfAddr {
+    /// Interface name.
+    pub name: String,
+    /// The address.
+    pub addr: IpAddr,
+    /// IPv4 directed broadcast address, on broadcast-capable interfaces.
+    pub broadcast: Option<Ipv4Addr>,
+    /// The interface is up.
+    pub up: bool,
+    /// The interface is a loopback.
+    pub loopback: bool,
+}
+
+/// Reads a `sockaddr` as an IP address (IPv4 and IPv6 only).
+///
+/// # Safety
+/// `sa` is null or points to a valid `sockaddr` whose family says how long it is.
+unsafe fn ip_of(sa: *const libc::sockaddr) -> Option<IpAddr> {
+    if sa.is_null() {
+        return None;
+    }
+    // SAFETY: `sa` is non-null and valid per the caller's contract.
+    let family = i32::from(unsafe { (*sa).sa_family });
+    match family {
+        libc::AF_INET => {
+            // SAFETY: the family is AF_INET, so the storage is a `sockaddr_in`;
+            // read_unaligned because getifaddrs does not promise alignment.
+            let sin = unsafe { std::ptr::read_unaligned(sa.cast::<libc::sockaddr_in>()) };
+            Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(
+                sin.sin_addr.s_addr,
+            ))))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: the family is AF_INET6, so the storage is a `sockaddr_in6`.
+            let sin6 = unsafe { std::ptr::read_unaligned(sa.cast::<libc::sockaddr_in6>()) };
+            Some(IpAddr::V6(Ipv6Addr::from(sin6.sin6_addr.s6_addr)))
+        }
+        _ => None,
+    }
+}
+
+/// Every IP address of every interface.
+pub(crate) fn interfaces() -> io::Result<Vec<IfAddr>> {
+    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: `head` is a valid out-pointer; on success the list is freed below.
+    if unsafe { libc::getifaddrs(&mut head) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut out = Vec::new();
+    let mut cur = head;
+    while !cur.is_null() {
+        // SAFETY: `cur` is a non-null node of the list getifaddrs returned, which stays
+        // valid until freeifaddrs below.
+        let ifa = unsafe { &*cur };
+        cur = ifa.ifa_next;
+        // SAFETY: ifa_addr is null or a valid sockaddr of the list.
+        let Some(addr) = (unsafe { ip_of(ifa.ifa_addr) }) else {
+            continue;
+        };
+        let flags = ifa.ifa_flags;
+        let up = flags & (libc::IFF_UP as libc::c_uint) != 0;
+        let loopback = flags & (libc::IFF_LOOPBACK as libc::c_uint) != 0;
+        let broadcast = if flags & (libc::IFF_BROADCAST as libc::c_uint) != 0 {
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            let b = ifa.ifa_ifu;
+            #[cfg(not(any(target_os = "linux", target_os = "android")))]
+            let b = ifa.ifa_dstaddr;
+            // SAFETY: with IFF_BROADCAST this field is null or the broadcast sockaddr.
+            match unsafe { ip_of(b) } {
+                Some(IpAddr::V4(v4)) if !v4.is_unspecified() => Some(v4),
+                _ => None,
+            }
+        } else {
+            None
+        };
+        let name = if ifa.ifa_name.is_null() {
+            String::new()
+        } else {
+            // SAFETY: ifa_name is a NUL-terminated string owned by the list.
+            unsafe { CStr::from_ptr(ifa.ifa_name) }
+                .to_string_lossy()
+                .into_owned()
+        };
+        out.push(IfAddr {
+            name,
+            addr,
+            broadcast,
+            up,
+            loopback,
+        });
+    }
+    // SAFETY: `head` came from a successful getifaddrs and is freed exactly once; no
+    // reference into the list outlives this point (everything was copied).
+    unsafe { libc::freeifaddrs(head) };
+    Ok(out)
+}
+
+/// The addresses of every interface that is up.
+pub(crate) fn local_addrs() -> io::Result<BTreeSet<IpAddr>> {
+    Ok(interfaces()?
+        .into_iter()
+        .filter(|i| i.up)
+        .map(|i| i.addr)
+        .collect())
+}
+
+/// The directed broadcast addresses of every IPv4 interface that is up (loopback has
+/// none).
+pub(crate) fn broadcast_addrs() -> io::Result<Vec<Ipv4Addr>> {
+    let mut v: Vec<Ipv4Addr> = interfaces()?
+        .into_iter()
+        .filter(|i| i.up)
+        .filter_map(|i| i.broadcast)
+        .collect();
+    v.sort();
+    v.dedup();
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_is_listed() {
+        let all = interfaces().unwrap();
+        assert!(all.iter().any(|i| i.loopback && i.addr.is_loopback()));
+        assert!(local_addrs()
+            .unwrap()
+            .contains(&IpAddr::V4(Ipv4Addr::LOCALHOST)));
+        // Loopback has no broadcast address; whatever is listed is not loopback.
+        assert!(broadcast_addrs().unwrap().iter().all(|b| !b.is_loopback()));
+    }
+}
