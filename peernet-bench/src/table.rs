@@ -1,0 +1,289 @@
+//! The printed tables: the ceilings, then PeerNet against them with the goals.
+
+use std::fmt::Write;
+
+use crate::measure::Flavour;
+use crate::peernet::HS_CLIENTS;
+use crate::results::Results;
+
+/// How a figure is printed.
+#[derive(Debug, Clone, Copy)]
+enum Unit {
+    /// Seconds, printed in µs.
+    Time,
+    /// Per second, with a noun.
+    Rate(&'static str),
+    /// Bytes per second, printed in GB/s (10^9).
+    Bandwidth,
+    /// Bytes, printed in KiB.
+    Size,
+}
+
+fn group(n: f64) -> String {
+    let s = format!("{:.0}", n.max(0.0));
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn fmt(v: f64, u: Unit) -> String {
+    match u {
+        Unit::Time => format!("{:.1} µs", v * 1e6),
+        Unit::Rate(noun) => format!("{} {noun}/s", group(v)),
+        Unit::Bandwidth => format!("{:.2} GB/s", v / 1e9),
+        Unit::Size => format!("{:.1} KiB", v / 1024.0),
+    }
+}
+
+/// A goal, on the ratio PeerNet/ceiling or on the PeerNet figure itself.
+#[derive(Debug, Clone, Copy)]
+enum Goal {
+    RatioAtMost(f64),
+    RatioAtLeast(f64),
+    AtLeast(f64),
+    AtMost(f64),
+}
+
+struct Row {
+    work: String,
+    ceiling: Option<(String, f64)>,
+    peernet: Option<f64>,
+    unit: Unit,
+    goal: Goal,
+}
+
+impl Row {
+    fn ratio(&self) -> Option<f64> {
+        let (_, c) = self.ceiling.as_ref()?;
+        Some(self.peernet? / c)
+    }
+
+    fn goal_text(&self) -> String {
+        match self.goal {
+            Goal::RatioAtMost(x) => format!("≤ {x}×"),
+            Goal::RatioAtLeast(x) => format!("≥ {x}×"),
+            Goal::AtLeast(v) => format!("≥ {}", fmt(v, self.unit)),
+            Goal::AtMost(v) => format!("≤ {}", fmt(v, self.unit)),
+        }
+    }
+
+    fn met(&self) -> &'static str {
+        let ok = match self.goal {
+            Goal::RatioAtMost(x) => self.ratio().map(|r| r <= x),
+            Goal::RatioAtLeast(x) => self.ratio().map(|r| r >= x),
+            Goal::AtLeast(v) => self.peernet.map(|p| p >= v),
+            Goal::AtMost(v) => self.peernet.map(|p| p <= v),
+        };
+        match ok {
+            Some(true) => "yes",
+            Some(false) => "**no**",
+            None => "n/a",
+        }
+    }
+}
+
+fn secs(d: std::time::Duration) -> f64 {
+    d.as_secs_f64()
+}
+
+fn rows(r: &Results) -> Vec<Row> {
+    let mut rows = Vec::new();
+    for f in Flavour::ALL {
+        let p = r.of(f);
+        let t = f.name();
+        let tcp = p.tcp_rtt;
+        rows.push(Row {
+            work: format!("call RTT p50, 64 B, 1 in flight [{t}]"),
+            ceiling: tcp.map(|l| ("TCP ping-pong p50".into(), secs(l.p50))),
+            peernet: p.call_rtt.map(|l| secs(l.p50)),
+            unit: Unit::Time,
+            goal: Goal::RatioAtMost(2.0),
+        });
+        rows.push(Row {
+            work: format!("call RTT p99, 64 B, 1 in flight [{t}]"),
+            ceiling: tcp.map(|l| ("TCP ping-pong p99".into(), secs(l.p99))),
+            peernet: p.call_rtt.map(|l| secs(l.p99)),
+            unit: Unit::Time,
+            goal: Goal::RatioAtMost(3.0),
+        });
+        rows.push(Row {
+            work: format!("pipelined calls, 64 B, 64 in flight [{t}]"),
+            ceiling: p.tcp_pipe.map(|v| ("TCP pipelined echo".into(), v)),
+            peernet: p.call_rate,
+            unit: Unit::Rate("calls"),
+            goal: Goal::AtLeast(250_000.0),
+        });
+        rows.push(Row {
+            work: format!("send, 64 KiB bodies [{t}]"),
+            ceiling: r
+                .ring_64k
+                .map(|s| ("ring seal 64 KiB, 1 core".into(), s.bytes)),
+            peernet: p.send_bps,
+            unit: Unit::Bandwidth,
+            goal: Goal::RatioAtLeast(0.6),
+        });
+        rows.push(Row {
+            work: format!("handshakes: connect+disconnect, {HS_CLIENTS} clients [{t}]"),
+            ceiling: r.snow_hs.map(|v| ("XX in memory, 1 thread".into(), v)),
+            peernet: p.hs_rate,
+            unit: Unit::Rate("hs"),
+            goal: Goal::RatioAtLeast(0.8),
+        });
+        if let Some(m) = p.memory {
+            rows.push(Row {
+                work: format!("handshakes: {} connects, 16 at once [{t}]", m.conns),
+                ceiling: r.snow_hs.map(|v| ("XX in memory, 1 thread".into(), v)),
+                peernet: Some(m.connect_rate),
+                unit: Unit::Rate("hs"),
+                goal: Goal::RatioAtLeast(0.8),
+            });
+        }
+        rows.push(Row {
+            work: format!(
+                "RSS per idle connection, one end, {} conns [{t}]",
+                p.memory.map_or(0, |m| m.conns)
+            ),
+            ceiling: None,
+            peernet: p.memory.map(|m| m.per_conn_both_ends / 2.0),
+            unit: Unit::Size,
+            goal: Goal::AtMost(32.0 * 1024.0),
+        });
+    }
+    rows
+}
+
+fn ceiling_lines(r: &Results) -> Vec<(String, Option<String>, Option<String>)> {
+    let both = |f: &dyn Fn(Flavour) -> Option<String>| (f(Flavour::Current), f(Flavour::Multi));
+    let mut out = Vec::new();
+    let mut per = |name: &str, f: &dyn Fn(Flavour) -> Option<String>| {
+        let (a, b) = both(f);
+        out.push((name.to_owned(), a, b));
+    };
+    per("TCP ping-pong 64 B, p50", &|f| {
+        r.of(f).tcp_rtt.map(|l| fmt(secs(l.p50), Unit::Time))
+    });
+    per("TCP ping-pong 64 B, p99", &|f| {
+        r.of(f).tcp_rtt.map(|l| fmt(secs(l.p99), Unit::Time))
+    });
+    per("TCP pipelined 64 B echo, 64 in flight", &|f| {
+        r.of(f).tcp_pipe.map(|v| fmt(v, Unit::Rate("msg")))
+    });
+    per("TCP bulk one direction, 64 KiB writes", &|f| {
+        r.of(f).tcp_bulk.map(|v| fmt(v, Unit::Bandwidth))
+    });
+    let single = |name: &str, v: Option<String>| (name.to_owned(), v, None);
+    let seal = |s: Option<crate::crypto::Seal>, small: bool| {
+        s.map(|s| {
+            if small {
+                fmt(s.msgs, Unit::Rate("msg"))
+            } else {
+                fmt(s.bytes, Unit::Bandwidth)
+            }
+        })
+    };
+    out.push(single(
+        "ChaCha20-Poly1305 seal 64 B, ring (PeerNet's)",
+        seal(r.ring_64, true),
+    ));
+    out.push(single(
+        "ChaCha20-Poly1305 seal 64 KiB, ring (PeerNet's)",
+        seal(r.ring_64k, false),
+    ));
+    out.push(single(
+        "ChaCha20-Poly1305 seal 64 B, chacha20poly1305 crate",
+        seal(r.rc_64, true),
+    ));
+    out.push(single(
+        "ChaCha20-Poly1305 seal 64 KiB, chacha20poly1305 crate",
+        seal(r.rc_64k, false),
+    ));
+    out.push(single(
+        "X25519 DH (x25519-dalek)",
+        r.x25519.map(|v| fmt(v, Unit::Rate("op"))),
+    ));
+    out.push(single(
+        "Noise XX handshake, both sides, 1 thread",
+        r.snow_hs.map(|v| fmt(v, Unit::Rate("hs"))),
+    ));
+    out
+}
+
+/// Both tables as Markdown.
+pub fn render(r: &Results) -> String {
+    let mut s = String::new();
+    let na = || "–".to_owned();
+    let _ = writeln!(s, "### Ceilings (raw, measured in this run)\n");
+    let _ = writeln!(s, "| work | current-thread | multi-thread |");
+    let _ = writeln!(s, "|---|---:|---:|");
+    for (name, ct, mt) in ceiling_lines(r) {
+        let (ct, mt) = match (ct, mt) {
+            (Some(v), None) if !name.starts_with("TCP") => (v, "(no runtime)".to_owned()),
+            (a, b) => (a.unwrap_or_else(na), b.unwrap_or_else(na)),
+        };
+        let _ = writeln!(s, "| {name} | {ct} | {mt} |");
+    }
+    let _ = writeln!(s, "\n### PeerNet against the ceilings\n");
+    let _ = writeln!(s, "| work | ceiling | PeerNet | ratio | goal | met? |");
+    let _ = writeln!(s, "|---|---|---:|---:|---|---|");
+    for row in rows(r) {
+        let ceiling = row
+            .ceiling
+            .as_ref()
+            .map_or_else(na, |(label, v)| format!("{label}: {}", fmt(*v, row.unit)));
+        let peernet = row.peernet.map_or_else(na, |v| fmt(v, row.unit));
+        let ratio = row.ratio().map_or_else(na, |x| format!("{x:.2}×"));
+        let _ = writeln!(
+            s,
+            "| {} | {ceiling} | {peernet} | {ratio} | {} | {} |",
+            row.work,
+            row.goal_text(),
+            row.met()
+        );
+    }
+    for f in Flavour::ALL {
+        if let Some(m) = r.of(f).memory {
+            let _ = writeln!(
+                s,
+                "\n[{}] memory detail: {} per connection counting both ends (both nodes are in \
+                 this process); an idle unconnected client node costs {}.",
+                f.name(),
+                fmt(m.per_conn_both_ends, Unit::Size),
+                fmt(m.per_idle_node, Unit::Size)
+            );
+        }
+    }
+    if !r.errors.is_empty() {
+        let _ = writeln!(s, "\nFailed measurements:");
+        for e in &r.errors {
+            let _ = writeln!(s, "- {e}");
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grouping_and_units() {
+        assert_eq!(group(1234567.4), "1,234,567");
+        assert_eq!(group(999.0), "999");
+        assert_eq!(fmt(2.5e-5, Unit::Time), "25.0 µs");
+        assert_eq!(fmt(1.5e9, Unit::Bandwidth), "1.50 GB/s");
+        assert_eq!(fmt(2048.0, Unit::Size), "2.0 KiB");
+    }
+
+    #[test]
+    fn empty_results_render_without_goals_met() {
+        let text = render(&Results::default());
+        assert!(text.contains("| work | ceiling | PeerNet | ratio | goal | met? |"));
+        assert!(!text.contains("| yes |"));
+        assert!(text.contains("n/a"));
+    }
+}
