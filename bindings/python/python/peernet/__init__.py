@@ -1,0 +1,62 @@
+"""PeerNet: default-deny, authenticated peer-to-peer messaging for programs on a LAN.
+
+Each :class:`Node` has an X25519 identity (:class:`Key`), talks only to peers whose keys
+it trusts, and reaches them by key. Programs :meth:`Node.expose` named handlers; trusted
+peers :meth:`Node.call` them or :meth:`Node.send` to them. See ``docs/python.md``.
+"""
+
+from ._api import (
+    AsyncHandler,
+    Event,
+    Handler,
+    Key,
+    KeyLike,
+    Node,
+    PeerInfo,
+    TrustEntry,
+    UdpDiscovery,
+)
+from ._errors import (
+    AlreadyExists,
+    Closed,
+    CorruptFile,
+    Forbidden,
+    HandlerFailed,
+    HandshakeFailed,
+    InternalError,
+    NoSuchHandler,
+    NotConnected,
+    Overloaded,
+    PayloadTooLarge,
+    PeerNetError,
+    Timeout,
+    UntrustedPeer,
+)
+from ._peernet import __version__
+
+__all__ = [
+    "__version__",
+    "AsyncHandler",
+    "Event",
+    "Handler",
+    "Key",
+    "KeyLike",
+    "Node",
+    "PeerInfo",
+    "TrustEntry",
+    "UdpDiscovery",
+    "AlreadyExists",
+    "Closed",
+    "CorruptFile",
+    "Forbidden",
+    "HandlerFailed",
+    "HandshakeFailed",
+    "InternalError",
+    "NoSuchHandler",
+    "NotConnected",
+    "Overloaded",
+    "PayloadTooLarge",
+    "PeerNetError",
+    "Timeout",
+    "UntrustedPeer",
+]

@@ -1,0 +1,678 @@
+"""The Pythonic layer over the compiled core (`peernet._peernet`)."""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import functools
+import importlib
+import inspect
+import json
+import logging
+import os
+import queue
+import threading
+import time
+import weakref
+from collections.abc import Awaitable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional, TypeVar, Union, overload
+
+from . import _peernet
+from ._errors import Closed, Timeout
+
+__all__ = [
+    "Key",
+    "UdpDiscovery",
+    "TrustEntry",
+    "PeerInfo",
+    "Event",
+    "Node",
+    "Handler",
+    "AsyncHandler",
+    "KeyLike",
+]
+
+_log = logging.getLogger("peernet")
+
+#: A handler: ``handler(peer, body) -> bytes`` (``None`` replies with empty bytes).
+Handler = Callable[["Key", bytes], Union[bytes, bytearray, memoryview, None]]
+#: An ``async def`` handler, awaited on peernet's asyncio loop.
+AsyncHandler = Callable[["Key", bytes], Awaitable[Union[bytes, bytearray, memoryview, None]]]
+_H = TypeVar("_H", bound=Callable[..., Any])
+
+
+def _refresh_log_level() -> None:
+    _peernet.set_log_level(_log.getEffectiveLevel())
+
+
+class Key(bytes):
+    """A node's identity: a 32-byte X25519 public key.
+
+    A ``bytes`` subclass (hashable, comparable, usable as a dict key). ``Key(raw)`` takes
+    32 raw bytes, ``Key.from_hex(s)`` 64 hex digits; ``key.hex()`` gives them back, and
+    ``key.fingerprint`` is a short display form (not for security decisions).
+    """
+
+    def __new__(cls, raw: Union[bytes, bytearray, memoryview]) -> Key:
+        if isinstance(raw, str):
+            raise TypeError("Key() takes 32 raw bytes; use Key.from_hex() for text")
+        b = bytes(raw)
+        if len(b) != 32:
+            raise ValueError(f"a key is 32 bytes, not {len(b)}")
+        return super().__new__(cls, b)
+
+    @classmethod
+    def from_hex(cls, text: str) -> Key:
+        """Parses 64 hex digits (either case)."""
+        if not isinstance(text, str):
+            raise TypeError("Key.from_hex() takes a str")
+        return cls(_peernet.key_from_hex(text.strip()))
+
+    @property
+    def fingerprint(self) -> str:
+        """First 8 bytes of SHA-256(key) as 16 hex digits, for display."""
+        return _peernet.fingerprint(self)
+
+    def __str__(self) -> str:
+        return self.hex()
+
+    def __repr__(self) -> str:
+        return f"Key.from_hex('{self.hex()}')"
+
+
+#: What the API accepts where a key is expected.
+KeyLike = Union[Key, bytes, str]
+
+
+def _key(k: KeyLike) -> Key:
+    if isinstance(k, Key):
+        return k
+    if isinstance(k, str):
+        return Key.from_hex(k)
+    if isinstance(k, (bytes, bytearray, memoryview)):
+        return Key(k)
+    raise TypeError(f"expected a Key, 32 bytes or 64 hex digits, not {type(k).__name__}")
+
+
+def _body(b: Union[bytes, bytearray, memoryview]) -> bytes:
+    if isinstance(b, bytes):
+        return b
+    if isinstance(b, (bytearray, memoryview)):
+        return bytes(b)
+    raise TypeError(f"a body is bytes, not {type(b).__name__}")
+
+
+def _seconds(name: str, s: float) -> float:
+    if isinstance(s, bool) or not isinstance(s, (int, float)):
+        raise TypeError(f"{name} is a number of seconds, not {type(s).__name__}")
+    if not s >= 0:
+        raise ValueError(f"{name} must be >= 0 seconds")
+    return float(s)
+
+
+@dataclass(frozen=True)
+class UdpDiscovery:
+    """UDP LAN discovery settings.
+
+    ``broadcast=None`` sends to 255.255.255.255 and every interface's directed broadcast
+    address; tests and the demo pass ``broadcast=["127.255.255.255"]``. Entries may be
+    ``"ip"`` (the discovery port is used) or ``"ip:port"``.
+    """
+
+    port: int = 4040
+    interval: float = 5.0
+    broadcast: Optional[Sequence[str]] = None
+
+    def _tuple(self) -> tuple[int, float, list[str]]:
+        if not 0 <= int(self.port) <= 65535:
+            raise ValueError("discovery port must be 0..65535")
+        return (int(self.port), _seconds("interval", self.interval), list(self.broadcast or []))
+
+
+@dataclass(frozen=True)
+class TrustEntry:
+    """One entry of the trust store."""
+
+    key: Key
+    label: str
+    added_at: int
+    rpc: bool
+
+
+@dataclass(frozen=True)
+class PeerInfo:
+    """A snapshot of what the node knows about a peer."""
+
+    key: Key
+    state: str
+    """"connected", "connecting" or "disconnected"."""
+    trusted: bool
+    address: Optional[str]
+    last_seen: Optional[float]
+    """Unix time the peer was last heard from."""
+    rpc: bool = False
+    label: str = ""
+    rtt: Optional[float] = None
+    """Heartbeat round-trip time in seconds, when connected."""
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something that happened: ``kind`` is "discovered", "connected", "disconnected",
+    "lost" or "network_changed"."""
+
+    kind: str
+    key: Optional[Key]
+    address: Optional[str]
+    reason: str = ""
+
+
+@dataclass
+class _Entry:
+    func: Callable[..., Any]
+    is_async: bool
+    authorize: Optional[Callable[[Key], object]] = field(default=None)
+
+
+# ---- the asyncio loop that runs `async def` handlers -------------------------------
+
+_loop_lock = threading.Lock()
+_loop_state: dict[str, Any] = {}
+
+
+def _handler_loop() -> asyncio.AbstractEventLoop:
+    """peernet's own event loop (one daemon thread per process, started on first use)."""
+    with _loop_lock:
+        pid = os.getpid()
+        loop = _loop_state.get("loop")
+        if loop is not None and _loop_state.get("pid") == pid:
+            return loop  # type: ignore[no-any-return]
+        loop = asyncio.new_event_loop()
+        t = threading.Thread(target=loop.run_forever, name="peernet-asyncio", daemon=True)
+        t.start()
+        _loop_state.update(loop=loop, pid=pid, thread=t)
+        return loop
+
+
+def _describe(e: BaseException) -> str:
+    msg = str(e)
+    return f"{type(e).__name__}: {msg}" if msg else type(e).__name__
+
+
+def _reply(responder: _peernet.Responder, result: object) -> None:
+    if result is None:
+        responder.ok(b"")
+    elif isinstance(result, (bytes, bytearray, memoryview)):
+        responder.ok(bytes(result))
+    else:
+        responder.err(f"handler returned {type(result).__name__}, expected bytes")
+
+
+def _finish_async(responder: _peernet.Responder, fut: Any) -> None:
+    if fut.cancelled():
+        responder.err("handler cancelled")
+        return
+    e = fut.exception()
+    if e is not None:
+        responder.err(_describe(e))
+    else:
+        _reply(responder, fut.result())
+
+
+def _dispatch(
+    node_ref: weakref.ReferenceType[Node],
+    name: str,
+    peer: bytes,
+    body: bytes,
+    is_call: bool,
+    responder: _peernet.Responder,
+) -> None:
+    """Runs on a handler thread with the GIL: calls the user's handler."""
+    node = node_ref()
+    entry = node._handlers.get(name) if node is not None else None
+    if entry is None:
+        responder.err("node closed")
+        return
+    del node
+    key = Key(peer)
+    try:
+        result = entry.func(key, body)
+        if entry.is_async:
+            cf = asyncio.run_coroutine_threadsafe(result, _handler_loop())
+            cf.add_done_callback(functools.partial(_finish_async, responder))
+            return
+    except Exception as e:
+        if not is_call:
+            _log.warning("handler %r failed on a send from %s: %s", name, key.fingerprint, e)
+        responder.err(_describe(e))
+        return
+    _reply(responder, result)
+
+
+def _authorize(
+    node_ref: weakref.ReferenceType[Node], name: str, peer: bytes
+) -> bool:
+    node = node_ref()
+    entry = node._handlers.get(name) if node is not None else None
+    if entry is None or entry.authorize is None:
+        return False
+    del node
+    try:
+        return bool(entry.authorize(Key(peer)))
+    except Exception:
+        _log.exception("authorize predicate of %r raised; refusing", name)
+        return False
+
+
+def _rpc_dispatch(
+    allow: Optional[frozenset[str]],
+    peer: bytes,
+    module: str,
+    function: str,
+    args: bytes,
+    responder: _peernet.Responder,
+) -> None:
+    """The default RPC dispatcher: ``module.function(*json_args)`` -> JSON result.
+
+    The core hands calls here only from peers granted RPC rights."""
+    try:
+        if allow is not None and module not in allow:
+            raise PermissionError(f"module {module!r} is not in rpc_modules")
+        if function.startswith("_"):
+            raise PermissionError(f"{function!r} is private")
+        decoded = json.loads(args.decode("utf-8")) if args else []
+        if not isinstance(decoded, list):
+            raise TypeError("RPC arguments must be a JSON array")
+        fn = getattr(importlib.import_module(module), function)
+        if not callable(fn):
+            raise TypeError(f"{module}.{function} is not callable")
+        result = fn(*decoded)
+        try:
+            out = json.dumps(result)
+        except (TypeError, ValueError) as e:
+            raise TypeError(
+                f"result of {module}.{function} is not JSON-serialisable "
+                f"({type(result).__name__}): {e}"
+            ) from None
+    except Exception as e:
+        responder.err(_describe(e))
+        return
+    responder.ok(out.encode("utf-8"))
+
+
+def _deliver_event(
+    node_ref: weakref.ReferenceType[Node],
+    kind: str,
+    key: Optional[bytes],
+    address: Optional[str],
+    reason: str,
+) -> None:
+    node = node_ref()
+    if node is None:
+        return
+    ev = Event(kind, Key(key) if key is not None else None, address, reason)
+    for cb in list(node._event_callbacks):
+        try:
+            cb(ev)
+        except Exception:
+            _log.exception("event callback raised")
+
+
+def _resolve(fut: asyncio.Future[Any], convert: Callable[[bytes], Any], ok: bool, value: Any) -> None:
+    if fut.done():
+        return
+    if ok:
+        try:
+            fut.set_result(convert(value))
+        except Exception as e:
+            fut.set_exception(e)
+    else:
+        fut.set_exception(value)
+
+
+def _identity(b: bytes) -> bytes:
+    return b
+
+
+def _json_result(b: bytes) -> Any:
+    return json.loads(b.decode("utf-8"))
+
+
+_live_nodes: weakref.WeakSet[Node] = weakref.WeakSet()
+
+
+@atexit.register
+def _at_exit() -> None:
+    for n in list(_live_nodes):
+        try:
+            n.close()
+        except Exception:
+            pass
+    _peernet._finalize()
+
+
+class Node:
+    """A PeerNet node: identity and trust store in ``data_dir``, listening on ``listen``.
+
+    Use it as a context manager (or call :meth:`close`); a node that is garbage-collected
+    is stopped too. Every blocking method releases the GIL and can be interrupted with
+    Ctrl-C. Handlers and event callbacks run on the node's own threads
+    (``handler_threads`` of them), never on the network threads.
+    """
+
+    def __init__(
+        self,
+        data_dir: Union[str, os.PathLike[str]],
+        *,
+        listen: Optional[str] = "0.0.0.0:0",
+        discovery: Optional[UdpDiscovery] = None,
+        heartbeat: tuple[float, float] = (15.0, 45.0),
+        max_frame: int = 1 << 20,
+        handshake_timeout: float = 5.0,
+        handler_threads: int = 4,
+        rpc_modules: Optional[Iterable[str]] = None,
+        network_monitor: Optional[float] = None,
+        auto_connect: bool = True,
+    ) -> None:
+        if discovery is not None and not isinstance(discovery, UdpDiscovery):
+            raise TypeError("discovery must be a peernet.UdpDiscovery or None")
+        if isinstance(rpc_modules, str):
+            raise TypeError("rpc_modules is a list of module names, not a str")
+        hb = (_seconds("heartbeat interval", heartbeat[0]), _seconds("heartbeat timeout", heartbeat[1]))
+        _refresh_log_level()
+        self._handlers: dict[str, _Entry] = {}
+        self._event_callbacks: list[Callable[[Event], object]] = []
+        self._event_queues: list[queue.Queue[Event]] = []
+        self._h = _peernet.NodeHandle.start(
+            os.fspath(data_dir),
+            listen,
+            discovery._tuple() if discovery is not None else None,
+            hb,
+            int(max_frame),
+            _seconds("handshake_timeout", handshake_timeout),
+            int(handler_threads),
+            None if network_monitor is None else _seconds("network_monitor", network_monitor),
+            bool(auto_connect),
+        )
+        self._key = Key(self._h.key())
+        self.rpc_modules: Optional[frozenset[str]] = (
+            None if rpc_modules is None else frozenset(rpc_modules)
+        )
+        self._h.set_rpc_dispatcher(functools.partial(_rpc_dispatch, self.rpc_modules))
+        _live_nodes.add(self)
+
+    # ---- identity and lifecycle ----
+
+    @property
+    def key(self) -> Key:
+        """This node's public key."""
+        return self._key
+
+    @property
+    def port(self) -> int:
+        """The TCP port the node listens on (0 = none)."""
+        return self._h.port
+
+    @property
+    def address(self) -> Optional[str]:
+        """The listener's address, "ip:port"."""
+        return self._h.local_addr
+
+    @property
+    def closed(self) -> bool:
+        """Whether the node was closed."""
+        return self._h.closed
+
+    def close(self) -> None:
+        """Stops the node: closes its connections (calls in flight fail with
+        :class:`Closed`), drops its handlers and waits for its threads. Idempotent."""
+        self._h.close()
+        self._handlers.clear()
+
+    def __enter__(self) -> Node:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        h = getattr(self, "_h", None)
+        if h is not None and not h.closed:
+            # Dropping the handle stops the node without blocking (no join here: the
+            # collector may run on any thread, even a handler thread of this node).
+            del self._h
+
+    def __repr__(self) -> str:
+        return f"<peernet.Node {self._key.fingerprint} {self.address} closed={self.closed}>"
+
+    # ---- trust ----
+
+    def trust(self, key: KeyLike, label: Optional[str] = None) -> None:
+        """Trusts ``key`` (persisted in the data dir); with ``label``, sets its label."""
+        self._h.trust(_key(key), label)
+
+    def untrust(self, key: KeyLike) -> bool:
+        """Removes ``key`` from the trust store (and its RPC right) and drops its live
+        connections. Returns whether it was trusted."""
+        return self._h.untrust(_key(key))
+
+    def trusted(self) -> list[TrustEntry]:
+        """The trust store's entries."""
+        return [TrustEntry(Key(k), label, added, rpc) for k, label, added, rpc in self._h.trusted()]
+
+    def grant_rpc(self, key: KeyLike, allowed: bool = True) -> None:
+        """Grants (or with ``allowed=False`` withdraws) RPC rights to a trusted peer.
+        Persisted; takes effect on the peer's next call."""
+        self._h.grant_rpc(_key(key), bool(allowed))
+
+    # ---- handlers ----
+
+    @overload
+    def expose(
+        self, name: str, handler: None = None, *, authorize: Optional[Callable[[Key], object]] = None
+    ) -> Callable[[_H], _H]: ...
+
+    @overload
+    def expose(
+        self, name: str, handler: _H, *, authorize: Optional[Callable[[Key], object]] = None
+    ) -> _H: ...
+
+    def expose(
+        self,
+        name: str,
+        handler: Optional[_H] = None,
+        *,
+        authorize: Optional[Callable[[Key], object]] = None,
+    ) -> Union[_H, Callable[[_H], _H]]:
+        """Exposes ``handler(peer, body) -> bytes`` as ``name`` to trusted peers.
+
+        Works as a call (``node.expose("echo", fn)``) and as a decorator
+        (``@node.expose("echo")``). ``authorize(peer) -> bool`` optionally restricts
+        callers (others get :class:`Forbidden`). An exception in the handler reaches the
+        caller as :class:`HandlerFailed` with its type and message. ``async def``
+        handlers are awaited on peernet's asyncio loop instead of holding a thread.
+        """
+        if not isinstance(name, str):
+            raise TypeError("a handler name is a str")
+
+        def register(fn: _H) -> _H:
+            if not callable(fn):
+                raise TypeError("a handler must be callable")
+            is_async = inspect.iscoroutinefunction(fn)
+            if name in self._handlers:
+                raise ValueError(f"handler {name!r} is already exposed")
+            self._handlers[name] = _Entry(fn, is_async, authorize)
+            ref = weakref.ref(self)
+            try:
+                self._h.expose(
+                    name,
+                    functools.partial(_dispatch, ref, name),
+                    None if authorize is None else functools.partial(_authorize, ref, name),
+                )
+            except BaseException:
+                del self._handlers[name]
+                raise
+            return fn
+
+        if handler is None:
+            return register
+        return register(handler)
+
+    def revoke(self, name: str) -> None:
+        """Removes handler ``name``; callers get :class:`NoSuchHandler` from now on."""
+        self._h.revoke(name)
+        self._handlers.pop(name, None)
+
+    # ---- connections ----
+
+    def connect(self, key: KeyLike, address: str, timeout: float = 5.0) -> None:
+        """Dials ``address`` ("ip:port") and authenticates it as ``key``, which must be
+        trusted. Returns at once if already connected."""
+        self._h.connect(_key(key), address, _seconds("timeout", timeout))
+
+    def disconnect(self, key: KeyLike) -> None:
+        """Closes every connection to ``key``."""
+        self._h.disconnect(_key(key))
+
+    def is_connected(self, key: KeyLike) -> bool:
+        """Whether an authenticated connection to ``key`` is up."""
+        return self._h.is_connected(_key(key))
+
+    def wait_connected(self, key: KeyLike, timeout: float = 10.0) -> None:
+        """Waits until ``key`` is connected; raises :class:`Timeout` otherwise."""
+        self._h.wait_connected(_key(key), _seconds("timeout", timeout))
+
+    def peers(self) -> list[PeerInfo]:
+        """Every peer the node knows of (connected, discovered or trusted)."""
+        return [
+            PeerInfo(Key(k), state, trusted, addr, seen, rpc, label, rtt)
+            for k, state, trusted, rpc, label, addr, seen, rtt in self._h.peers()
+        ]
+
+    # ---- messages ----
+
+    def call(
+        self, key: KeyLike, name: str, body: Union[bytes, bytearray, memoryview] = b"", timeout: float = 5.0
+    ) -> bytes:
+        """Calls handler ``name`` on ``key`` and returns its reply."""
+        return self._h.call(_key(key), name, _body(body), _seconds("timeout", timeout))
+
+    async def call_async(
+        self, key: KeyLike, name: str, body: Union[bytes, bytearray, memoryview] = b"", timeout: float = 5.0
+    ) -> bytes:
+        """Like :meth:`call`, awaitable; any number may be in flight at once."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[bytes] = loop.create_future()
+        done = functools.partial(loop.call_soon_threadsafe, _resolve, fut, _identity)
+        self._h.call_cb(_key(key), name, _body(body), _seconds("timeout", timeout), done)
+        return await fut
+
+    def send(self, key: KeyLike, name: str, body: Union[bytes, bytearray, memoryview] = b"") -> None:
+        """Sends ``body`` to handler ``name`` on ``key``: fire-and-forget, no reply.
+        Raises :class:`NotConnected` when the peer is offline."""
+        self._h.send(_key(key), name, _body(body))
+
+    def rpc_call(
+        self, key: KeyLike, module: str, function: str, args: Sequence[Any] = (), timeout: float = 5.0
+    ) -> Any:
+        """Calls ``module.function(*args)`` on a peer that granted us RPC; arguments
+        and result travel as JSON."""
+        return _json_result(
+            self._h.rpc_call(_key(key), module, function, _json_args(args), _seconds("timeout", timeout))
+        )
+
+    async def rpc_call_async(
+        self, key: KeyLike, module: str, function: str, args: Sequence[Any] = (), timeout: float = 5.0
+    ) -> Any:
+        """Like :meth:`rpc_call`, awaitable."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Any] = loop.create_future()
+        done = functools.partial(loop.call_soon_threadsafe, _resolve, fut, _json_result)
+        self._h.rpc_call_cb(
+            _key(key), module, function, _json_args(args), _seconds("timeout", timeout), done
+        )
+        return await fut
+
+    # ---- events ----
+
+    def on_event(self, callback: Callable[[Event], object]) -> Callable[[Event], object]:
+        """Calls ``callback(event)`` for every event, on the node's event thread (in
+        order). Usable as a decorator. Exceptions are logged and ignored."""
+        if not callable(callback):
+            raise TypeError("callback must be callable")
+        self._event_callbacks.append(callback)
+        self._ensure_events()
+        return callback
+
+    def events(self, timeout: Optional[float] = None, maxsize: int = 1024) -> Iterator[Event]:
+        """Iterates over events from now on. With ``timeout``, stops after that many
+        seconds without an event. The queue holds ``maxsize`` events; older ones are
+        dropped when the consumer falls behind."""
+        q: queue.Queue[Event] = queue.Queue(maxsize)
+
+        def put(ev: Event) -> None:
+            while True:
+                try:
+                    q.put_nowait(ev)
+                    return
+                except queue.Full:
+                    try:
+                        q.get_nowait()
+                    except queue.Empty:
+                        pass
+
+        self._event_callbacks.append(put)
+        self._ensure_events()
+        return self._iter_events(q, put, timeout)
+
+    def _iter_events(
+        self, q: queue.Queue[Event], put: Callable[[Event], None], timeout: Optional[float]
+    ) -> Iterator[Event]:
+        try:
+            while not self.closed:
+                try:
+                    yield q.get(timeout=0.25 if timeout is None else timeout)
+                except queue.Empty:
+                    if timeout is not None:
+                        return
+        finally:
+            try:
+                self._event_callbacks.remove(put)
+            except ValueError:
+                pass
+
+    def wait_event(self, predicate: Callable[[Event], bool], timeout: float = 10.0) -> Event:
+        """Waits for an event matching ``predicate`` (one that happens after this call
+        starts); raises :class:`Timeout` after ``timeout`` seconds."""
+        deadline = time.monotonic() + _seconds("timeout", timeout)
+        q: queue.Queue[Event] = queue.Queue()
+        self._event_callbacks.append(q.put)
+        try:
+            self._ensure_events()
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise Timeout("no matching event before the deadline")
+                try:
+                    ev = q.get(timeout=min(left, 0.25))
+                except queue.Empty:
+                    continue
+                if predicate(ev):
+                    return ev
+        finally:
+            self._event_callbacks.remove(q.put)
+
+    def _ensure_events(self) -> None:
+        if getattr(self, "_events_on", False):
+            return
+        if self.closed:
+            raise Closed("node closed")
+        self._h.set_event_callback(functools.partial(_deliver_event, weakref.ref(self)))
+        self._events_on = True
+
+
+def _json_args(args: Sequence[Any]) -> bytes:
+    if isinstance(args, (str, bytes)):
+        raise TypeError("args is a sequence of JSON-serialisable values")
+    return json.dumps(list(args)).encode("utf-8")

@@ -1,0 +1,76 @@
+"""Exceptions raised by peernet: one class per status of the C API."""
+
+from __future__ import annotations
+
+__all__ = [
+    "PeerNetError",
+    "NotConnected",
+    "Timeout",
+    "NoSuchHandler",
+    "Forbidden",
+    "HandlerFailed",
+    "Overloaded",
+    "UntrustedPeer",
+    "HandshakeFailed",
+    "PayloadTooLarge",
+    "CorruptFile",
+    "AlreadyExists",
+    "Closed",
+    "InternalError",
+]
+
+
+class PeerNetError(Exception):
+    """Base class of every error peernet raises (bad arguments raise TypeError/ValueError)."""
+
+
+class NotConnected(PeerNetError):
+    """There is no live connection to that peer."""
+
+
+class Timeout(PeerNetError, TimeoutError):
+    """The deadline passed before the operation completed."""
+
+
+class NoSuchHandler(PeerNetError):
+    """The peer exposes no handler of that name (or it is not reachable: default deny)."""
+
+
+class Forbidden(PeerNetError):
+    """The peer's handler (or its RPC) refused this caller."""
+
+
+class HandlerFailed(PeerNetError):
+    """The peer's handler raised or failed; the message says why."""
+
+
+class Overloaded(PeerNetError):
+    """A queue was full; nothing ran."""
+
+
+class UntrustedPeer(PeerNetError):
+    """The peer's key is not trusted (here or there)."""
+
+
+class HandshakeFailed(PeerNetError):
+    """The Noise handshake failed."""
+
+
+class PayloadTooLarge(PeerNetError):
+    """The message exceeds the receiver's frame limit (the connection stays up)."""
+
+
+class CorruptFile(PeerNetError):
+    """The identity or trust file exists but does not parse; it is never replaced."""
+
+
+class AlreadyExists(PeerNetError, ValueError):
+    """The thing already exists (for example a handler name)."""
+
+
+class Closed(PeerNetError):
+    """The node or connection closed before the operation completed."""
+
+
+class InternalError(PeerNetError):
+    """A bug inside peernet."""

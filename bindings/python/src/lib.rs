@@ -1,0 +1,54 @@
+//! `peernet._peernet`: the thin pyo3 adapter of peernet-core used by the Python package
+//! `peernet` (the Pythonic API lives in `python/peernet/`). It holds no protocol logic:
+//! it converts arguments, runs the core on one process-wide tokio runtime with the GIL
+//! released, and runs Python callables only on its own threads ("lanes").
+
+mod errors;
+mod lanes;
+mod logging;
+mod node;
+mod runtime;
+
+use std::sync::atomic::Ordering;
+
+use pyo3::prelude::*;
+
+/// The display fingerprint of a 32-byte key (16 hex digits).
+#[pyfunction]
+fn fingerprint(key: &[u8]) -> PyResult<String> {
+    Ok(node::key_arg(key)?.fingerprint())
+}
+
+/// Parses a key from 64 hex digits.
+#[pyfunction]
+fn key_from_hex<'py>(py: Python<'py>, s: &str) -> PyResult<Bound<'py, pyo3::types::PyBytes>> {
+    peernet_core::Key::from_hex(s)
+        .map(|k| pyo3::types::PyBytes::new(py, k.as_bytes()))
+        .map_err(|_| pyo3::exceptions::PyValueError::new_err(format!("{s:?} is not 64 hex digits")))
+}
+
+/// Sets the lowest Python logging level forwarded to the `peernet` logger.
+#[pyfunction]
+fn set_log_level(level: i64) {
+    logging::set_level(level);
+}
+
+/// Called at interpreter exit: no thread of the library takes the GIL any more.
+#[pyfunction]
+fn _finalize() {
+    lanes::FINALIZING.store(true, Ordering::Release);
+}
+
+/// The extension module.
+#[pymodule]
+fn _peernet(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    logging::install();
+    m.add("__version__", peernet_core::VERSION)?;
+    m.add_function(wrap_pyfunction!(fingerprint, m)?)?;
+    m.add_function(wrap_pyfunction!(key_from_hex, m)?)?;
+    m.add_function(wrap_pyfunction!(set_log_level, m)?)?;
+    m.add_function(wrap_pyfunction!(_finalize, m)?)?;
+    m.add_class::<node::NodeHandle>()?;
+    m.add_class::<node::Responder>()?;
+    Ok(())
+}

@@ -1,0 +1,668 @@
+//! `NodeHandle`: the core node, adapted for the Python layer in `peernet/__init__.py`.
+//!
+//! Every blocking method waits with the GIL released (see [`crate::runtime::wait`]).
+//! Python callables given to the handle (handlers, authorize predicates, the RPC
+//! dispatcher, the event callback, completion callbacks) run only on the node's lanes.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use peernet_core::{
+    Event, Handler, HandlerResult, Key, Node, NodeConfig, PeerState, Request, RequestKind,
+    RpcCall, RpcDispatcher, UdpDiscoveryConfig,
+};
+use pyo3::exceptions::{PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyTuple};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::errors::{check, to_py};
+use crate::lanes::{Job, Lane};
+use crate::runtime::{handle, wait};
+
+/// Events waiting for the event callback at most; more are dropped (with a warning).
+const EVENT_BACKLOG: usize = 1024;
+/// How long `close` waits for busy handler threads.
+const JOIN_LIMIT: Duration = Duration::from_secs(5);
+
+/// A key argument: exactly 32 bytes.
+pub(crate) fn key_arg(b: &[u8]) -> PyResult<Key> {
+    let raw: [u8; 32] = b
+        .try_into()
+        .map_err(|_| PyValueError::new_err(format!("a key is 32 bytes, not {}", b.len())))?;
+    Ok(Key::from_bytes(raw))
+}
+
+/// Seconds (float) to a Duration; negative, NaN or huge values are `ValueError`.
+pub(crate) fn secs(name: &str, s: f64) -> PyResult<Duration> {
+    Duration::try_from_secs_f64(s)
+        .map_err(|_| PyValueError::new_err(format!("{name} must be a non-negative number of seconds, not {s}")))
+}
+
+/// "ip:port", or a bare IP with `default_port`.
+fn addr_arg(s: &str, default_port: Option<u16>) -> PyResult<SocketAddr> {
+    if let Ok(a) = s.parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    match (s.trim_matches(|c| c == '[' || c == ']').parse::<IpAddr>(), default_port) {
+        (Ok(ip), Some(p)) => Ok(SocketAddr::new(ip, p)),
+        _ => Err(PyValueError::new_err(format!(
+            "{s:?} is not an address of the form IP:PORT"
+        ))),
+    }
+}
+
+fn unix_secs(t: SystemTime) -> f64 {
+    t.duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// The reply slot of one handler run, handed to the Python dispatcher.
+#[pyclass(frozen, module = "peernet._peernet")]
+pub struct Responder {
+    tx: Mutex<Option<oneshot::Sender<HandlerResult>>>,
+}
+
+impl Responder {
+    fn new(tx: oneshot::Sender<HandlerResult>) -> Responder {
+        Responder {
+            tx: Mutex::new(Some(tx)),
+        }
+    }
+
+    fn answer(&self, r: HandlerResult) -> bool {
+        match self.tx.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            Some(tx) => tx.send(r).is_ok(),
+            None => false,
+        }
+    }
+}
+
+#[pymethods]
+impl Responder {
+    /// Replies with `body`. Returns False if already answered or the caller is gone.
+    fn ok(&self, body: &[u8]) -> bool {
+        self.answer(Ok(body.to_vec()))
+    }
+
+    /// Fails with `message` (the caller gets `HandlerFailed(message)`).
+    fn err(&self, message: &str) -> bool {
+        self.answer(Err(message.to_owned()))
+    }
+
+    /// Whether a reply was given.
+    #[getter]
+    fn answered(&self) -> bool {
+        self.tx.lock().unwrap_or_else(|p| p.into_inner()).is_none()
+    }
+}
+
+impl Drop for Responder {
+    fn drop(&mut self) {
+        self.answer(Err("handler gave no reply".to_owned()));
+    }
+}
+
+/// Runs `target(*args, responder)` on `lane` and awaits the answer.
+async fn dispatch(
+    lane: &Arc<Lane>,
+    target: Arc<Py<PyAny>>,
+    args: impl FnOnce(Python<'_>) -> Vec<Py<PyAny>> + Send + 'static,
+) -> HandlerResult {
+    let (tx, rx) = oneshot::channel();
+    let job: Job = Box::new(move |py| {
+        let responder = match Py::new(py, Responder::new(tx)) {
+            Ok(r) => r,
+            Err(e) => {
+                e.write_unraisable(py, None);
+                return;
+            }
+        };
+        let mut a = args(py);
+        a.push(responder.clone_ref(py).into_any());
+        let result = PyTuple::new(py, a).and_then(|t| target.call1(py, t));
+        if let Err(e) = result {
+            responder.get().answer(Err(e.to_string()));
+        }
+    });
+    if !lane.submit(job) {
+        return Err("node closed".to_owned());
+    }
+    rx.await.unwrap_or_else(|_| Err("node closed".to_owned()))
+}
+
+/// Runs `pred(peer)` on `lane` and waits (on a tokio blocking thread) for its verdict.
+fn run_authorize(lane: &Lane, pred: &Arc<Py<PyAny>>, peer: &Key) -> bool {
+    let (tx, rx) = mpsc::sync_channel(1);
+    let pred = Arc::clone(pred);
+    let peer = *peer;
+    let job: Job = Box::new(move |py| {
+        let verdict = pred
+            .call1(py, (PyBytes::new(py, peer.as_bytes()),))
+            .and_then(|v| v.is_truthy(py));
+        let ok = match verdict {
+            Ok(v) => v,
+            Err(e) => {
+                e.write_unraisable(py, None);
+                false
+            }
+        };
+        let _ = tx.send(ok);
+    });
+    lane.submit(job) && rx.recv().unwrap_or(false)
+}
+
+struct Inner {
+    node: Arc<Node>,
+    events: Option<JoinHandle<()>>,
+}
+
+/// A running core node.
+#[pyclass(frozen, module = "peernet._peernet")]
+pub struct NodeHandle {
+    inner: Mutex<Option<Inner>>,
+    key: Key,
+    port: u16,
+    local_addr: Option<SocketAddr>,
+    pool: Arc<Lane>,
+    completions: Arc<Lane>,
+    event_lane: Arc<Lane>,
+    event_backlog: Arc<AtomicUsize>,
+    pid: u32,
+}
+
+impl NodeHandle {
+    fn node(&self, py: Python<'_>) -> PyResult<Arc<Node>> {
+        match self.inner.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            Some(i) => Ok(Arc::clone(&i.node)),
+            None => Err(to_py(py, peernet_core::Error::Closed)),
+        }
+    }
+
+    fn close_lanes(&self) {
+        self.pool.close();
+        self.completions.close();
+        self.event_lane.close();
+    }
+}
+
+#[pymethods]
+impl NodeHandle {
+    /// Starts a node (blocking, GIL released).
+    #[staticmethod]
+    #[pyo3(signature = (data_dir, listen, discovery, heartbeat, max_frame, handshake_timeout,
+                        handler_threads, network_monitor, auto_connect))]
+    #[allow(clippy::too_many_arguments)]
+    fn start(
+        py: Python<'_>,
+        data_dir: std::path::PathBuf,
+        listen: Option<&str>,
+        discovery: Option<(u16, f64, Vec<String>)>,
+        heartbeat: (f64, f64),
+        max_frame: u32,
+        handshake_timeout: f64,
+        handler_threads: usize,
+        network_monitor: Option<f64>,
+        auto_connect: bool,
+    ) -> PyResult<NodeHandle> {
+        let mut cfg = NodeConfig::new(data_dir);
+        cfg.listen = listen.map(|l| addr_arg(l, None)).transpose()?;
+        if let Some((port, interval, broadcast)) = discovery {
+            cfg.udp_discovery = Some(UdpDiscoveryConfig {
+                port,
+                interval: secs("discovery interval", interval)?,
+                broadcast: broadcast
+                    .iter()
+                    .map(|b| addr_arg(b, Some(port)))
+                    .collect::<PyResult<_>>()?,
+            });
+        }
+        cfg.heartbeat_interval = secs("heartbeat interval", heartbeat.0)?;
+        cfg.heartbeat_timeout = secs("heartbeat timeout", heartbeat.1)?;
+        cfg.max_frame_len = max_frame;
+        cfg.handshake_timeout = secs("handshake_timeout", handshake_timeout)?;
+        cfg.network_monitor = network_monitor
+            .map(|s| secs("network_monitor", s))
+            .transpose()?;
+        cfg.auto_connect = auto_connect;
+        if handler_threads == 0 || handler_threads > 1024 {
+            return Err(PyValueError::new_err("handler_threads must be 1..=1024"));
+        }
+        let started = wait(py, Node::start(cfg))?;
+        let node = check(py, started)?;
+        let io = |e: std::io::Error| pyo3::exceptions::PyOSError::new_err(e.to_string());
+        Ok(NodeHandle {
+            key: node.key(),
+            port: node.port(),
+            local_addr: node.local_addr(),
+            inner: Mutex::new(Some(Inner {
+                node: Arc::new(node),
+                events: None,
+            })),
+            pool: Lane::new("peernet-handler", handler_threads).map_err(io)?,
+            completions: Lane::new("peernet-complete", 1).map_err(io)?,
+            event_lane: Lane::new("peernet-event", 1).map_err(io)?,
+            event_backlog: Arc::new(AtomicUsize::new(0)),
+            pid: std::process::id(),
+        })
+    }
+
+    /// The node's key (32 bytes).
+    fn key<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, self.key.as_bytes())
+    }
+
+    /// The listening TCP port (0 = none).
+    #[getter]
+    fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The listener's address as "ip:port", or None.
+    #[getter]
+    fn local_addr(&self) -> Option<String> {
+        self.local_addr.map(|a| a.to_string())
+    }
+
+    /// Whether `close` ran (or the node was dropped).
+    #[getter]
+    fn closed(&self) -> bool {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).is_none()
+    }
+
+    /// Trusts a key, with an optional label.
+    #[pyo3(signature = (key, label=None))]
+    fn trust(&self, py: Python<'_>, key: &[u8], label: Option<&str>) -> PyResult<()> {
+        let k = key_arg(key)?;
+        let n = self.node(py)?;
+        let r = py.detach(|| n.trust(&k, label));
+        check(py, r)
+    }
+
+    /// Untrusts a key (closing its connections); returns whether it was trusted.
+    fn untrust(&self, py: Python<'_>, key: &[u8]) -> PyResult<bool> {
+        let k = key_arg(key)?;
+        let n = self.node(py)?;
+        let r = py.detach(|| n.untrust(&k));
+        check(py, r)
+    }
+
+    /// Grants or withdraws RPC rights.
+    fn grant_rpc(&self, py: Python<'_>, key: &[u8], allowed: bool) -> PyResult<()> {
+        let k = key_arg(key)?;
+        let n = self.node(py)?;
+        let r = py.detach(|| n.grant_rpc(&k, allowed));
+        check(py, r)
+    }
+
+    /// The trust store: list of (key, label, added_at, rpc).
+    fn trusted<'py>(&self, py: Python<'py>) -> PyResult<Vec<(Bound<'py, PyBytes>, String, u64, bool)>> {
+        let n = self.node(py)?;
+        Ok(n.trusted()
+            .into_iter()
+            .map(|e| (PyBytes::new(py, e.key.as_bytes()), e.label, e.added_at, e.rpc))
+            .collect())
+    }
+
+    /// Exposes handler `name`: `target(peer, body, is_call, responder)` runs on the
+    /// handler pool; with `authorize`, `authorize(peer) -> bool` runs there first.
+    #[pyo3(signature = (name, target, authorize=None))]
+    fn expose(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        target: Py<PyAny>,
+        authorize: Option<Py<PyAny>>,
+    ) -> PyResult<()> {
+        let n = self.node(py)?;
+        let target = Arc::new(target);
+        let lane = Arc::clone(&self.pool);
+        let handler = match authorize {
+            None => Handler::from_async(move |req: Request| {
+                let lane = Arc::clone(&lane);
+                let target = Arc::clone(&target);
+                async move { dispatch(&lane, target, move |py| request_args(py, req)).await }
+            }),
+            Some(pred) => {
+                // The core runs authorize predicates synchronously; a Python one must
+                // wait for the GIL, so this handler is a blocking one (tokio's blocking
+                // pool waits; Python still runs on the handler lane).
+                let pred = Arc::new(pred);
+                let auth_lane = Arc::clone(&lane);
+                let rt = handle()?;
+                Handler::blocking(move |req: Request| {
+                    let target = Arc::clone(&target);
+                    rt.block_on(dispatch(&lane, target, move |py| request_args(py, req)))
+                })
+                .with_authorize(move |peer| run_authorize(&auth_lane, &pred, peer))
+            }
+        };
+        check(py, n.expose(name, handler))
+    }
+
+    /// Removes handler `name`.
+    fn revoke(&self, py: Python<'_>, name: &str) -> PyResult<()> {
+        let n = self.node(py)?;
+        check(py, n.revoke(name))
+    }
+
+    /// Sets the RPC dispatcher `target(peer, module, function, args, responder)`, or
+    /// removes it with None.
+    fn set_rpc_dispatcher(&self, py: Python<'_>, target: Option<Py<PyAny>>) -> PyResult<()> {
+        let n = self.node(py)?;
+        let d = target.map(|t| {
+            let t = Arc::new(t);
+            let lane = Arc::clone(&self.pool);
+            RpcDispatcher::from_async(move |c: RpcCall| {
+                let lane = Arc::clone(&lane);
+                let t = Arc::clone(&t);
+                async move {
+                    dispatch(&lane, t, move |py| {
+                        vec![
+                            PyBytes::new(py, c.from.as_bytes()).into_any().unbind(),
+                            c.module.into_pyobject(py).map(|s| s.into_any().unbind()).unwrap_or_else(|_| py.None()),
+                            c.function.into_pyobject(py).map(|s| s.into_any().unbind()).unwrap_or_else(|_| py.None()),
+                            PyBytes::new(py, &c.args).into_any().unbind(),
+                        ]
+                    })
+                    .await
+                }
+            })
+        });
+        n.set_rpc_dispatcher(d);
+        Ok(())
+    }
+
+    /// Dials `addr` and authenticates it as `key` (blocking).
+    fn connect(&self, py: Python<'_>, key: &[u8], addr: &str, timeout: f64) -> PyResult<()> {
+        let k = key_arg(key)?;
+        let a = addr_arg(addr, None)?;
+        let t = secs("timeout", timeout)?;
+        let n = self.node(py)?;
+        let r = wait(py, async move { n.connect(&k, a, t).await })?;
+        check(py, r)
+    }
+
+    /// Closes every connection to `key` (blocking).
+    fn disconnect(&self, py: Python<'_>, key: &[u8]) -> PyResult<()> {
+        let k = key_arg(key)?;
+        let n = self.node(py)?;
+        let r = wait(py, async move { n.disconnect(&k).await })?;
+        check(py, r)
+    }
+
+    /// Whether `key` is connected.
+    fn is_connected(&self, py: Python<'_>, key: &[u8]) -> PyResult<bool> {
+        let k = key_arg(key)?;
+        Ok(self.node(py)?.is_connected(&k))
+    }
+
+    /// Waits until `key` is connected (blocking).
+    fn wait_connected(&self, py: Python<'_>, key: &[u8], timeout: f64) -> PyResult<()> {
+        let k = key_arg(key)?;
+        let t = secs("timeout", timeout)?;
+        let n = self.node(py)?;
+        let r = wait(py, async move { n.wait_connected(&k, t).await })?;
+        check(py, r)
+    }
+
+    /// Calls handler `name` on `key` and returns the reply (blocking).
+    fn call<'py>(
+        &self,
+        py: Python<'py>,
+        key: &[u8],
+        name: String,
+        body: &[u8],
+        timeout: f64,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let k = key_arg(key)?;
+        let t = secs("timeout", timeout)?;
+        let n = self.node(py)?;
+        let body = body.to_vec();
+        let r = wait(py, async move { n.call(&k, &name, &body, t).await })?;
+        check(py, r).map(|v| PyBytes::new(py, &v))
+    }
+
+    /// Starts a call; `done(ok, value)` runs on the completion lane with the reply bytes
+    /// or the exception.
+    fn call_cb(
+        &self,
+        py: Python<'_>,
+        key: &[u8],
+        name: String,
+        body: &[u8],
+        timeout: f64,
+        done: Py<PyAny>,
+    ) -> PyResult<()> {
+        let k = key_arg(key)?;
+        let t = secs("timeout", timeout)?;
+        let n = self.node(py)?;
+        let lane = Arc::clone(&self.completions);
+        let body = body.to_vec();
+        handle()?.spawn(async move {
+            let r = n.call(&k, &name, &body, t).await;
+            complete(&lane, done, r);
+        });
+        Ok(())
+    }
+
+    /// Sends to handler `name` on `key`, fire-and-forget (blocking while the queue is full).
+    fn send(&self, py: Python<'_>, key: &[u8], name: String, body: &[u8]) -> PyResult<()> {
+        let k = key_arg(key)?;
+        let n = self.node(py)?;
+        let body = body.to_vec();
+        let r = wait(py, async move { n.send(&k, &name, &body).await })?;
+        check(py, r)
+    }
+
+    /// RPC: `module.function(args)` on `key`; returns the reply bytes (blocking).
+    fn rpc_call<'py>(
+        &self,
+        py: Python<'py>,
+        key: &[u8],
+        module: String,
+        function: String,
+        args: &[u8],
+        timeout: f64,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let k = key_arg(key)?;
+        let t = secs("timeout", timeout)?;
+        let n = self.node(py)?;
+        let args = args.to_vec();
+        let r = wait(py, async move { n.rpc_call(&k, &module, &function, &args, t).await })?;
+        check(py, r).map(|v| PyBytes::new(py, &v))
+    }
+
+    /// RPC, completed through `done(ok, value)` like `call_cb`.
+    #[allow(clippy::too_many_arguments)]
+    fn rpc_call_cb(
+        &self,
+        py: Python<'_>,
+        key: &[u8],
+        module: String,
+        function: String,
+        args: &[u8],
+        timeout: f64,
+        done: Py<PyAny>,
+    ) -> PyResult<()> {
+        let k = key_arg(key)?;
+        let t = secs("timeout", timeout)?;
+        let n = self.node(py)?;
+        let lane = Arc::clone(&self.completions);
+        let args = args.to_vec();
+        handle()?.spawn(async move {
+            let r = n.rpc_call(&k, &module, &function, &args, t).await;
+            complete(&lane, done, r);
+        });
+        Ok(())
+    }
+
+    /// Peers: list of (key, state, trusted, rpc, label, address, last_seen, rtt).
+    #[allow(clippy::type_complexity)]
+    fn peers<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<
+        Vec<(
+            Bound<'py, PyBytes>,
+            &'static str,
+            bool,
+            bool,
+            String,
+            Option<String>,
+            Option<f64>,
+            Option<f64>,
+        )>,
+    > {
+        let n = self.node(py)?;
+        Ok(n.peers()
+            .into_iter()
+            .map(|p| {
+                (
+                    PyBytes::new(py, p.key.as_bytes()),
+                    match p.state {
+                        PeerState::Connected => "connected",
+                        PeerState::Connecting => "connecting",
+                        PeerState::Disconnected => "disconnected",
+                    },
+                    p.trusted,
+                    p.rpc,
+                    p.label,
+                    p.address.map(|a| a.to_string()),
+                    p.last_seen.map(unix_secs),
+                    p.rtt.map(|d| d.as_secs_f64()),
+                )
+            })
+            .collect())
+    }
+
+    /// Sets the event callback `cb(kind, key, address, detail)` (run on the event lane),
+    /// or stops delivering events with None.
+    fn set_event_callback(&self, py: Python<'_>, cb: Option<Py<PyAny>>) -> PyResult<()> {
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(inner) = g.as_mut() else {
+            return Err(to_py(py, peernet_core::Error::Closed));
+        };
+        if let Some(t) = inner.events.take() {
+            t.abort();
+        }
+        let Some(cb) = cb else { return Ok(()) };
+        let cb = Arc::new(cb);
+        let mut rx = inner.node.events();
+        let lane = Arc::clone(&self.event_lane);
+        let backlog = Arc::clone(&self.event_backlog);
+        inner.events = Some(handle()?.spawn(async move {
+            use tokio::sync::broadcast::error::RecvError;
+            loop {
+                let ev = match rx.recv().await {
+                    Ok(ev) => ev,
+                    Err(RecvError::Lagged(n)) => {
+                        tracing::warn!(target: "peernet::python", dropped = n, "events dropped: the callback is too slow");
+                        continue;
+                    }
+                    Err(RecvError::Closed) => return,
+                };
+                if backlog.load(Ordering::Relaxed) >= EVENT_BACKLOG {
+                    tracing::warn!(target: "peernet::python", "event dropped: the callback is too slow");
+                    continue;
+                }
+                backlog.fetch_add(1, Ordering::Relaxed);
+                let cb = Arc::clone(&cb);
+                let backlog = Arc::clone(&backlog);
+                lane.submit(Box::new(move |py| {
+                    backlog.fetch_sub(1, Ordering::Relaxed);
+                    deliver(py, &cb, ev);
+                }));
+            }
+        }));
+        Ok(())
+    }
+
+    /// Stops the node and waits for it (blocking): connections closed, handlers dropped,
+    /// handler threads joined (up to 5 s for busy ones). Idempotent.
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let Some(inner) = inner else { return Ok(()) };
+        if let Some(t) = inner.events {
+            t.abort();
+        }
+        let n = inner.node;
+        wait(py, async move { n.shutdown().await })?;
+        self.close_lanes();
+        let lanes = [
+            Arc::clone(&self.pool),
+            Arc::clone(&self.completions),
+            Arc::clone(&self.event_lane),
+        ];
+        py.detach(|| {
+            for l in lanes {
+                l.join(JOIN_LIMIT);
+            }
+        });
+        Ok(())
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "NodeHandle(key={}, local_addr={:?}, closed={})",
+            self.key.fingerprint(),
+            self.local_addr,
+            self.closed()
+        )
+    }
+}
+
+impl Drop for NodeHandle {
+    fn drop(&mut self) {
+        let inner = self.inner.get_mut().unwrap_or_else(|p| p.into_inner()).take();
+        if std::process::id() != self.pid {
+            // A forked child: the parent's node is not ours to stop.
+            std::mem::forget(inner);
+            return;
+        }
+        if let Some(inner) = inner {
+            if let Some(t) = inner.events {
+                t.abort();
+            }
+            // The core's Drop stops the node without waiting (no GIL needed).
+            drop(inner.node);
+        }
+        self.close_lanes();
+    }
+}
+
+fn request_args(py: Python<'_>, req: Request) -> Vec<Py<PyAny>> {
+    vec![
+        PyBytes::new(py, req.from.as_bytes()).into_any().unbind(),
+        PyBytes::new(py, &req.body).into_any().unbind(),
+        pyo3::types::PyBool::new(py, req.kind == RequestKind::Call)
+            .to_owned()
+            .into_any()
+            .unbind(),
+    ]
+}
+
+fn complete(lane: &Lane, done: Py<PyAny>, r: Result<Vec<u8>, peernet_core::Error>) {
+    lane.submit(Box::new(move |py| {
+        let (ok, value) = match r {
+            Ok(v) => (true, PyBytes::new(py, &v).into_any().unbind()),
+            Err(e) => (false, to_py(py, e).into_value(py).into_any()),
+        };
+        if let Err(e) = done.call1(py, (ok, value)) {
+            // The event loop is closed: nobody waits for this result.
+            if !e.is_instance_of::<pyo3::exceptions::PyRuntimeError>(py) {
+                e.write_unraisable(py, None);
+            }
+        }
+    }));
+}
+
+fn deliver(py: Python<'_>, cb: &Py<PyAny>, ev: Event) {
+    let key = ev.key.map(|k| PyBytes::new(py, k.as_bytes()).into_any().unbind());
+    let addr = ev.address.map(|a| a.to_string());
+    if let Err(e) = cb.call1(py, (ev.kind.as_str(), key, addr, ev.detail)) {
+        e.write_unraisable(py, None);
+    }
+}
