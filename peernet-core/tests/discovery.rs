@@ -135,7 +135,6 @@ async fn nodes_in_one_process_discover_each_other_over_loopback_broadcast() {
     }
     // One connection per pair, on both sides, once duplicates have drained.
     for n in &nodes {
-        let n = n;
         eventually("one connection per pair", || n.connection_count() == 2).await;
     }
     for n in &nodes {
