@@ -159,6 +159,16 @@ struct Inner {
     events: Option<JoinHandle<()>>,
 }
 
+/// Runs a synchronous core method with the GIL released, inside the runtime's context
+/// (some start tasks: a trust change or a discovery hint may dial).
+fn sync<T: Send>(py: Python<'_>, f: impl FnOnce() -> T + Send) -> PyResult<T> {
+    let h = handle()?;
+    Ok(py.detach(|| {
+        let _guard = h.enter();
+        f()
+    }))
+}
+
 /// A running core node.
 #[pyclass(frozen, module = "peernet._peernet")]
 pub struct NodeHandle {
@@ -277,7 +287,7 @@ impl NodeHandle {
     fn trust(&self, py: Python<'_>, key: &[u8], label: Option<&str>) -> PyResult<()> {
         let k = key_arg(key)?;
         let n = self.node(py)?;
-        let r = py.detach(|| n.trust(&k, label));
+        let r = sync(py, || n.trust(&k, label))?;
         check(py, r)
     }
 
@@ -285,7 +295,7 @@ impl NodeHandle {
     fn untrust(&self, py: Python<'_>, key: &[u8]) -> PyResult<bool> {
         let k = key_arg(key)?;
         let n = self.node(py)?;
-        let r = py.detach(|| n.untrust(&k));
+        let r = sync(py, || n.untrust(&k))?;
         check(py, r)
     }
 
@@ -293,7 +303,7 @@ impl NodeHandle {
     fn grant_rpc(&self, py: Python<'_>, key: &[u8], allowed: bool) -> PyResult<()> {
         let k = key_arg(key)?;
         let n = self.node(py)?;
-        let r = py.detach(|| n.grant_rpc(&k, allowed));
+        let r = sync(py, || n.grant_rpc(&k, allowed))?;
         check(py, r)
     }
 
@@ -339,13 +349,15 @@ impl NodeHandle {
                 .with_authorize(move |peer| run_authorize(&auth_lane, &pred, peer))
             }
         };
-        check(py, n.expose(name, handler))
+        let r = sync(py, || n.expose(name, handler))?;
+        check(py, r)
     }
 
     /// Removes handler `name`.
     fn revoke(&self, py: Python<'_>, name: &str) -> PyResult<()> {
         let n = self.node(py)?;
-        check(py, n.revoke(name))
+        let r = sync(py, || n.revoke(name))?;
+        check(py, r)
     }
 
     /// Sets the RPC dispatcher `target(peer, module, function, args, responder)`, or
@@ -371,7 +383,7 @@ impl NodeHandle {
                 }
             })
         });
-        n.set_rpc_dispatcher(d);
+        sync(py, || n.set_rpc_dispatcher(d))?;
         Ok(())
     }
 
@@ -496,6 +508,24 @@ impl NodeHandle {
             let r = n.rpc_call(&k, &module, &function, &args, t).await;
             complete(&lane, done, r);
         });
+        Ok(())
+    }
+
+    /// Manual discovery hint: `key` may be reached at `addr` (a trusted peer is then
+    /// dialled by auto-connect).
+    fn discovered(&self, py: Python<'_>, key: &[u8], addr: &str) -> PyResult<()> {
+        let k = key_arg(key)?;
+        let a = addr_arg(addr, None)?;
+        let n = self.node(py)?;
+        let r = sync(py, || n.discovered(&k, a))?;
+        check(py, r)
+    }
+
+    /// Manual discovery: `key` is gone (live connections stay up).
+    fn lost(&self, py: Python<'_>, key: &[u8]) -> PyResult<()> {
+        let k = key_arg(key)?;
+        let n = self.node(py)?;
+        sync(py, || n.lost(&k))?;
         Ok(())
     }
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, TypeVar, Union, overload
 
 from . import _peernet
-from ._errors import Closed, Timeout
+from ._errors import AlreadyExists, Closed, Timeout
 
 __all__ = [
     "Key",
@@ -501,7 +501,7 @@ class Node:
                 raise TypeError("a handler must be callable")
             is_async = inspect.iscoroutinefunction(fn)
             if name in self._handlers:
-                raise ValueError(f"handler {name!r} is already exposed")
+                raise AlreadyExists(f"handler {name!r} is already exposed")
             self._handlers[name] = _Entry(fn, is_async, authorize)
             ref = weakref.ref(self)
             try:
@@ -542,6 +542,16 @@ class Node:
     def wait_connected(self, key: KeyLike, timeout: float = 10.0) -> None:
         """Waits until ``key`` is connected; raises :class:`Timeout` otherwise."""
         self._h.wait_connected(_key(key), _seconds("timeout", timeout))
+
+    def discovered(self, key: KeyLike, address: str) -> None:
+        """Manual discovery: tells the node that ``key`` may be reached at ``address``
+        (for programs with their own discovery). A trusted peer is then connected
+        automatically (when ``auto_connect``)."""
+        self._h.discovered(_key(key), address)
+
+    def lost(self, key: KeyLike) -> None:
+        """Manual discovery: ``key`` is no longer around (live connections stay up)."""
+        self._h.lost(_key(key))
 
     def peers(self) -> list[PeerInfo]:
         """Every peer the node knows of (connected, discovered or trusted)."""

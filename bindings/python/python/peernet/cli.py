@@ -1,0 +1,284 @@
+"""The ``peernet`` command line: id, trust, serve, call, chat, demo."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Optional
+
+from . import _api
+from ._api import Event, Key, Node, UdpDiscovery
+from ._errors import PeerNetError
+
+DEFAULT_DIR = os.environ.get("PEERNET_DIR") or str(Path.home() / ".peernet")
+
+
+def _out(*parts: object) -> None:
+    print(*parts, flush=True)
+
+
+def _show(body: bytes) -> str:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return "0x" + body.hex()
+    return text if text.isprintable() or text == "" else repr(text)
+
+
+def _discovery(args: argparse.Namespace) -> Optional[UdpDiscovery]:
+    if not getattr(args, "discovery", False):
+        return None
+    return UdpDiscovery(
+        port=args.discovery_port,
+        interval=args.discovery_interval,
+        broadcast=args.broadcast or None,
+    )
+
+
+def cmd_id(args: argparse.Namespace) -> int:
+    with Node(args.dir, listen=None) as n:
+        _out(f"key          {n.key.hex()}")
+        _out(f"fingerprint  {n.key.fingerprint}")
+        _out(f"data dir     {os.path.abspath(args.dir)}")
+    return 0
+
+
+def cmd_trust(args: argparse.Namespace) -> int:
+    with Node(args.dir, listen=None) as n:
+        if args.trust_cmd == "add":
+            key = Key.from_hex(args.key)
+            n.trust(key, label=args.label)
+            if args.rpc:
+                n.grant_rpc(key)
+            _out(f"trusted {key.fingerprint}" + (" (with RPC)" if args.rpc else ""))
+        elif args.trust_cmd == "remove":
+            key = Key.from_hex(args.key)
+            if not n.untrust(key):
+                _out(f"{key.fingerprint} was not trusted")
+                return 1
+            _out(f"untrusted {key.fingerprint}")
+        else:
+            entries = n.trusted()
+            if not entries:
+                _out("(no trusted peers)")
+            for e in entries:
+                added = time.strftime("%Y-%m-%d %H:%M", time.localtime(e.added_at))
+                rpc = " rpc" if e.rpc else ""
+                _out(f"{e.key.hex()}  {e.key.fingerprint}  {added}{rpc}  {e.label}")
+    return 0
+
+
+def _wait_for_signal(duration: Optional[float]) -> None:
+    stop = threading.Event()
+
+    def on_term(signum: int, frame: object) -> None:
+        stop.set()
+
+    old = signal.signal(signal.SIGTERM, on_term)
+    try:
+        deadline = None if duration is None else time.monotonic() + duration
+        while not stop.is_set():
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                break
+            stop.wait(0.2 if left is None else min(0.2, left))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    with Node(args.dir, listen=args.listen, discovery=_discovery(args)) as n:
+        for k in args.trust or []:
+            n.trust(Key.from_hex(k))
+        n.expose("echo", lambda peer, body: body)
+        n.expose("ping", lambda peer, body: b"pong")
+
+        @n.on_event
+        def show(ev: Event) -> None:
+            who = ev.key.fingerprint if ev.key else ""
+            _out(f"event {ev.kind} {who} {ev.address or ''} {ev.reason}".rstrip())
+
+        _out(f"key {n.key.hex()}")
+        _out(f"fingerprint {n.key.fingerprint}")
+        _out(f"listening {n.address}")
+        _out("serving echo, ping (Ctrl-C to stop)")
+        _wait_for_signal(args.duration)
+    return 0
+
+
+def cmd_call(args: argparse.Namespace) -> int:
+    key = Key.from_hex(args.key)
+    with Node(args.dir, listen=None) as n:
+        if args.trust:
+            n.trust(key)
+        if args.addr:
+            n.connect(key, args.addr, timeout=args.timeout)
+        else:
+            n.wait_connected(key, timeout=args.timeout)
+        reply = n.call(key, args.name, args.data.encode("utf-8"), timeout=args.timeout)
+        _out(_show(reply))
+    return 0
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    name = args.name or os.environ.get("USER") or "anon"
+    disc = UdpDiscovery(port=args.port, interval=args.interval, broadcast=args.broadcast or None)
+    prompts: list[Event] = []
+    asked: set[Key] = set()
+    lock = threading.Lock()
+    with Node(args.dir, listen=args.listen, discovery=disc) as n:
+        _out(f"you are {name}, key {n.key.fingerprint}; listening on {n.address}")
+        _out("type a message and Enter to send to every connected peer; /peers, /quit")
+
+        @n.expose("chat")
+        def on_chat(peer: Key, body: bytes) -> None:
+            _out(f"[{peer.fingerprint}] {_show(body)}")
+
+        @n.on_event
+        def on_event(ev: Event) -> None:
+            if ev.key is None:
+                return
+            if ev.kind == "connected":
+                _out(f"* connected to {ev.key.fingerprint}")
+            elif ev.kind == "disconnected":
+                _out(f"* {ev.key.fingerprint} left")
+            elif ev.kind == "discovered":
+                trusted = any(e.key == ev.key for e in n.trusted())
+                with lock:
+                    if trusted or ev.key in asked:
+                        return
+                    asked.add(ev.key)
+                if args.yes:
+                    n.trust(ev.key)
+                    _out(f"* paired with {ev.key.fingerprint} at {ev.address} (--yes)")
+                    return
+                with lock:
+                    prompts.append(ev)
+                _out(
+                    f"? pair with {ev.key.fingerprint} at {ev.address}? "
+                    f"(compare the fingerprint with theirs; your own is {n.key.fingerprint}) [y/N]"
+                )
+
+        try:
+            for line in sys.stdin:
+                text = line.rstrip("\n")
+                with lock:
+                    pending = prompts.pop(0) if prompts else None
+                if pending is not None and pending.key is not None:
+                    if text.strip().lower() in ("y", "yes"):
+                        n.trust(pending.key)
+                        _out(f"* paired with {pending.key.fingerprint}")
+                    else:
+                        _out(f"* not pairing with {pending.key.fingerprint}")
+                    continue
+                if text == "/quit":
+                    break
+                if text == "/peers":
+                    for p in n.peers():
+                        _out(f"  {p.key.fingerprint} {p.state} {p.address or ''}")
+                    continue
+                if not text:
+                    continue
+                sent = 0
+                for p in n.peers():
+                    if p.state == "connected":
+                        try:
+                            n.send(p.key, "chat", f"{name}: {text}".encode())
+                            sent += 1
+                        except PeerNetError as e:
+                            _out(f"! {p.key.fingerprint}: {e}")
+                if not sent:
+                    _out("! nobody connected yet")
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    """Entry point of the ``peernet`` command."""
+    p = argparse.ArgumentParser(prog="peernet", description="PeerNet: default-deny peer-to-peer messaging")
+    p.add_argument("--dir", default=DEFAULT_DIR, help=f"data dir (identity + trust store), default {DEFAULT_DIR}")
+    p.add_argument("-v", "--verbose", action="store_true", help="show the library's log")
+    p.add_argument("--version", action="version", version=f"peernet {_api._peernet.__version__}")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    sub.add_parser("id", help="create (if needed) and show this identity")
+
+    t = sub.add_parser("trust", help="manage the trust store")
+    tsub = t.add_subparsers(dest="trust_cmd", required=True)
+    ta = tsub.add_parser("add", help="trust a key")
+    ta.add_argument("key", help="64 hex digits")
+    ta.add_argument("--label", default=None)
+    ta.add_argument("--rpc", action="store_true", help="also grant RPC rights")
+    tr = tsub.add_parser("remove", help="untrust a key")
+    tr.add_argument("key")
+    tsub.add_parser("list", help="list trusted keys")
+
+    def discovery_opts(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--discovery", action="store_true", help="announce and listen on UDP")
+        sp.add_argument("--discovery-port", type=int, default=4040)
+        sp.add_argument("--discovery-interval", type=float, default=5.0)
+        sp.add_argument("--broadcast", action="append", help="broadcast address (repeatable)")
+
+    s = sub.add_parser("serve", help="serve echo and ping handlers")
+    s.add_argument("--listen", default="0.0.0.0:7100")
+    s.add_argument("--trust", action="append", help="trust this key first (repeatable)")
+    s.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    discovery_opts(s)
+
+    c = sub.add_parser("call", help="call a handler on a peer and print the reply")
+    c.add_argument("key")
+    c.add_argument("name")
+    c.add_argument("data")
+    c.add_argument("--addr", help="HOST:PORT to dial")
+    c.add_argument("--timeout", type=float, default=5.0)
+    c.add_argument("--trust", action="store_true", help="trust KEY first")
+
+    ch = sub.add_parser("chat", help="LAN walkie-talkie with discovery and pairing")
+    ch.add_argument("--name", default=None)
+    ch.add_argument("--listen", default="0.0.0.0:0")
+    ch.add_argument("--port", type=int, default=4040, help="discovery UDP port")
+    ch.add_argument("--interval", type=float, default=2.0, help="announcement interval")
+    ch.add_argument(
+        "--broadcast",
+        action="append",
+        help="broadcast address (repeatable; default 255.255.255.255 and every interface's)",
+    )
+    ch.add_argument("--yes", action="store_true", help="pair with everyone discovered, no prompt")
+
+    d = sub.add_parser("demo", help="several nodes on loopback showing every feature")
+    d.add_argument("--quiet-log", action="store_true", help=argparse.SUPPRESS)
+
+    args = p.parse_args(argv)
+    if args.verbose:
+        import logging
+
+        logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        if args.cmd == "id":
+            return cmd_id(args)
+        if args.cmd == "trust":
+            return cmd_trust(args)
+        if args.cmd == "serve":
+            return cmd_serve(args)
+        if args.cmd == "call":
+            return cmd_call(args)
+        if args.cmd == "chat":
+            return cmd_chat(args)
+        if args.cmd == "demo":
+            from .demo import run
+
+            return run()
+    except (PeerNetError, ValueError, OSError) as e:
+        print(f"peernet {args.cmd}: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 2

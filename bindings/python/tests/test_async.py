@@ -1,0 +1,119 @@
+"""asyncio: call_async with many calls in flight, async def handlers, rpc_call_async."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+import peernet
+
+
+def test_thousand_concurrent_calls(pair: tuple[peernet.Node, peernet.Node]) -> None:
+    a, b = pair
+    b.expose("echo", lambda peer, body: body)
+
+    async def main() -> list[bytes]:
+        return await asyncio.gather(
+            *(a.call_async(b.key, "echo", b"%d" % i, timeout=30.0) for i in range(1000))
+        )
+
+    replies = asyncio.run(main())
+    assert replies == [b"%d" % i for i in range(1000)]
+
+
+def test_call_async_errors(pair: tuple[peernet.Node, peernet.Node]) -> None:
+    a, b = pair
+
+    def boom(peer: peernet.Key, body: bytes) -> bytes:
+        raise KeyError("k")
+
+    b.expose("boom", boom)
+
+    async def main() -> None:
+        with pytest.raises(peernet.NoSuchHandler):
+            await a.call_async(b.key, "missing")
+        with pytest.raises(peernet.HandlerFailed, match="KeyError"):
+            await a.call_async(b.key, "boom")
+        with pytest.raises(peernet.NotConnected):
+            await a.call_async(b"\x09" * 32, "x")
+        with pytest.raises(ValueError):
+            await a.call_async(b.key, "x", timeout=-2)
+
+    asyncio.run(main())
+
+
+def test_call_async_does_not_block_the_loop(pair: tuple[peernet.Node, peernet.Node]) -> None:
+    a, b = pair
+    release = threading.Event()
+
+    @b.expose("wait")
+    def wait(peer: peernet.Key, body: bytes) -> bytes:
+        release.wait(10)
+        return b"done"
+
+    async def main() -> bytes:
+        task = asyncio.ensure_future(a.call_async(b.key, "wait", timeout=10.0))
+        ticks = 0
+        while ticks < 20:  # the loop keeps running while the call is in flight
+            await asyncio.sleep(0.001)
+            ticks += 1
+        assert not task.done()
+        release.set()
+        return await task
+
+    assert asyncio.run(main()) == b"done"
+
+
+def test_cancelled_call_async_is_harmless(pair: tuple[peernet.Node, peernet.Node]) -> None:
+    a, b = pair
+    release = threading.Event()
+    b.expose("wait", lambda peer, body: b"x" if release.wait(10) else b"")
+    b.expose("echo", lambda peer, body: body)
+
+    async def main() -> bytes:
+        t = asyncio.ensure_future(a.call_async(b.key, "wait"))
+        await asyncio.sleep(0.05)
+        t.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await t
+        release.set()
+        return await a.call_async(b.key, "echo", b"after")
+
+    assert asyncio.run(main()) == b"after"
+
+
+def test_async_def_handlers(pair: tuple[peernet.Node, peernet.Node]) -> None:
+    a, b = pair
+
+    @b.expose("sleepy")
+    async def sleepy(peer: peernet.Key, body: bytes) -> bytes:
+        await asyncio.sleep(0.2)
+        return body.upper()
+
+    @b.expose("async_boom")
+    async def async_boom(peer: peernet.Key, body: bytes) -> bytes:
+        await asyncio.sleep(0)
+        raise RuntimeError("async failure")
+
+    # More sleeping async handlers in flight than handler threads: they are awaited on a
+    # loop, not run on threads, so 50 * 0.2 s take about 0.2 s, not 50 * 0.2 / 4.
+    async def main() -> list[bytes]:
+        return await asyncio.gather(
+            *(a.call_async(b.key, "sleepy", b"x%d" % i, timeout=20.0) for i in range(50))
+        )
+
+    assert asyncio.run(main()) == [b"X%d" % i for i in range(50)]
+    with pytest.raises(peernet.HandlerFailed, match="RuntimeError: async failure"):
+        a.call(b.key, "async_boom")
+
+
+def test_rpc_call_async(pair: tuple[peernet.Node, peernet.Node]) -> None:
+    a, b = pair
+    b.grant_rpc(a.key)
+
+    async def main() -> object:
+        return await a.rpc_call_async(b.key, "math", "hypot", [3, 4])
+
+    assert asyncio.run(main()) == 5.0
