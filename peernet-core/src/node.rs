@@ -103,6 +103,12 @@ impl Shared {
                 let back = SocketAddr::new(info.remote.ip(), info.peer_hello.listen_port);
                 peers.note_address(info.peer, back, AddressSource::DialBack, false);
             }
+            // The peer's authenticated Hello names the one port it listens on now:
+            // confirmed addresses with another port are stale (it restarted).
+            let port = info.peer_hello.listen_port;
+            if port != 0 {
+                peers.demote_other_ports(&info.peer, port);
+            }
             peers.add(conn)
         };
         tracing::debug!(peer = %info.peer.fingerprint(), remote = %info.remote, outbound = info.outbound, "connection established");
@@ -133,8 +139,13 @@ impl Shared {
                 cause.to_string(),
             );
             // Reconnect with backoff (not after untrust, disconnect or shutdown: the
-            // supervisor checks).
-            self.ensure_dialer(conn.info.peer, false);
+            // supervisor checks) — at once if discovery already reports the peer at
+            // another address (it restarted elsewhere before we noticed the drop).
+            let moved = lock(&self.peers)
+                .get(&conn.info.peer)
+                .and_then(|e| e.discovered)
+                .is_some_and(|a| a != conn.info.remote);
+            self.ensure_dialer(conn.info.peer, moved);
         }
         self.conns_changed.notify_waiters();
     }

@@ -300,6 +300,16 @@ impl PeerTable {
         }
     }
 
+    /// Addresses of `key` on another port than `port` (the one its authenticated Hello
+    /// names) no longer count as confirmed.
+    pub(crate) fn demote_other_ports(&mut self, key: &Key, port: u16) {
+        if let Some(e) = self.peers.get_mut(key) {
+            for a in e.addrs.iter_mut().filter(|a| a.addr.port() != port) {
+                a.confirmed = false;
+            }
+        }
+    }
+
     /// Forgets a peer that has no connection, no dial and no supervisor (an untrusted
     /// peer discovery lost), so unauthenticated announcements cannot grow the table.
     pub(crate) fn forget_idle(&mut self, key: &Key) {
