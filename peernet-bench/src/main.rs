@@ -43,7 +43,7 @@ fn main() -> ExitCode {
     println!("{}", machine(&opts));
     let mut r = Results::default();
     let b = Budget::new(opts.quick);
-    if opts.wants("crypto") || opts.wants("send") || opts.wants("hs") {
+    if !opts.no_ceilings && (opts.wants("crypto") || opts.wants("send") || opts.wants("hs")) {
         crypto_ceilings(&opts, b, &mut r);
     }
     for &f in &opts.flavours {
@@ -104,22 +104,28 @@ fn runtime_work(opts: &Opts, b: Budget, f: Flavour, r: &mut Results) -> std::io:
     rt.block_on(async {
         if opts.wants("rtt") {
             eprintln!("[{t}] ceiling: TCP ping-pong; PeerNet: call RTT");
-            let v = tcp::ping_pong(b).await;
-            r.of_mut(f).tcp_rtt = r.keep(&format!("[{t}] TCP ping-pong"), v);
+            if !opts.no_ceilings {
+                let v = tcp::ping_pong(b).await;
+                r.of_mut(f).tcp_rtt = r.keep(&format!("[{t}] TCP ping-pong"), v);
+            }
             let v = peernet::call_rtt(b).await;
             r.of_mut(f).call_rtt = r.keep(&format!("[{t}] call RTT"), v);
         }
         if opts.wants("pipe") {
             eprintln!("[{t}] ceiling: TCP pipelined; PeerNet: pipelined calls");
-            let v = tcp::pipelined(b).await;
-            r.of_mut(f).tcp_pipe = r.keep(&format!("[{t}] TCP pipelined"), v);
+            if !opts.no_ceilings {
+                let v = tcp::pipelined(b).await;
+                r.of_mut(f).tcp_pipe = r.keep(&format!("[{t}] TCP pipelined"), v);
+            }
             let v = peernet::call_rate(b).await;
             r.of_mut(f).call_rate = r.keep(&format!("[{t}] pipelined calls"), v);
         }
         if opts.wants("send") {
             eprintln!("[{t}] ceiling: TCP bulk; PeerNet: send 64 KiB");
-            let v = tcp::bulk(b).await;
-            r.of_mut(f).tcp_bulk = r.keep(&format!("[{t}] TCP bulk"), v);
+            if !opts.no_ceilings {
+                let v = tcp::bulk(b).await;
+                r.of_mut(f).tcp_bulk = r.keep(&format!("[{t}] TCP bulk"), v);
+            }
             let v = peernet::send_throughput(b.capped(1_000_000)).await;
             r.of_mut(f).send_bps = r.keep(&format!("[{t}] send 64 KiB"), v);
         }

@@ -17,20 +17,23 @@ pub struct Opts {
     pub flavours: Vec<Flavour>,
     /// Connections of the memory test.
     pub conns: usize,
+    /// Skip the raw ceilings (for profiling PeerNet alone).
+    pub no_ceilings: bool,
     /// Internal: run only the memory measurement with this flavour and print its line.
     pub memory_child: Option<Flavour>,
 }
 
 /// Usage text.
 pub const USAGE: &str = "\
-usage: peernet-bench [--quick] [--only GROUP,...] [--flavour ct|mt] [--conns N]
+usage: peernet-bench [--quick] [--only GROUP,...] [--flavour ct|mt] [--conns N] [--no-ceilings]
 
 Measures this machine's ceilings and PeerNet on the same work, over 127.0.0.1 only,
 and prints Markdown tables. Full run < 3 min, --quick < 30 s.
   --quick           short budgets (0.4 s per figure instead of 2.5 s)
   --only GROUPS     comma list of: crypto, rtt, pipe, send, hs, mem (default: all)
   --flavour F       only one tokio runtime flavour: ct (current-thread) or mt (multi-thread)
-  --conns N         connections of the memory test (default 1000)";
+  --conns N         connections of the memory test (default 1000)
+  --no-ceilings     measure PeerNet only (for profiling it)";
 
 impl Opts {
     /// Parses the arguments after the program name.
@@ -40,6 +43,7 @@ impl Opts {
             only: Vec::new(),
             flavours: Flavour::ALL.to_vec(),
             conns: CONNS,
+            no_ceilings: false,
             memory_child: None,
         };
         let mut args = args.into_iter();
@@ -47,6 +51,7 @@ impl Opts {
             let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
             match a.as_str() {
                 "--quick" => o.quick = true,
+                "--no-ceilings" => o.no_ceilings = true,
                 "--only" => {
                     for g in value("--only")?.split(',').filter(|g| !g.is_empty()) {
                         if !GROUPS.contains(&g) {
@@ -95,7 +100,8 @@ mod tests {
 
     #[test]
     fn parses() {
-        let o = parse("--quick --only rtt,mem --flavour mt --conns 10").unwrap();
+        let o = parse("--quick --only rtt,mem --flavour mt --conns 10 --no-ceilings").unwrap();
+        assert!(o.no_ceilings);
         assert!(o.quick);
         assert!(o.wants("rtt") && o.wants("mem") && !o.wants("send"));
         assert_eq!(o.flavours, vec![Flavour::Multi]);

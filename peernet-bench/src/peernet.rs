@@ -31,6 +31,7 @@ pub async fn call_rtt(b: Budget) -> Result<Latency> {
         a.call(&key, "echo", &body, T).await?;
         samples.push(nanos(t.elapsed()));
     }
+    eprintln!("  {} calls in {:.2?}", samples.len(), bound.elapsed());
     a.shutdown().await;
     srv.shutdown().await;
     Latency::from_nanos(samples).ok_or_else(|| Error::Internal("no samples".into()))
@@ -66,6 +67,7 @@ pub async fn call_rate(b: Budget) -> Result<f64> {
     let bound = Bound::new(b.time, b.max_count);
     let n = call_window(&a, key, bound).await?;
     let r = rate(n, bound.elapsed());
+    eprintln!("  {n} calls in {:.2?}", bound.elapsed());
     a.shutdown().await;
     srv.shutdown().await;
     Ok(r)
@@ -98,6 +100,7 @@ pub async fn send_throughput(b: Budget) -> Result<f64> {
     let target = warm_sent + sent;
     wait_for(&mut seen, target).await?;
     let elapsed = start.elapsed();
+    eprintln!("  {sent} bytes in {elapsed:.2?}");
     a.shutdown().await;
     srv.shutdown().await;
     Ok(sent as f64 / elapsed.as_secs_f64().max(1e-9))
@@ -164,6 +167,7 @@ pub async fn handshake_rate(b: Budget) -> Result<f64> {
     let bound = Bound::new(b.time, cap);
     let n = run(bound).await?;
     let r = rate(n, bound.elapsed());
+    eprintln!("  {n} connections in {:.2?}", bound.elapsed());
     for c in &clients {
         c.shutdown().await;
     }

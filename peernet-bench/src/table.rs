@@ -231,6 +231,9 @@ pub fn render(r: &Results) -> String {
     let _ = writeln!(s, "| work | ceiling | PeerNet | ratio | goal | met? |");
     let _ = writeln!(s, "|---|---|---:|---:|---|---|");
     for row in rows(r) {
+        if row.ceiling.is_none() && row.peernet.is_none() {
+            continue;
+        }
         let ceiling = row
             .ceiling
             .as_ref()
@@ -284,6 +287,6 @@ mod tests {
         let text = render(&Results::default());
         assert!(text.contains("| work | ceiling | PeerNet | ratio | goal | met? |"));
         assert!(!text.contains("| yes |"));
-        assert!(text.contains("n/a"));
+        assert!(!text.contains("[ct]"), "rows without data are left out");
     }
 }
