@@ -15,8 +15,9 @@ pub struct UdpDiscoveryConfig {
     pub port: u16,
     /// Time between announcements (default 5 s); a peer silent for 3 intervals is lost.
     pub interval: Duration,
-    /// Where announcements go. Empty = 255.255.255.255 plus the directed broadcast
-    /// address of every IPv4 interface that is up. Tests use `127.255.255.255`.
+    /// Where announcements go. Empty = the directed broadcast address of every IPv4
+    /// interface that is up, re-read at every announcement (not 255.255.255.255: see
+    /// docs/architecture.md). Tests use `127.255.255.255`.
     pub broadcast: Vec<SocketAddr>,
 }
 
