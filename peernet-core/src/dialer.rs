@@ -21,7 +21,8 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::conn::lock;
-use crate::node::{dial, Shared};
+use crate::net::dial;
+use crate::node::Shared;
 
 /// Rounds a supervisor makes before giving up until the next hint (about ten minutes
 /// at the backoff cap).

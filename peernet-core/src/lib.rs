@@ -15,6 +15,7 @@ mod events;
 mod fsutil;
 mod handlers;
 mod identity;
+mod net;
 mod netmon;
 mod node;
 mod peers;

@@ -1,0 +1,160 @@
+//! The node's sockets: dialing (connect + handshake + registration), the accept loop,
+//! and the UDP discovery socket.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use peernet_proto::Key;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
+
+use crate::config::UdpDiscoveryConfig;
+use crate::conn::handshake::{self, Established};
+use crate::conn::{lock, spawn_connection, Conn};
+use crate::discovery;
+use crate::error::{Error, Result};
+use crate::node::Shared;
+
+/// Counts a dial in progress in the peer table (`PeerState::Connecting`).
+struct Dialing<'a>(&'a Shared, Key);
+
+impl Drop for Dialing<'_> {
+    fn drop(&mut self) {
+        let mut peers = lock(&self.0.peers);
+        let e = peers.entry(self.1);
+        e.dialing = e.dialing.saturating_sub(1);
+    }
+}
+
+/// Dials and authenticates; registers the connection.
+pub(crate) async fn dial(
+    shared: &Arc<Shared>,
+    key: Key,
+    addr: SocketAddr,
+    timeout: Duration,
+) -> Result<Arc<Conn>> {
+    lock(&shared.peers).entry(key).dialing += 1;
+    let _dialing = Dialing(shared, key);
+    let deadline = Instant::now() + timeout;
+    let stream = match tokio::time::timeout_at(deadline, TcpStream::connect(addr)).await {
+        Err(_) => return Err(Error::Timeout),
+        Ok(Err(e)) => return Err(Error::io(format!("connecting to {addr}"), e)),
+        Ok(Ok(s)) => s,
+    };
+    let _ = stream.set_nodelay(true);
+    let hs_deadline = deadline.min(Instant::now() + shared.config.handshake_timeout);
+    let trusted = |k: &Key| shared.is_trusted(k);
+    let est: Established = match tokio::time::timeout_at(
+        hs_deadline,
+        handshake::initiate(
+            stream,
+            &shared.identity,
+            &shared.hello,
+            Some(key),
+            trusted,
+            shared.config.max_frame_len as usize,
+        ),
+    )
+    .await
+    {
+        Err(_) if hs_deadline < deadline => {
+            return Err(Error::HandshakeFailed("handshake timed out".into()))
+        }
+        Err(_) => return Err(Error::Timeout),
+        Ok(r) => r?,
+    };
+    if shared.is_shutting_down() {
+        return Err(Error::Closed);
+    }
+    Ok(spawn_connection(shared, est, true, addr))
+}
+
+/// Binds the discovery socket and starts the UDP discovery service.
+pub(crate) fn start_udp_discovery(
+    shared: &Arc<Shared>,
+    d: &UdpDiscoveryConfig,
+    port: u16,
+) -> Result<()> {
+    let socket = discovery::transport::bind(d.port)
+        .map_err(|e| Error::io(format!("binding UDP discovery port {}", d.port), e))?;
+    let fixed = d.broadcast.clone();
+    let disc_port = d.port;
+    let weak = Arc::downgrade(shared);
+    let env = discovery::service::Env {
+        targets: Box::new(move || {
+            if !fixed.is_empty() {
+                return fixed.clone();
+            }
+            // Default: the directed broadcast address of every IPv4 interface that is up.
+            crate::sys::broadcast_addrs()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|ip| SocketAddr::from((ip, disc_port)))
+                .collect()
+        }),
+        local_ips: Box::new(|| {
+            crate::sys::local_addrs()
+                .unwrap_or_default()
+                .into_iter()
+                .collect()
+        }),
+        sink: Box::new(move |ev| {
+            if let Some(s) = weak.upgrade() {
+                s.apply_discovery(ev);
+            }
+        }),
+    };
+    let service = discovery::service::spawn(
+        socket,
+        shared.identity.public(),
+        port,
+        d.interval,
+        env,
+        shared.shutdown_rx(),
+    );
+    lock(&shared.discovery).push(Box::new(service));
+    Ok(())
+}
+
+pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
+    let mut stop = shared.shutdown_rx();
+    loop {
+        let accepted = tokio::select! {
+            _ = stop.wait_for(|s| *s) => return,
+            a = listener.accept() => a,
+        };
+        let (stream, remote) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // Out of descriptors and the like: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = Arc::clone(&shared.handshakes).try_acquire_owned() else {
+            tracing::debug!(%remote, "too many handshakes in progress; connection closed");
+            continue;
+        };
+        let shared = Arc::clone(&shared);
+        tokio::spawn(async move {
+            let _permit = permit;
+            let _ = stream.set_nodelay(true);
+            let trusted = |k: &Key| shared.is_trusted(k);
+            let res = tokio::time::timeout(
+                shared.config.handshake_timeout,
+                handshake::respond(stream, &shared.identity, &shared.hello, trusted),
+            )
+            .await;
+            match res {
+                Ok(Ok(est)) if !shared.is_shutting_down() => {
+                    spawn_connection(&shared, est, false, remote);
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::debug!(%remote, error = %e, "inbound handshake failed"),
+                Err(_) => tracing::debug!(%remote, "inbound handshake timed out"),
+            }
+        });
+    }
+}
