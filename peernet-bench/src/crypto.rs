@@ -1,6 +1,7 @@
 //! Single-core cryptographic ceilings: ChaCha20-Poly1305 seal (ring, as PeerNet uses it
 //! through `SendCipher`, and the `chacha20poly1305` crate for comparison), X25519, and
-//! the whole Noise XX handshake through `peernet_proto::handshake::Handshake`.
+//! the whole Noise XX handshake through `peernet_proto::handshake::Handshake`. Each is
+//! the best of several slices of the measured time.
 
 use std::hint::black_box;
 
@@ -14,6 +15,23 @@ use x25519_dalek::{PublicKey, StaticSecret};
 
 use crate::measure::{rate, Bound, Budget};
 
+/// Slices a ceiling's measured time is cut into; the best slice counts (a shared
+/// machine only ever makes a slice slower, so the best one is closest to the ceiling).
+const SLICES: u32 = 5;
+
+/// Runs `run` for the warm-up, then `SLICES` times for `time / SLICES`; returns the
+/// best rate (per second).
+fn best_of<E>(b: Budget, mut run: impl FnMut(&Bound) -> Result<u64, E>) -> Result<f64, E> {
+    run(&Bound::new(b.warmup, b.max_count))?;
+    let mut best = 0.0f64;
+    for _ in 0..SLICES {
+        let bound = Bound::new(b.time / SLICES, b.max_count);
+        let n = run(&bound)?;
+        best = best.max(rate(n, bound.elapsed()));
+    }
+    Ok(best)
+}
+
 /// A seal loop's result: messages and bytes per second.
 #[derive(Debug, Clone, Copy)]
 pub struct Seal {
@@ -24,8 +42,7 @@ pub struct Seal {
 }
 
 impl Seal {
-    fn new(count: u64, size: usize, bound: &Bound) -> Seal {
-        let msgs = rate(count, bound.elapsed());
+    fn new(msgs: f64, size: usize) -> Seal {
         Seal {
             msgs,
             bytes: msgs * size as f64,
@@ -39,7 +56,7 @@ pub fn seal_ring(b: Budget, size: usize) -> Result<Seal, ProtoError> {
     let mut cipher = SendCipher::new([7; 32]);
     let mut buf = vec![0u8; size];
     buf.reserve(TAG_LEN);
-    let mut run = |bound: &Bound| -> Result<u64, ProtoError> {
+    let run = |bound: &Bound| -> Result<u64, ProtoError> {
         let mut n = 0;
         while bound.go(n) {
             cipher.seal_in_place(&mut buf, 0)?;
@@ -49,10 +66,7 @@ pub fn seal_ring(b: Budget, size: usize) -> Result<Seal, ProtoError> {
         }
         Ok(n)
     };
-    run(&Bound::new(b.warmup, b.max_count))?;
-    let bound = Bound::new(b.time, b.max_count);
-    let n = run(&bound)?;
-    Ok(Seal::new(n, size, &bound))
+    Ok(Seal::new(best_of(b, run)?, size))
 }
 
 /// The same with the RustCrypto `chacha20poly1305` crate (detached tag, appended).
@@ -61,7 +75,7 @@ pub fn seal_rustcrypto(b: Budget, size: usize) -> Result<Seal, chacha20poly1305:
     let mut buf = vec![0u8; size];
     buf.reserve(TAG_LEN);
     let mut counter = 0u64;
-    let mut run = |bound: &Bound| -> Result<u64, chacha20poly1305::Error> {
+    let run = |bound: &Bound| -> Result<u64, chacha20poly1305::Error> {
         let mut n = 0;
         while bound.go(n) {
             let nonce = peernet_proto::channel::nonce_bytes(counter);
@@ -74,17 +88,14 @@ pub fn seal_rustcrypto(b: Budget, size: usize) -> Result<Seal, chacha20poly1305:
         }
         Ok(n)
     };
-    run(&Bound::new(b.warmup, b.max_count))?;
-    let bound = Bound::new(b.time, b.max_count);
-    let n = run(&bound)?;
-    Ok(Seal::new(n, size, &bound))
+    Ok(Seal::new(best_of(b, run)?, size))
 }
 
 /// X25519 Diffie-Hellman operations per second (x25519-dalek, as snow's resolver).
 pub fn x25519(b: Budget) -> f64 {
     let mine = StaticSecret::from([3u8; 32]);
     let mut theirs = PublicKey::from(&StaticSecret::from([5u8; 32]));
-    let mut run = |bound: &Bound| {
+    let run = |bound: &Bound| {
         let mut n = 0;
         while bound.go(n) {
             let shared = mine.diffie_hellman(&theirs);
@@ -92,12 +103,12 @@ pub fn x25519(b: Budget) -> f64 {
             theirs = PublicKey::from(*shared.as_bytes());
             n += 1;
         }
-        n
+        Ok::<u64, std::convert::Infallible>(n)
     };
-    run(&Bound::new(b.warmup, b.max_count));
-    let bound = Bound::new(b.time, b.max_count);
-    let n = run(&bound);
-    rate(n, bound.elapsed())
+    match best_of(b, run) {
+        Ok(r) => r,
+        Err(never) => match never {},
+    }
 }
 
 /// One complete XX handshake, both sides in this thread, in memory.
@@ -124,8 +135,5 @@ pub fn handshakes(b: Budget) -> Result<f64, ProtoError> {
         }
         Ok(n)
     };
-    run(&Bound::new(b.warmup, b.max_count))?;
-    let bound = Bound::new(b.time, b.max_count);
-    let n = run(&bound)?;
-    Ok(rate(n, bound.elapsed()))
+    best_of(b, run)
 }
