@@ -10,13 +10,13 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use peernet_core::{
-    Event, Handler, HandlerResult, Key, Node, NodeConfig, PeerState, Request, RequestKind,
-    RpcCall, RpcDispatcher, UdpDiscoveryConfig,
+    Event, Handler, HandlerResult, Key, Node, NodeConfig, PeerState, Request, RequestKind, RpcCall,
+    RpcDispatcher, UdpDiscoveryConfig,
 };
-use pyo3::exceptions::{PyValueError};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
-use tokio::sync::oneshot;
+use tokio::sync::{broadcast, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::errors::{check, to_py};
@@ -38,8 +38,11 @@ pub(crate) fn key_arg(b: &[u8]) -> PyResult<Key> {
 
 /// Seconds (float) to a Duration; negative, NaN or huge values are `ValueError`.
 pub(crate) fn secs(name: &str, s: f64) -> PyResult<Duration> {
-    Duration::try_from_secs_f64(s)
-        .map_err(|_| PyValueError::new_err(format!("{name} must be a non-negative number of seconds, not {s}")))
+    Duration::try_from_secs_f64(s).map_err(|_| {
+        PyValueError::new_err(format!(
+            "{name} must be a non-negative number of seconds, not {s}"
+        ))
+    })
 }
 
 /// "ip:port", or a bare IP with `default_port`.
@@ -47,7 +50,10 @@ fn addr_arg(s: &str, default_port: Option<u16>) -> PyResult<SocketAddr> {
     if let Ok(a) = s.parse::<SocketAddr>() {
         return Ok(a);
     }
-    match (s.trim_matches(|c| c == '[' || c == ']').parse::<IpAddr>(), default_port) {
+    match (
+        s.trim_matches(|c| c == '[' || c == ']').parse::<IpAddr>(),
+        default_port,
+    ) {
         (Ok(ip), Some(p)) => Ok(SocketAddr::new(ip, p)),
         _ => Err(PyValueError::new_err(format!(
             "{s:?} is not an address of the form IP:PORT"
@@ -56,7 +62,8 @@ fn addr_arg(s: &str, default_port: Option<u16>) -> PyResult<SocketAddr> {
 }
 
 fn unix_secs(t: SystemTime) -> f64 {
-    t.duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// The reply slot of one handler run, handed to the Python dispatcher.
@@ -157,6 +164,9 @@ fn run_authorize(lane: &Lane, pred: &Arc<Py<PyAny>>, peer: &Key) -> bool {
 struct Inner {
     node: Arc<Node>,
     events: Option<JoinHandle<()>>,
+    /// Subscribed as the node starts, so the first event callback also sees what
+    /// happened before it was set (up to the core's event buffer).
+    early: Option<broadcast::Receiver<Event>>,
 }
 
 /// Runs a synchronous core method with the GIL released, inside the runtime's context
@@ -185,7 +195,12 @@ pub struct NodeHandle {
 
 impl NodeHandle {
     fn node(&self, py: Python<'_>) -> PyResult<Arc<Node>> {
-        match self.inner.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+        match self
+            .inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
             Some(i) => Ok(Arc::clone(&i.node)),
             None => Err(to_py(py, peernet_core::Error::Closed)),
         }
@@ -240,8 +255,12 @@ impl NodeHandle {
         if handler_threads == 0 || handler_threads > 1024 {
             return Err(PyValueError::new_err("handler_threads must be 1..=1024"));
         }
-        let started = wait(py, Node::start(cfg))?;
-        let node = check(py, started)?;
+        let started = wait(py, async move {
+            let node = Node::start(cfg).await?;
+            let early = node.events();
+            Ok::<_, peernet_core::Error>((node, early))
+        })?;
+        let (node, early) = check(py, started)?;
         let io = |e: std::io::Error| pyo3::exceptions::PyOSError::new_err(e.to_string());
         Ok(NodeHandle {
             key: node.key(),
@@ -250,6 +269,7 @@ impl NodeHandle {
             inner: Mutex::new(Some(Inner {
                 node: Arc::new(node),
                 events: None,
+                early: Some(early),
             })),
             pool: Lane::new("peernet-handler", handler_threads).map_err(io)?,
             completions: Lane::new("peernet-complete", 1).map_err(io)?,
@@ -279,7 +299,10 @@ impl NodeHandle {
     /// Whether `close` ran (or the node was dropped).
     #[getter]
     fn closed(&self) -> bool {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner()).is_none()
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_none()
     }
 
     /// Trusts a key, with an optional label.
@@ -308,11 +331,22 @@ impl NodeHandle {
     }
 
     /// The trust store: list of (key, label, added_at, rpc).
-    fn trusted<'py>(&self, py: Python<'py>) -> PyResult<Vec<(Bound<'py, PyBytes>, String, u64, bool)>> {
+    #[allow(clippy::type_complexity)]
+    fn trusted<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<Vec<(Bound<'py, PyBytes>, String, u64, bool)>> {
         let n = self.node(py)?;
         Ok(n.trusted()
             .into_iter()
-            .map(|e| (PyBytes::new(py, e.key.as_bytes()), e.label, e.added_at, e.rpc))
+            .map(|e| {
+                (
+                    PyBytes::new(py, e.key.as_bytes()),
+                    e.label,
+                    e.added_at,
+                    e.rpc,
+                )
+            })
             .collect())
     }
 
@@ -374,8 +408,14 @@ impl NodeHandle {
                     dispatch(&lane, t, move |py| {
                         vec![
                             PyBytes::new(py, c.from.as_bytes()).into_any().unbind(),
-                            c.module.into_pyobject(py).map(|s| s.into_any().unbind()).unwrap_or_else(|_| py.None()),
-                            c.function.into_pyobject(py).map(|s| s.into_any().unbind()).unwrap_or_else(|_| py.None()),
+                            c.module
+                                .into_pyobject(py)
+                                .map(|s| s.into_any().unbind())
+                                .unwrap_or_else(|_| py.None()),
+                            c.function
+                                .into_pyobject(py)
+                                .map(|s| s.into_any().unbind())
+                                .unwrap_or_else(|_| py.None()),
                             PyBytes::new(py, &c.args).into_any().unbind(),
                         ]
                     })
@@ -483,7 +523,9 @@ impl NodeHandle {
         let t = secs("timeout", timeout)?;
         let n = self.node(py)?;
         let args = args.to_vec();
-        let r = wait(py, async move { n.rpc_call(&k, &module, &function, &args, t).await })?;
+        let r = wait(py, async move {
+            n.rpc_call(&k, &module, &function, &args, t).await
+        })?;
         check(py, r).map(|v| PyBytes::new(py, &v))
     }
 
@@ -580,7 +622,10 @@ impl NodeHandle {
         }
         let Some(cb) = cb else { return Ok(()) };
         let cb = Arc::new(cb);
-        let mut rx = inner.node.events();
+        let mut rx = match inner.early.take() {
+            Some(rx) => rx,
+            None => inner.node.events(),
+        };
         let lane = Arc::clone(&self.event_lane);
         let backlog = Arc::clone(&self.event_backlog);
         inner.events = Some(handle()?.spawn(async move {
@@ -646,7 +691,11 @@ impl NodeHandle {
 
 impl Drop for NodeHandle {
     fn drop(&mut self) {
-        let inner = self.inner.get_mut().unwrap_or_else(|p| p.into_inner()).take();
+        let inner = self
+            .inner
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
         if std::process::id() != self.pid {
             // A forked child: the parent's node is not ours to stop.
             std::mem::forget(inner);
@@ -690,7 +739,9 @@ fn complete(lane: &Lane, done: Py<PyAny>, r: Result<Vec<u8>, peernet_core::Error
 }
 
 fn deliver(py: Python<'_>, cb: &Py<PyAny>, ev: Event) {
-    let key = ev.key.map(|k| PyBytes::new(py, k.as_bytes()).into_any().unbind());
+    let key = ev
+        .key
+        .map(|k| PyBytes::new(py, k.as_bytes()).into_any().unbind());
     let addr = ev.address.map(|a| a.to_string());
     if let Err(e) = cb.call1(py, (ev.kind.as_str(), key, addr, ev.detail)) {
         e.write_unraisable(py, None);

@@ -80,7 +80,12 @@ def test_handlers_run_off_the_calling_and_network_threads(
 ) -> None:
     a, b = pair
     names: list[str] = []
-    b.expose("who", lambda peer, body: names.append(threading.current_thread().name) or b"")
+
+    def who(peer: peernet.Key, body: bytes) -> bytes:
+        names.append(threading.current_thread().name)
+        return b""
+
+    b.expose("who", who)
     a.call(b.key, "who")
     assert names and names[0] != threading.main_thread().name
 

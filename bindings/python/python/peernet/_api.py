@@ -14,7 +14,7 @@ import queue
 import threading
 import time
 import weakref
-from collections.abc import Awaitable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Generator, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, TypeVar, Union, overload
 
@@ -331,6 +331,17 @@ def _resolve(fut: asyncio.Future[Any], convert: Callable[[bytes], Any], ok: bool
         fut.set_exception(value)
 
 
+def _completer(
+    loop: asyncio.AbstractEventLoop, fut: asyncio.Future[Any], convert: Callable[[bytes], Any]
+) -> Callable[[bool, Any], None]:
+    """The callback the core completes an async call with (on its completion thread)."""
+
+    def done(ok: bool, value: Any) -> None:
+        loop.call_soon_threadsafe(_resolve, fut, convert, ok, value)
+
+    return done
+
+
 def _identity(b: bytes) -> bytes:
     return b
 
@@ -574,7 +585,7 @@ class Node:
         """Like :meth:`call`, awaitable; any number may be in flight at once."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[bytes] = loop.create_future()
-        done = functools.partial(loop.call_soon_threadsafe, _resolve, fut, _identity)
+        done = _completer(loop, fut, _identity)
         self._h.call_cb(_key(key), name, _body(body), _seconds("timeout", timeout), done)
         return await fut
 
@@ -598,7 +609,7 @@ class Node:
         """Like :meth:`rpc_call`, awaitable."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Any] = loop.create_future()
-        done = functools.partial(loop.call_soon_threadsafe, _resolve, fut, _json_result)
+        done = _completer(loop, fut, _json_result)
         self._h.rpc_call_cb(
             _key(key), module, function, _json_args(args), _seconds("timeout", timeout), done
         )
@@ -615,9 +626,13 @@ class Node:
         self._ensure_events()
         return callback
 
-    def events(self, timeout: Optional[float] = None, maxsize: int = 1024) -> Iterator[Event]:
-        """Iterates over events from now on. With ``timeout``, stops after that many
-        seconds without an event. The queue holds ``maxsize`` events; older ones are
+    def events(
+        self, timeout: Optional[float] = None, maxsize: int = 1024
+    ) -> Generator[Event, None, None]:
+        """Iterates over events from now on (the first callback or iterator of a node
+        also gets the events since the node started). With ``timeout``, stops after that many
+        seconds without an event; call ``.close()`` on the iterator to stop early. The
+        queue holds ``maxsize`` events; older ones are
         dropped when the consumer falls behind."""
         q: queue.Queue[Event] = queue.Queue(maxsize)
 
@@ -638,7 +653,7 @@ class Node:
 
     def _iter_events(
         self, q: queue.Queue[Event], put: Callable[[Event], None], timeout: Optional[float]
-    ) -> Iterator[Event]:
+    ) -> Generator[Event, None, None]:
         try:
             while not self.closed:
                 try:

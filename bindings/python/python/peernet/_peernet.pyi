@@ -4,6 +4,16 @@ from collections.abc import Callable
 from os import PathLike
 from typing import Any, Optional, Union, final
 
+__all__ = [
+    "__version__",
+    "fingerprint",
+    "key_from_hex",
+    "set_log_level",
+    "_finalize",
+    "NodeHandle",
+    "Responder",
+]
+
 __version__: str
 
 def fingerprint(key: bytes) -> str: ...

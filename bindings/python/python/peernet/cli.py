@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from . import _api
+from . import _peernet
 from ._api import Event, Key, Node, UdpDiscovery
 from ._errors import PeerNetError
 
@@ -206,7 +206,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="peernet", description="PeerNet: default-deny peer-to-peer messaging")
     p.add_argument("--dir", default=DEFAULT_DIR, help=f"data dir (identity + trust store), default {DEFAULT_DIR}")
     p.add_argument("-v", "--verbose", action="store_true", help="show the library's log")
-    p.add_argument("--version", action="version", version=f"peernet {_api._peernet.__version__}")
+    p.add_argument("--version", action="version", version=f"peernet {_peernet.__version__}")
     sub = p.add_subparsers(dest="cmd", required=True)
 
     sub.add_parser("id", help="create (if needed) and show this identity")

@@ -1,0 +1,208 @@
+"""The command line (`peernet` and `python -m peernet`) and nodes in two processes."""
+
+from __future__ import annotations
+
+import os
+import queue
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import peernet
+from conftest import free_udp_port
+
+PEERNET = [sys.executable, "-m", "peernet"]
+
+
+def run(*args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*PEERNET, *args], capture_output=True, text=True, timeout=timeout)
+
+
+class Proc:
+    """A child process whose stdout lines are read by a thread, for waits with deadlines."""
+
+    def __init__(self, args: list[str]) -> None:
+        self.p = subprocess.Popen(
+            args,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.p.stdout is not None
+        for line in self.p.stdout:
+            self.lines.put(line.rstrip("\n"))
+
+    def expect(self, fragment: str, timeout: float = 15.0) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                err = self.p.stderr.read() if self.p.poll() is not None and self.p.stderr else ""
+                pytest.fail(f"no line with {fragment!r}; saw {self.seen!r} {err}")
+            try:
+                line = self.lines.get(timeout=left)
+            except queue.Empty:
+                continue
+            self.seen.append(line)
+            if fragment in line:
+                return line
+
+    def write(self, line: str) -> None:
+        assert self.p.stdin is not None
+        self.p.stdin.write(line + "\n")
+        self.p.stdin.flush()
+
+    def stop(self) -> int:
+        if self.p.poll() is None:
+            self.p.terminate()
+        try:
+            return self.p.wait(timeout=15)
+        finally:
+            if self.p.poll() is None:
+                self.p.kill()
+                self.p.wait()
+            for f in (self.p.stdin, self.p.stdout, self.p.stderr):
+                if f is not None:
+                    f.close()
+
+
+@pytest.fixture
+def procs() -> Iterator[list[Proc]]:
+    ps: list[Proc] = []
+    yield ps
+    for p in ps:
+        p.stop()
+
+
+def key_of(d: Path) -> str:
+    r = run("--dir", str(d), "id")
+    assert r.returncode == 0, r.stderr
+    return r.stdout.split()[1]
+
+
+def test_id_is_stable_and_console_script_exists(tmp_path: Path) -> None:
+    k1 = key_of(tmp_path / "me")
+    k2 = key_of(tmp_path / "me")
+    assert k1 == k2 and len(k1) == 64
+    script = Path(sys.executable).parent / "peernet"
+    if script.exists():  # installed entry point
+        r = subprocess.run([str(script), "--dir", str(tmp_path / "me"), "id"], capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0 and k1 in r.stdout
+
+
+def test_trust_add_list_remove(tmp_path: Path) -> None:
+    d = str(tmp_path / "me")
+    other = "ab" * 32
+    r = run("--dir", d, "trust", "add", other, "--label", "laptop", "--rpc")
+    assert r.returncode == 0 and "trusted" in r.stdout
+    r = run("--dir", d, "trust", "list")
+    assert other in r.stdout and "laptop" in r.stdout and "rpc" in r.stdout
+    r = run("--dir", d, "trust", "remove", other)
+    assert r.returncode == 0
+    r = run("--dir", d, "trust", "list")
+    assert other not in r.stdout
+    r = run("--dir", d, "trust", "remove", other)
+    assert r.returncode == 1
+    r = run("--dir", d, "trust", "add", "not-hex")
+    assert r.returncode == 1 and "ValueError" in r.stderr
+
+
+def test_serve_and_call_in_two_processes(tmp_path: Path, procs: list[Proc]) -> None:
+    client_dir = tmp_path / "client"
+    client_key = key_of(client_dir)
+    server = Proc([*PEERNET, "--dir", str(tmp_path / "server"), "serve", "--listen", "127.0.0.1:0",
+                   "--trust", client_key, "--duration", "60"])
+    procs.append(server)
+    key = server.expect("key ").split()[1]
+    addr = server.expect("listening ").split()[1]
+    r = run("--dir", str(client_dir), "call", key, "echo", "hello there", "--addr", addr, "--trust")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "hello there"
+    r = run("--dir", str(client_dir), "call", key, "ping", "", "--addr", addr)
+    assert r.stdout.strip() == "pong"
+    r = run("--dir", str(client_dir), "call", key, "missing", "x", "--addr", addr)
+    assert r.returncode == 1 and "NoSuchHandler" in r.stderr
+    server.expect("event connected")
+    assert server.stop() == 0
+
+
+def test_call_untrusted_server_refuses(tmp_path: Path, procs: list[Proc]) -> None:
+    server = Proc([*PEERNET, "--dir", str(tmp_path / "server"), "serve", "--listen", "127.0.0.1:0", "--duration", "60"])
+    procs.append(server)
+    key = server.expect("key ").split()[1]
+    addr = server.expect("listening ").split()[1]
+    r = run("--dir", str(tmp_path / "c"), "call", key, "echo", "x", "--addr", addr, "--trust")
+    assert r.returncode == 1 and "UntrustedPeer" in r.stderr
+
+
+def test_api_nodes_in_two_processes(tmp_path: Path, procs: list[Proc]) -> None:
+    script = textwrap.dedent(
+        """
+        import sys, peernet
+        n = peernet.Node(sys.argv[1], listen="127.0.0.1:0")
+        n.trust(peernet.Key.from_hex(sys.argv[2]))
+        n.expose("upper", lambda peer, body: body.upper())
+        print(n.key.hex(), n.address, flush=True)
+        sys.stdin.readline()  # until the parent closes stdin
+        n.close()
+        print("closed", flush=True)
+        """
+    )
+    with peernet.Node(tmp_path / "parent", listen="127.0.0.1:0") as me:
+        child = Proc([sys.executable, "-c", script, str(tmp_path / "child"), me.key.hex()])
+        procs.append(child)
+        key_hex, addr = child.expect(" ").split()
+        me.trust(key_hex)
+        me.connect(key_hex, addr)
+        assert me.call(key_hex, "upper", b"across processes") == b"ACROSS PROCESSES"
+        assert child.p.stdin is not None
+        child.p.stdin.close()
+        child.expect("closed")
+
+
+def test_chat_pairing_prompt_and_messages(tmp_path: Path, procs: list[Proc]) -> None:
+    port = str(free_udp_port())
+    common = ["chat", "--listen", "127.0.0.1:0", "--port", port, "--interval", "0.2",
+              "--broadcast", "127.255.255.255"]
+    ann = Proc([*PEERNET, "--dir", str(tmp_path / "ann"), *common, "--name", "ann"])
+    ben = Proc([*PEERNET, "--dir", str(tmp_path / "ben"), *common, "--name", "ben"])
+    procs += [ann, ben]
+    ann_fp = ann.expect("you are ann").split("key ")[1].split(";")[0]
+    ben_fp = ben.expect("you are ben").split("key ")[1].split(";")[0]
+    prompt = ann.expect("? pair with")
+    assert ben_fp in prompt and ann_fp in prompt  # both fingerprints shown for comparison
+    ann.write("y")
+    assert ann_fp in ben.expect("? pair with")
+    ben.write("yes")
+    ann.expect("* connected to " + ben_fp)
+    ben.expect("* connected to " + ann_fp)
+    ann.write("hello ben")
+    assert ben.expect("hello ben").endswith("ann: hello ben")
+    ben.write("/quit")
+    ann.write("/quit")
+    assert ben.p.wait(timeout=15) == 0
+    assert ann.p.wait(timeout=15) == 0
+
+
+def test_demo_runs_to_the_end() -> None:
+    t = time.monotonic()
+    r = run("demo", timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "Demo finished" in r.stdout
+    for word in ("discovered", "connected", "NoSuchHandler", "Forbidden", "HandlerFailed",
+                 "UntrustedPeer", "math.hypot(3, 4) -> 5.0", "reconnected"):
+        assert word in r.stdout, word
+    assert time.monotonic() - t < 30
