@@ -1,1 +1,30 @@
-//! C ABI for PeerNet (work in progress: see issue 4).
+//! The C ABI of PeerNet: `libpeernet.so` / `libpeernet.a` and `include/peernet.h`
+//! (generated from this crate by cbindgen; see `docs/c-api.md`).
+//!
+//! A thin adapter over `peernet-core`: opaque handles, status codes, a thread-local
+//! last error, and C callbacks run on library threads. Every export wraps its body in
+//! the one guard of [`guard`] (panics become `PEERNET_ERR_INTERNAL`; NULL, bad UTF-8 and
+//! oversize arguments become `PEERNET_ERR_INVALID_ARGUMENT`); `tests/guard.rs` checks
+//! that none lacks it.
+#![allow(non_camel_case_types)]
+
+mod guard;
+mod types;
+
+mod basics;
+mod callbacks;
+mod config;
+mod events;
+mod handle;
+mod logger;
+mod messages;
+mod node;
+mod peers;
+mod runtime;
+
+pub use basics::*;
+pub use config::*;
+pub use messages::*;
+pub use node::*;
+pub use peers::*;
+pub use types::*;

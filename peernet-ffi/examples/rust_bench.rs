@@ -1,0 +1,3 @@
+//! Rust-API counterpart of tests/c/bench.c (filled in below).
+
+fn main() {}

@@ -1,0 +1,379 @@
+//! Running C callbacks: `user_data` ownership, the per-node count of callbacks in
+//! flight (so `peernet_node_free` can wait for them), responders, and the adapters that
+//! turn C handler / RPC functions into core `Handler`s.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::ffi::{c_void, CString};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
+
+use peernet_core::{Handler, HandlerResult, Key, Request, RequestKind, RpcCall, RpcDispatcher};
+use tokio::sync::oneshot;
+
+use crate::types::{
+    key_out, peernet_authorize_fn, peernet_free_fn, peernet_handler_fn, peernet_responder,
+    peernet_rpc_fn,
+};
+
+/// Locks a mutex, ignoring poisoning (no callback runs under our locks).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A `user_data` pointer and its optional release function, which runs exactly once:
+/// when the last holder drops it, or earlier through [`UserData::release`] (node free),
+/// never if registration failed ([`UserData::disarm`]).
+pub(crate) struct UserData {
+    ptr: *mut c_void,
+    free: peernet_free_fn,
+    done: AtomicBool,
+}
+
+// SAFETY: the C contract (header, "user_data") says user_data may be used from any
+// library thread; the library never dereferences it, only passes it back.
+unsafe impl Send for UserData {}
+// SAFETY: as above; the only shared mutation is the atomic `done` flag.
+unsafe impl Sync for UserData {}
+
+impl UserData {
+    pub(crate) fn new(ptr: *mut c_void, free: peernet_free_fn) -> Arc<UserData> {
+        Arc::new(UserData {
+            ptr,
+            free,
+            done: AtomicBool::new(false),
+        })
+    }
+
+    /// The pointer to pass to callbacks.
+    pub(crate) fn ptr(&self) -> *mut c_void {
+        self.ptr
+    }
+
+    /// Runs `free_user_data` now if it has not run yet.
+    pub(crate) fn release(&self) {
+        if !self.done.swap(true, Ordering::AcqRel) {
+            if let Some(f) = self.free {
+                // SAFETY: the C caller gave us `free` for `ptr`; it runs once (the swap).
+                unsafe { f(self.ptr) };
+            }
+        }
+    }
+
+    /// The registration failed: the caller keeps ownership, nothing is released.
+    pub(crate) fn disarm(&self) {
+        self.done.store(true, Ordering::Release);
+    }
+}
+
+impl Drop for UserData {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+/// A raw pointer that a C caller promised may cross threads (call_async's user_data).
+#[derive(Clone, Copy)]
+pub(crate) struct SendPtr(pub *mut c_void);
+// SAFETY: documented contract of peernet_call_async: user_data is handed back on a
+// library thread; the library never dereferences it.
+unsafe impl Send for SendPtr {}
+
+thread_local! {
+    /// Ids of the nodes whose callbacks are running on this thread's stack.
+    static IN_CALLBACK: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+}
+
+/// How many callbacks of node `id` this thread is inside.
+pub(crate) fn callback_depth(id: u64) -> usize {
+    IN_CALLBACK.with(|s| s.borrow().iter().filter(|&&n| n == id).count())
+}
+
+struct CallbackScope;
+
+impl Drop for CallbackScope {
+    fn drop(&mut self) {
+        IN_CALLBACK.with(|s| {
+            s.borrow_mut().pop();
+        });
+    }
+}
+
+/// Per-node state the callbacks share (never the core `Node` itself, so handlers held
+/// by the core's registry form no reference cycle with it).
+pub(crate) struct NodeCtx {
+    pub id: u64,
+    state: Mutex<InflightState>,
+    changed: Condvar,
+    user_data: Mutex<Vec<Weak<UserData>>>,
+}
+
+#[derive(Default)]
+struct InflightState {
+    count: usize,
+    closed: bool,
+}
+
+/// One callback (or call_async completion) in flight; dropping it ends it.
+pub(crate) struct InflightGuard(Arc<NodeCtx>);
+
+impl Drop for InflightGuard {
+    fn drop(&mut self) {
+        let mut s = lock(&self.0.state);
+        s.count -= 1;
+        drop(s);
+        self.0.changed.notify_all();
+    }
+}
+
+impl InflightGuard {
+    /// Runs a C callback, marking this thread as inside a callback of this node.
+    pub(crate) fn run<R>(&self, f: impl FnOnce() -> R) -> R {
+        IN_CALLBACK.with(|s| s.borrow_mut().push(self.0.id));
+        let _scope = CallbackScope;
+        f()
+    }
+}
+
+static NEXT_NODE_ID: AtomicUsize = AtomicUsize::new(1);
+
+impl NodeCtx {
+    pub(crate) fn new() -> Arc<NodeCtx> {
+        Arc::new(NodeCtx {
+            id: NEXT_NODE_ID.fetch_add(1, Ordering::Relaxed) as u64,
+            state: Mutex::new(InflightState::default()),
+            changed: Condvar::new(),
+            user_data: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Starts a callback unless the node is closing.
+    pub(crate) fn enter(self: &Arc<Self>) -> Option<InflightGuard> {
+        let mut s = lock(&self.state);
+        if s.closed {
+            return None;
+        }
+        s.count += 1;
+        Some(InflightGuard(Arc::clone(self)))
+    }
+
+    /// Remembers user data to release at node free.
+    pub(crate) fn track(&self, ud: &Arc<UserData>) {
+        let mut v = lock(&self.user_data);
+        v.retain(|w| w.strong_count() > 0);
+        v.push(Arc::downgrade(ud));
+    }
+
+    /// Stops new callbacks, waits until every running one (except those on this
+    /// thread's own stack) has returned, then releases every user_data.
+    pub(crate) fn close_and_wait(&self) {
+        let own = callback_depth(self.id);
+        let mut s = lock(&self.state);
+        s.closed = true;
+        while s.count > own {
+            s = self.changed.wait(s).unwrap_or_else(|p| p.into_inner());
+        }
+        drop(s);
+        let uds: Vec<Weak<UserData>> = std::mem::take(&mut *lock(&self.user_data));
+        for w in uds {
+            if let Some(ud) = w.upgrade() {
+                ud.release();
+            }
+        }
+    }
+}
+
+// ---- responders ----
+
+type Reply = oneshot::Sender<HandlerResult>;
+
+fn responders() -> &'static Mutex<HashMap<usize, (u64, Reply)>> {
+    static MAP: OnceLock<Mutex<HashMap<usize, (u64, Reply)>>> = OnceLock::new();
+    MAP.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+static NEXT_RESPONDER: AtomicUsize = AtomicUsize::new(1);
+
+/// Registers a pending reply; returns its token (never 0).
+fn register_responder(node: u64, tx: Reply) -> usize {
+    // Tokens are multiples of 16 so they look like (and are as opaque as) pointers.
+    let token = NEXT_RESPONDER
+        .fetch_add(1, Ordering::Relaxed)
+        .wrapping_mul(16);
+    lock(responders()).insert(token, (node, tx));
+    token
+}
+
+/// Takes a pending reply out of the table (None: answered already, or its call is gone).
+pub(crate) fn take_responder(r: *mut peernet_responder) -> Option<Reply> {
+    lock(responders()).remove(&(r as usize)).map(|(_, tx)| tx)
+}
+
+/// Drops every pending reply of a node (node free): the waiting calls fail.
+pub(crate) fn drop_responders(node: u64) {
+    let gone: Vec<Reply> = {
+        let mut map = lock(responders());
+        let keys: Vec<usize> = map
+            .iter()
+            .filter(|(_, (n, _))| *n == node)
+            .map(|(k, _)| *k)
+            .collect();
+        keys.into_iter()
+            .filter_map(|k| map.remove(&k).map(|(_, tx)| tx))
+            .collect()
+    };
+    drop(gone);
+}
+
+/// Removes a responder when its call is dropped (connection closed) so the table
+/// cannot grow with abandoned entries.
+struct ResponderCleanup(usize);
+
+impl Drop for ResponderCleanup {
+    fn drop(&mut self) {
+        lock(responders()).remove(&self.0);
+    }
+}
+
+fn as_responder(token: usize) -> *mut peernet_responder {
+    token as *mut peernet_responder
+}
+
+const NODE_CLOSING: &str = "the node is closing";
+const NO_ANSWER: &str = "the handler's responder was dropped unanswered (node freed)";
+
+/// Runs one C callback on tokio's blocking pool (never on a runtime worker, so it may
+/// block and may call blocking `peernet_*` functions) and then waits for its responder.
+async fn dispatch(
+    guard: InflightGuard,
+    reply: Option<(usize, oneshot::Receiver<HandlerResult>)>,
+    job: impl FnOnce(usize) + Send + 'static,
+) -> HandlerResult {
+    let (token, rx) = match reply {
+        Some((t, rx)) => (t, Some(rx)),
+        None => (0, None),
+    };
+    let _cleanup = (token != 0).then_some(ResponderCleanup(token));
+    let ran = tokio::task::spawn_blocking(move || guard.run(|| job(token))).await;
+    if ran.is_err() {
+        return Err("handler failed".into());
+    }
+    match rx {
+        None => Ok(Vec::new()),
+        Some(rx) => rx.await.unwrap_or_else(|_| Err(NO_ANSWER.into())),
+    }
+}
+
+/// The C side of an exposed handler.
+struct HandlerCb {
+    f: HandlerFn,
+    ud: Arc<UserData>,
+    ctx: Arc<NodeCtx>,
+}
+
+/// Builds a core handler from C functions. `ud` is tracked by the node.
+pub(crate) fn make_handler(
+    ctx: &Arc<NodeCtx>,
+    f: HandlerFn,
+    authorize: peernet_authorize_fn,
+    ud: &Arc<UserData>,
+) -> Handler {
+    let cb = Arc::new(HandlerCb {
+        f,
+        ud: Arc::clone(ud),
+        ctx: Arc::clone(ctx),
+    });
+    let body_cb = Arc::clone(&cb);
+    let handler = Handler::from_async(move |req: Request| {
+        let cb = Arc::clone(&body_cb);
+        async move {
+            let Some(guard) = cb.ctx.enter() else {
+                return Err(NODE_CLOSING.into());
+            };
+            let reply = (req.kind == RequestKind::Call).then(|| {
+                let (tx, rx) = oneshot::channel();
+                (register_responder(cb.ctx.id, tx), rx)
+            });
+            let from = key_out(&req.from);
+            let body = req.body;
+            dispatch(guard, reply, move |token| {
+                // SAFETY: C handler called with pointers valid for the call; user_data
+                // is passed back untouched (contract of peernet_expose).
+                unsafe {
+                    (cb.f)(
+                        cb.ud.ptr(),
+                        &from,
+                        body.as_ptr(),
+                        body.len(),
+                        as_responder(token),
+                    )
+                };
+            })
+            .await
+        }
+    });
+    match authorize {
+        None => handler,
+        Some(auth) => handler.with_authorize(move |k: &Key| {
+            let Some(guard) = cb.ctx.enter() else {
+                return false;
+            };
+            let key = key_out(k);
+            // SAFETY: C predicate called with a key valid for the call.
+            guard.run(|| unsafe { auth(cb.ud.ptr(), &key) })
+        }),
+    }
+}
+
+/// Builds the core RPC dispatcher from a C function. `ud` is tracked by the node.
+pub(crate) fn make_rpc_dispatcher(
+    ctx: &Arc<NodeCtx>,
+    f: RpcFn,
+    ud: &Arc<UserData>,
+) -> RpcDispatcher {
+    let ud = Arc::clone(ud);
+    let ctx = Arc::clone(ctx);
+    RpcDispatcher::from_async(move |call: RpcCall| {
+        let ud = Arc::clone(&ud);
+        let ctx = Arc::clone(&ctx);
+        async move {
+            let (Ok(module), Ok(function)) =
+                (CString::new(call.module), CString::new(call.function))
+            else {
+                return Err("module and function names must not contain NUL".into());
+            };
+            let Some(guard) = ctx.enter() else {
+                return Err(NODE_CLOSING.into());
+            };
+            let (tx, rx) = oneshot::channel();
+            let reply = Some((register_responder(ctx.id, tx), rx));
+            let from = key_out(&call.from);
+            let args = call.args;
+            dispatch(guard, reply, move |token| {
+                // SAFETY: C dispatcher called with pointers valid for the call.
+                unsafe {
+                    f(
+                        ud.ptr(),
+                        &from,
+                        module.as_ptr(),
+                        function.as_ptr(),
+                        args.as_ptr(),
+                        args.len(),
+                        as_responder(token),
+                    )
+                };
+            })
+            .await
+        }
+    })
+}
+
+/// Checks a required callback pointer.
+pub(crate) fn required<F>(f: Option<F>, what: &str) -> Result<F, peernet_core::Error> {
+    f.ok_or_else(|| crate::guard::invalid(format!("{what} is NULL")))
+}
+
+/// Shorthand for the handler function type.
+pub(crate) type HandlerFn = <peernet_handler_fn as IntoIterator>::Item;
+/// Shorthand for the RPC function type.
+pub(crate) type RpcFn = <peernet_rpc_fn as IntoIterator>::Item;

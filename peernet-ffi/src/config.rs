@@ -1,0 +1,261 @@
+//! `peernet_config`: the opaque configuration builder.
+
+use std::ffi::c_char;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use peernet_core::{Error, NodeConfig, UdpDiscoveryConfig};
+
+use crate::guard::{cstr, ffi_guard, invalid, opt_cstr};
+use crate::handle::BoxHandle;
+use crate::types::peernet_status;
+
+/// Opaque node configuration. Create with `peernet_config_new`, adjust with the
+/// `peernet_config_set_*` functions, pass to `peernet_node_start` (which copies it), free
+/// with `peernet_config_free`. Not thread-safe: use one config from one thread at a time.
+pub struct peernet_config {
+    cfg: NodeConfig,
+}
+
+impl BoxHandle for peernet_config {
+    const NAME: &'static str = "config";
+}
+
+impl peernet_config {
+    pub(crate) fn node_config(&self) -> &NodeConfig {
+        &self.cfg
+    }
+
+    /// Applies a change if the result validates; else leaves the config as it was.
+    fn update(&mut self, f: impl FnOnce(&mut NodeConfig)) -> Result<peernet_status, Error> {
+        let mut next = self.cfg.clone();
+        f(&mut next);
+        next.validate()?;
+        self.cfg = next;
+        Ok(peernet_status::PEERNET_OK)
+    }
+}
+
+pub(crate) fn parse_addr(s: &str) -> Result<SocketAddr, Error> {
+    s.trim().parse().map_err(|_| {
+        invalid(format!(
+            "{s:?} is not an address like \"127.0.0.1:7100\" or \"[::1]:7100\""
+        ))
+    })
+}
+
+fn ms(v: u32) -> Duration {
+    Duration::from_millis(u64::from(v))
+}
+
+/// A new configuration with the defaults of docs/protocol.md, keeping its identity and
+/// trust store in `data_dir` (created 0700 when the node starts). Listens on
+/// "0.0.0.0:0" by default. Returns NULL (with the last error set) when `data_dir` is
+/// NULL, empty or not UTF-8. The caller owns the result: free it with
+/// `peernet_config_free`. Thread-safe.
+///
+/// # Safety
+/// `data_dir` is NULL or a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn peernet_config_new(data_dir: *const c_char) -> *mut peernet_config {
+    ffi_guard!({
+        // SAFETY: contract above.
+        let dir = unsafe { cstr(data_dir, "data_dir") }?;
+        if dir.is_empty() {
+            return Err(invalid("data_dir is empty"));
+        }
+        Ok(peernet_config {
+            cfg: NodeConfig::new(dir),
+        }
+        .into_ptr())
+    })
+}
+
+/// Frees a configuration; NULL is a no-op. Nodes started from it are unaffected.
+///
+/// # Safety
+/// `config` is NULL or from `peernet_config_new`, freed only once.
+#[no_mangle]
+pub unsafe extern "C" fn peernet_config_free(config: *mut peernet_config) {
+    ffi_guard!({
+        // SAFETY: contract above.
+        unsafe { peernet_config::free(config) };
+        Ok(())
+    })
+}
+
+/// Sets the TCP listen address, e.g. "0.0.0.0:0" (any free port), "127.0.0.1:7100",
+/// "[::1]:7100"; "none" accepts no connections (outgoing only).
+/// Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL, not an address).
+///
+/// # Safety
+/// `config` is NULL or live and used by no other thread; `addr` is NULL or a
+/// NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn peernet_config_set_listen(
+    config: *mut peernet_config,
+    addr: *const c_char,
+) -> peernet_status {
+    ffi_guard!({
+        // SAFETY: contract above.
+        let c = unsafe { peernet_config::borrow_mut(config) }?;
+        // SAFETY: contract above.
+        let addr = unsafe { cstr(addr, "addr") }?;
+        let listen = if addr == "none" {
+            None
+        } else {
+            Some(parse_addr(addr)?)
+        };
+        c.update(|n| n.listen = listen)
+    })
+}
+
+/// Turns on UDP LAN discovery: announce this node every `interval_ms` (0 = the default
+/// 5000) to `port` (0 = the default 4040) at `broadcast_addrs`, a comma-separated list of
+/// "ip" or "ip:port" (NULL or "" = the default: 255.255.255.255 plus each interface's
+/// directed broadcast address; tests use "127.255.255.255"). Discovered trusted peers
+/// are connected automatically.
+/// Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL config, bad address).
+///
+/// # Safety
+/// `config` is NULL or live and used by no other thread; `broadcast_addrs` is NULL or
+/// a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn peernet_config_set_udp_discovery(
+    config: *mut peernet_config,
+    port: u16,
+    interval_ms: u32,
+    broadcast_addrs: *const c_char,
+) -> peernet_status {
+    ffi_guard!({
+        // SAFETY: contract above.
+        let c = unsafe { peernet_config::borrow_mut(config) }?;
+        // SAFETY: contract above.
+        let list = unsafe { opt_cstr(broadcast_addrs, "broadcast_addrs") }?.unwrap_or("");
+        let mut d = UdpDiscoveryConfig::default();
+        if port != 0 {
+            d.port = port;
+        }
+        if interval_ms != 0 {
+            d.interval = ms(interval_ms);
+        }
+        for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let addr = match item.parse::<IpAddr>() {
+                Ok(ip) => SocketAddr::new(ip, d.port),
+                Err(_) => parse_addr(item)?,
+            };
+            d.broadcast.push(addr);
+        }
+        c.update(|n| n.udp_discovery = Some(d))
+    })
+}
+
+/// Sets the heartbeat: a ping every `interval_ms`; a connection whose ping is unanswered
+/// for `timeout_ms` is closed. Defaults 15000 / 45000.
+/// Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL config, 0).
+///
+/// # Safety
+/// `config` is NULL or live and used by no other thread.
+#[no_mangle]
+pub unsafe extern "C" fn peernet_config_set_heartbeat(
+    config: *mut peernet_config,
+    interval_ms: u32,
+    timeout_ms: u32,
+) -> peernet_status {
+    ffi_guard!({
+        // SAFETY: contract above.
+        let c = unsafe { peernet_config::borrow_mut(config) }?;
+        c.update(|n| {
+            n.heartbeat_interval = ms(interval_ms);
+            n.heartbeat_timeout = ms(timeout_ms);
+        })
+    })
+}
+
+/// Polls the local interfaces every `poll_ms` and reports changes
+/// (`PEERNET_EVENT_NETWORK_CHANGED`), re-announcing and redialing; 0 = off (default).
+/// Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL config).
+///
+/// # Safety
+/// `config` is NULL or live and used by no other thread.
+#[no_mangle]
+pub unsafe extern "C" fn peernet_config_set_network_monitor(
+    config: *mut peernet_config,
+    poll_ms: u32,
+) -> peernet_status {
+    ffi_guard!({
+        // SAFETY: contract above.
+        let c = unsafe { peernet_config::borrow_mut(config) }?;
+        c.update(|n| n.network_monitor = (poll_ms != 0).then(|| ms(poll_ms)))
+    })
+}
+
+/// Sets the largest frame body this node accepts (default 1 MiB, at least 64 KiB).
+/// Larger calls to this node fail with `PEERNET_ERR_PAYLOAD_TOO_LARGE`.
+/// Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL config, below 64 KiB).
+///
+/// # Safety
+/// `config` is NULL or live and used by no other thread.
+#[no_mangle]
+pub unsafe extern "C" fn peernet_config_set_max_frame(
+    config: *mut peernet_config,
+    bytes: u32,
+) -> peernet_status {
+    ffi_guard!({
+        // SAFETY: contract above.
+        let c = unsafe { peernet_config::borrow_mut(config) }?;
+        c.update(|n| n.max_frame_len = bytes)
+    })
+}
+
+/// Sets the deadline of a whole handshake (default 5000 ms).
+/// Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL config, 0).
+///
+/// # Safety
+/// `config` is NULL or live and used by no other thread.
+#[no_mangle]
+pub unsafe extern "C" fn peernet_config_set_handshake_timeout(
+    config: *mut peernet_config,
+    timeout_ms: u32,
+) -> peernet_status {
+    ffi_guard!({
+        // SAFETY: contract above.
+        let c = unsafe { peernet_config::borrow_mut(config) }?;
+        c.update(|n| n.handshake_timeout = ms(timeout_ms))
+    })
+}
+
+/// Whether disconnected trusted peers are redialed with backoff (default true).
+/// Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL config).
+///
+/// # Safety
+/// `config` is NULL or live and used by no other thread.
+#[no_mangle]
+pub unsafe extern "C" fn peernet_config_set_auto_connect(
+    config: *mut peernet_config,
+    enabled: bool,
+) -> peernet_status {
+    ffi_guard!({
+        // SAFETY: contract above.
+        let c = unsafe { peernet_config::borrow_mut(config) }?;
+        c.update(|n| n.auto_connect = enabled)
+    })
+}
+
+/// Sets how many calls from one peer are handled at once (default 1024); more are
+/// answered `PEERNET_ERR_OVERLOADED` without running.
+/// Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL config, 0).
+///
+/// # Safety
+/// `config` is NULL or live and used by no other thread.
+#[no_mangle]
+pub unsafe extern "C" fn peernet_config_set_max_concurrent_calls(
+    config: *mut peernet_config,
+    calls: u32,
+) -> peernet_status {
+    ffi_guard!({
+        // SAFETY: contract above.
+        let c = unsafe { peernet_config::borrow_mut(config) }?;
+        c.update(|n| n.max_concurrent_calls = calls as usize)
+    })
+}

@@ -1,0 +1,356 @@
+//! `peernet_node`: lifecycle, trust store and connections.
+
+use std::ffi::c_char;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use peernet_core::{Error, Node};
+use tokio::sync::watch;
+
+use crate::callbacks::{drop_responders, lock, NodeCtx};
+use crate::config::{parse_addr, peernet_config};
+use crate::events::{spawn_event_thread, EventState};
+use crate::guard::{cstr, ffi_guard, key_in, opt_cstr, out};
+use crate::handle::{ArcHandle, BoxHandle};
+use crate::runtime::block_on;
+use crate::types::{key_out, peernet_key, peernet_status};
+
+/// Opaque running node. Start with `peernet_node_start`, free with `peernet_node_free`.
+/// Every function taking a node is thread-safe: call it from any thread, concurrently,
+/// and from inside callbacks.
+pub struct peernet_node {
+    pub(crate) node: Node,
+    pub(crate) ctx: Arc<NodeCtx>,
+    pub(crate) events: Arc<EventState>,
+    stop: watch::Sender<bool>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    closing: AtomicBool,
+}
+
+impl ArcHandle for peernet_node {
+    const NAME: &'static str = "node";
+}
+
+impl peernet_node {
+    /// Fails with `Closed` once `peernet_node_free` has started.
+    pub(crate) fn check_open(&self) -> Result<(), Error> {
+        if self.closing.load(Ordering::Acquire) {
+            Err(Error::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Stops the node: closes connections (calls in flight fail with `Closed`), drops
+    /// handlers and pending responders, stops the event thread, waits for every
+    /// callback in flight (except ones on this thread's stack) and releases every
+    /// `user_data`.
+    fn close(&self) {
+        if self.closing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        if let Err(e) = block_on(self.node.shutdown()) {
+            tracing::warn!(error = %e, "node shutdown");
+        }
+        drop_responders(self.ctx.id);
+        self.stop.send_replace(true);
+        if let Some(t) = lock(&self.thread).take() {
+            if t.thread().id() != std::thread::current().id() {
+                let _ = t.join();
+            }
+        }
+        let cb = lock(&self.events.callback).take();
+        self.ctx.close_and_wait();
+        self.events.close();
+        drop(cb);
+    }
+}
+
+pub(crate) fn ms(v: u32) -> Duration {
+    Duration::from_millis(u64::from(v))
+}
+
+/// Starts a node from a configuration (which is copied; free it whenever you like):
+/// loads or creates the identity and trust store in the data directory and listens.
+/// On success `*out` is a node the caller owns (free it with `peernet_node_free`); on
+/// failure `*out` is NULL.
+/// Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL, bad values), `PEERNET_ERR_IO` (data
+/// directory, listen address in use), `PEERNET_ERR_CORRUPT_FILE` (identity or trust
+/// file). Thread-safe.
+///
+/// # Safety
+/// `config` is NULL or live; `out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn peernet_node_start(
+    config: *const peernet_config,
+    out_node: *mut *mut peernet_node,
+) -> peernet_status {
+    ffi_guard!({
+        // SAFETY: contract above.
+        let out_node = unsafe { out(out_node, "out") }?;
+        *out_node = std::ptr::null_mut();
+        // SAFETY: contract above.
+        let cfg = unsafe { peernet_config::borrow(config) }?
+            .node_config()
+            .clone();
+        let node = block_on(Node::start(cfg))??;
+        let ctx = NodeCtx::new();
+        let events = EventState::new();
+        let (stop, stop_rx) = watch::channel(false);
+        let thread = spawn_event_thread(
+            node.events(),
+            Arc::clone(&ctx),
+            Arc::clone(&events),
+            stop_rx,
+        )?;
+        let handle = Arc::new(peernet_node {
+            node,
+            ctx,
+            events,
+            stop,
+            thread: Mutex::new(Some(thread)),
+            closing: AtomicBool::new(false),
+        });
+        *out_node = peernet_node::into_ptr(handle);
+        Ok(peernet_status::PEERNET_OK)
+    })
+}
+
+/// Stops and frees a node; NULL is a no-op. Closes every connection (calls in flight,
+/// blocking or async, fail with `PEERNET_ERR_CLOSED`; each `peernet_call_async`
+/// completion still runs exactly once), drops every handler, answers every pending
+/// responder with an error, and waits until every callback of this node that is running
+/// has returned (callbacks on the calling thread's own stack excepted, so it may be
+/// called from inside a callback). Every `free_user_data` of the node has run when it
+/// returns; no callback of the node starts afterwards. The pointer is invalid after the
+/// call; calls that other threads started before it remain memory-safe and fail with
+/// `PEERNET_ERR_CLOSED`.
+///
+/// # Safety
+/// `node` is NULL or from `peernet_node_start`, freed only once.
+#[no_mangle]
+pub unsafe extern "C" fn peernet_node_free(node: *mut peernet_node) {
+    ffi_guard!({
+        // SAFETY: contract above.
+        if let Some(n) = unsafe { peernet_node::release(node) } {
+            n.close();
+        }
+        Ok(())
+    })
+}
+
+/// Writes this node's public key to `*out`. With a NULL argument it does nothing and
+/// sets the last error. Thread-safe.
+///
+/// # Safety
+/// `node` is NULL or live; `out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn peernet_node_key(node: *const peernet_node, out_key: *mut peernet_key) {
+    ffi_guard!({
+        // SAFETY: contract above.
+        let n = unsafe { peernet_node::acquire(node) }?;
+        // SAFETY: contract above.
+        let o = unsafe { out(out_key, "out") }?;
+        *o = key_out(&n.node.key());
+        Ok(())
+    })
+}
+
+/// The TCP port the node listens on (0 = not listening, or NULL node). Thread-safe.
+///
+/// # Safety
+/// `node` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn peernet_node_port(node: *const peernet_node) -> u16 {
+    ffi_guard!({
+        // SAFETY: contract above.
+        let n = unsafe { peernet_node::acquire(node) }?;
+        Ok(n.node.port())
+    })
+}
+
+/// Trusts a peer (persisted in the data directory), with an optional label (NULL keeps
+/// the current one). Only trusted peers can connect or be connected to.
+/// Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL, own key, bad label),
+/// `PEERNET_ERR_IO` (writing the trust file), `PEERNET_ERR_CLOSED`. Thread-safe.
+///
+/// # Safety
+/// `node` is NULL or live; `key` is NULL or readable; `label` is NULL or a
+/// NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn peernet_trust(
+    node: *mut peernet_node,
+    key: *const peernet_key,
+    label: *const c_char,
+) -> peernet_status {
+    ffi_guard!({
+        // SAFETY: contract above.
+        let n = unsafe { peernet_node::acquire(node) }?;
+        // SAFETY: contract above.
+        let key = unsafe { key_in(key, "key") }?;
+        // SAFETY: contract above.
+        let label = unsafe { opt_cstr(label, "label") }?;
+        n.check_open()?;
+        n.node.trust(&key, label)?;
+        Ok(peernet_status::PEERNET_OK)
+    })
+}
+
+/// Removes a peer from the trust store (and its RPC right) and closes its live
+/// connections. Untrusting an unknown key succeeds.
+/// Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL), `PEERNET_ERR_IO`, `PEERNET_ERR_CLOSED`.
+/// Thread-safe.
+///
+/// # Safety
+/// `node` is NULL or live; `key` is NULL or readable.
+#[no_mangle]
+pub unsafe extern "C" fn peernet_untrust(
+    node: *mut peernet_node,
+    key: *const peernet_key,
+) -> peernet_status {
+    ffi_guard!({
+        // SAFETY: contract above.
+        let n = unsafe { peernet_node::acquire(node) }?;
+        // SAFETY: contract above.
+        let key = unsafe { key_in(key, "key") }?;
+        n.check_open()?;
+        n.node.untrust(&key)?;
+        Ok(peernet_status::PEERNET_OK)
+    })
+}
+
+/// Whether a key is in the trust store (false for NULL arguments). Thread-safe.
+///
+/// # Safety
+/// `node` is NULL or live; `key` is NULL or readable.
+#[no_mangle]
+pub unsafe extern "C" fn peernet_is_trusted(
+    node: *mut peernet_node,
+    key: *const peernet_key,
+) -> bool {
+    ffi_guard!({
+        // SAFETY: contract above.
+        let n = unsafe { peernet_node::acquire(node) }?;
+        // SAFETY: contract above.
+        let key = unsafe { key_in(key, "key") }?;
+        Ok(n.node.is_trusted(&key))
+    })
+}
+
+/// Grants or withdraws RPC rights to a trusted peer (persisted; effective on its next
+/// call). Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL, key not trusted),
+/// `PEERNET_ERR_IO`, `PEERNET_ERR_CLOSED`. Thread-safe.
+///
+/// # Safety
+/// `node` is NULL or live; `key` is NULL or readable.
+#[no_mangle]
+pub unsafe extern "C" fn peernet_grant_rpc(
+    node: *mut peernet_node,
+    key: *const peernet_key,
+    allowed: bool,
+) -> peernet_status {
+    ffi_guard!({
+        // SAFETY: contract above.
+        let n = unsafe { peernet_node::acquire(node) }?;
+        // SAFETY: contract above.
+        let key = unsafe { key_in(key, "key") }?;
+        n.check_open()?;
+        n.node.grant_rpc(&key, allowed)?;
+        Ok(peernet_status::PEERNET_OK)
+    })
+}
+
+/// Dials `addr` ("ip:port") and authenticates the peer as `key` (which must be trusted).
+/// Blocks until the peer confirmed the connection or `timeout_ms` passed (0 times out at
+/// once); returns at once if already connected.
+/// Errors: `PEERNET_ERR_INVALID_ARGUMENT`, `PEERNET_ERR_UNTRUSTED_PEER`, `PEERNET_ERR_IO`
+/// (refused), `PEERNET_ERR_TIMEOUT`, `PEERNET_ERR_HANDSHAKE_FAILED`, `PEERNET_ERR_CLOSED`.
+/// Thread-safe; may be called from callbacks.
+///
+/// # Safety
+/// `node` is NULL or live; `key` is NULL or readable; `addr` is NULL or a
+/// NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn peernet_connect(
+    node: *mut peernet_node,
+    key: *const peernet_key,
+    addr: *const c_char,
+    timeout_ms: u32,
+) -> peernet_status {
+    ffi_guard!({
+        // SAFETY: contract above.
+        let n = unsafe { peernet_node::acquire(node) }?;
+        // SAFETY: contract above.
+        let key = unsafe { key_in(key, "key") }?;
+        // SAFETY: contract above.
+        let addr = parse_addr(unsafe { cstr(addr, "addr") }?)?;
+        n.check_open()?;
+        block_on(n.node.connect(&key, addr, ms(timeout_ms)))??;
+        Ok(peernet_status::PEERNET_OK)
+    })
+}
+
+/// Closes every connection to a peer (it may redial later if it is trusted and
+/// auto-connect is on). Errors: `PEERNET_ERR_INVALID_ARGUMENT`,
+/// `PEERNET_ERR_NOT_CONNECTED`, `PEERNET_ERR_CLOSED`. Thread-safe.
+///
+/// # Safety
+/// `node` is NULL or live; `key` is NULL or readable.
+#[no_mangle]
+pub unsafe extern "C" fn peernet_disconnect(
+    node: *mut peernet_node,
+    key: *const peernet_key,
+) -> peernet_status {
+    ffi_guard!({
+        // SAFETY: contract above.
+        let n = unsafe { peernet_node::acquire(node) }?;
+        // SAFETY: contract above.
+        let key = unsafe { key_in(key, "key") }?;
+        n.check_open()?;
+        block_on(n.node.disconnect(&key))??;
+        Ok(peernet_status::PEERNET_OK)
+    })
+}
+
+/// Whether an authenticated connection to `key` is up (false for NULL). Thread-safe.
+///
+/// # Safety
+/// `node` is NULL or live; `key` is NULL or readable.
+#[no_mangle]
+pub unsafe extern "C" fn peernet_is_connected(
+    node: *mut peernet_node,
+    key: *const peernet_key,
+) -> bool {
+    ffi_guard!({
+        // SAFETY: contract above.
+        let n = unsafe { peernet_node::acquire(node) }?;
+        // SAFETY: contract above.
+        let key = unsafe { key_in(key, "key") }?;
+        Ok(n.node.is_connected(&key))
+    })
+}
+
+/// Waits until `key` is connected (by either side), or `timeout_ms`.
+/// Errors: `PEERNET_ERR_INVALID_ARGUMENT`, `PEERNET_ERR_TIMEOUT`, `PEERNET_ERR_CLOSED`.
+/// Thread-safe.
+///
+/// # Safety
+/// `node` is NULL or live; `key` is NULL or readable.
+#[no_mangle]
+pub unsafe extern "C" fn peernet_wait_connected(
+    node: *mut peernet_node,
+    key: *const peernet_key,
+    timeout_ms: u32,
+) -> peernet_status {
+    ffi_guard!({
+        // SAFETY: contract above.
+        let n = unsafe { peernet_node::acquire(node) }?;
+        // SAFETY: contract above.
+        let key = unsafe { key_in(key, "key") }?;
+        n.check_open()?;
+        block_on(n.node.wait_connected(&key, ms(timeout_ms)))??;
+        Ok(peernet_status::PEERNET_OK)
+    })
+}
