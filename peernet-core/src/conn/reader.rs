@@ -26,9 +26,8 @@ use crate::node::Shared;
 use crate::rpc::RpcCall;
 
 /// Read buffer of an idle connection; it grows to the largest frame seen and shrinks
-/// back once drained.
+/// back at a heartbeat tick that finds it drained (so bulk transfers keep theirs).
 const INITIAL_BUF: usize = 8 * 1024;
-const KEEP_BUF: usize = 64 * 1024;
 /// Sends queued for the in-order send worker before the reader stops reading.
 const SEND_QUEUE: usize = 256;
 /// Longest handler error message sent back (longer ones are cut).
@@ -214,9 +213,6 @@ impl Reader {
             if start == end {
                 start = 0;
                 end = 0;
-                if buf.len() > KEEP_BUF {
-                    buf = vec![0; INITIAL_BUF];
-                }
             } else if buf.len() - end < 1024 {
                 buf.copy_within(start..end, 0);
                 end -= start;
@@ -235,6 +231,9 @@ impl Reader {
                     Err(e) => return CloseCause::Io(e.to_string()),
                 },
                 _ = tokio::time::sleep_until(deadline) => {
+                    if start == end && buf.len() > INITIAL_BUF {
+                        buf = vec![0; INITIAL_BUF];
+                    }
                     match self.hb.poll(Instant::now().into_std()) {
                         HeartbeatAction::Dead => {
                             self.conn.close(None, CloseCause::HeartbeatTimeout);

@@ -3,6 +3,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 use peernet_proto::channel::SendCipher;
 use peernet_proto::frame::HEADER_LEN;
@@ -16,8 +17,12 @@ use super::{CloseCause, Conn, Out};
 const BATCH: usize = 256;
 /// Write out once this much is sealed, even mid-batch.
 const FLUSH_AT: usize = 256 * 1024;
-/// A write buffer grown past this by a burst is released once the burst is written.
-const KEEP_CAPACITY: usize = 64 * 1024;
+/// A write buffer grown past this by a burst is released after `IDLE_SHRINK` without
+/// anything to write (not after every burst: bulk transfers would reallocate per batch).
+const KEEP_CAPACITY: usize = 16 * 1024;
+const IDLE_SHRINK: Duration = Duration::from_secs(1);
+/// One batch in this many yields once before writing, to detect load.
+const PROBE_EVERY: u32 = 16;
 
 /// Runs until `Out::Close`, the queue closing, or an error (returned as the cause).
 pub(super) async fn run(
@@ -28,12 +33,41 @@ pub(super) async fn run(
 ) -> Option<CloseCause> {
     let mut batch = Vec::with_capacity(BATCH);
     let mut buf: Vec<u8> = Vec::new();
+    let mut last_frames = 0u64;
+    let mut batches = 0u32;
     loop {
-        if rx.recv_many(&mut batch, BATCH).await == 0 {
+        let got = if buf.capacity() > KEEP_CAPACITY {
+            match tokio::time::timeout(IDLE_SHRINK, rx.recv_many(&mut batch, BATCH)).await {
+                Ok(n) => n,
+                Err(_) => {
+                    buf = Vec::new();
+                    rx.recv_many(&mut batch, BATCH).await
+                }
+            }
+        } else {
+            rx.recv_many(&mut batch, BATCH).await
+        };
+        if got == 0 {
             return None;
+        }
+        // Under load (the last write carried several frames) give the producers one
+        // scheduler round to queue more, then take what came: on the multi-thread
+        // runtime this turns one write per frame into one write per batch. Every 16th
+        // batch probes the same way, so a writer that fell into one-frame writes finds
+        // out that more was coming. With one message in flight nothing else waits.
+        batches = batches.wrapping_add(1);
+        if (last_frames > 1 || batches % PROBE_EVERY == 0) && batch.len() < BATCH {
+            tokio::task::yield_now().await;
+            while batch.len() < BATCH {
+                match rx.try_recv() {
+                    Ok(out) => batch.push(out),
+                    Err(_) => break,
+                }
+            }
         }
         let mut close = false;
         let mut frames = 0u64;
+        let mut written = 0u64;
         for out in batch.drain(..) {
             match out {
                 Out::Frame(plain, _permit) => {
@@ -53,17 +87,17 @@ pub(super) async fn run(
                 }
             }
             if buf.len() >= FLUSH_AT {
+                written += frames;
                 if let Err(e) = flush(&conn, &mut wr, &mut buf, &mut frames).await {
                     return Some(e);
                 }
             }
         }
+        written += frames;
         if let Err(e) = flush(&conn, &mut wr, &mut buf, &mut frames).await {
             return Some(e);
         }
-        if buf.capacity() > KEEP_CAPACITY {
-            buf = Vec::new();
-        }
+        last_frames = written;
         if close {
             let _ = wr.shutdown().await;
             return None;
