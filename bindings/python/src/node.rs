@@ -679,6 +679,54 @@ impl NodeHandle {
         Ok(())
     }
 
+    /// Benchmark support: exposes `name` as a pure-Rust echo handler (no Python), the
+    /// baseline the Python handler rate is compared with.
+    fn _bench_expose_rust_echo(&self, py: Python<'_>, name: &str) -> PyResult<()> {
+        let n = self.node(py)?;
+        let h = Handler::from_async(|req: Request| async move { Ok(req.body) });
+        let r = sync(py, || n.expose(name, h))?;
+        check(py, r)
+    }
+
+    /// Benchmark support: `count` calls of `name` on `key` with a `size`-byte body,
+    /// `concurrency` in flight, issued from Rust (no Python per call). Returns seconds.
+    fn _bench_rust_calls(
+        &self,
+        py: Python<'_>,
+        key: &[u8],
+        name: String,
+        size: usize,
+        count: usize,
+        concurrency: usize,
+    ) -> PyResult<f64> {
+        let k = key_arg(key)?;
+        let n = self.node(py)?;
+        let per = count / concurrency.max(1);
+        let r = wait(py, async move {
+            let body = Arc::new(vec![0u8; size]);
+            let name = Arc::new(name);
+            let t = std::time::Instant::now();
+            let mut tasks = Vec::new();
+            for _ in 0..concurrency.max(1) {
+                let (n, body, name) = (Arc::clone(&n), Arc::clone(&body), Arc::clone(&name));
+                tasks.push(tokio::spawn(async move {
+                    for _ in 0..per {
+                        n.call(&k, &name, &body, Duration::from_secs(30)).await?;
+                    }
+                    Ok::<_, peernet_core::Error>(())
+                }));
+            }
+            for task in tasks {
+                match task.await {
+                    Ok(r) => r?,
+                    Err(_) => return Err(peernet_core::Error::Closed),
+                }
+            }
+            Ok(t.elapsed().as_secs_f64())
+        })?;
+        check(py, r)
+    }
+
     fn __repr__(&self) -> String {
         format!(
             "NodeHandle(key={}, local_addr={:?}, closed={})",

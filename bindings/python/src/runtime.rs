@@ -4,7 +4,6 @@
 //! pid and builds its own (the parent's worker threads do not exist in the child).
 
 use std::future::Future;
-use std::sync::mpsc::{sync_channel, RecvTimeoutError};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -39,38 +38,26 @@ pub(crate) fn handle() -> PyResult<Handle> {
     Ok(h)
 }
 
-/// Runs `fut` on the runtime and waits for it with the GIL released, in slices so that
-/// Ctrl-C (and any other pending signal handler) interrupts the wait; the task is then
-/// aborted and the signal's exception (`KeyboardInterrupt`) raised.
+/// Runs `fut` to completion with the GIL released, driving it on the calling thread
+/// (the runtime's I/O and timers run on its workers), in slices so that Ctrl-C (and any
+/// other pending signal handler) interrupts the wait: the future is then dropped
+/// (cancelled) and the signal's exception (`KeyboardInterrupt`) raised.
 pub(crate) fn wait<T, F>(py: Python<'_>, fut: F) -> PyResult<T>
 where
     T: Send + 'static,
     F: Future<Output = T> + Send + 'static,
 {
-    let (tx, rx) = sync_channel(1);
-    let task = handle()?.spawn(async move {
-        let _ = tx.send(fut.await);
-    });
-    let mut rx = rx;
+    let h = handle()?;
+    let mut fut = Box::pin(fut);
     loop {
-        let (back, got) = py.detach(move || {
-            let got = rx.recv_timeout(SLICE);
-            (rx, got)
+        let (back, got) = py.detach(|| {
+            let got = h.block_on(async { tokio::time::timeout(SLICE, &mut fut).await });
+            (fut, got)
         });
-        rx = back;
+        fut = back;
         match got {
             Ok(v) => return Ok(v),
-            Err(RecvTimeoutError::Timeout) => {
-                if let Err(e) = py.check_signals() {
-                    task.abort();
-                    return Err(e);
-                }
-            }
-            Err(RecvTimeoutError::Disconnected) => {
-                return Err(PyRuntimeError::new_err(
-                    "peernet: the operation ended without a result",
-                ))
-            }
+            Err(_elapsed) => py.check_signals()?,
         }
     }
 }

@@ -141,6 +141,23 @@ def cmd_chat(args: argparse.Namespace) -> int:
         def on_chat(peer: Key, body: bytes) -> None:
             _out(f"[{peer.fingerprint}] {_show(body)}")
 
+        def offer(key: Key, address: Optional[str]) -> None:
+            """Pairing prompt for a discovered peer not trusted yet (once per peer)."""
+            with lock:
+                if key in asked or any(e.key == key for e in n.trusted()):
+                    return
+                asked.add(key)
+            if args.yes:
+                n.trust(key)
+                _out(f"* paired with {key.fingerprint} at {address} (--yes)")
+                return
+            with lock:
+                prompts.append(Event("discovered", key, address))
+            _out(
+                f"? pair with {key.fingerprint} at {address}? "
+                f"(compare the fingerprint with theirs; your own is {n.key.fingerprint}) [y/N]"
+            )
+
         @n.on_event
         def on_event(ev: Event) -> None:
             if ev.key is None:
@@ -150,21 +167,20 @@ def cmd_chat(args: argparse.Namespace) -> int:
             elif ev.kind == "disconnected":
                 _out(f"* {ev.key.fingerprint} left")
             elif ev.kind == "discovered":
-                trusted = any(e.key == ev.key for e in n.trusted())
-                with lock:
-                    if trusted or ev.key in asked:
-                        return
-                    asked.add(ev.key)
-                if args.yes:
-                    n.trust(ev.key)
-                    _out(f"* paired with {ev.key.fingerprint} at {ev.address} (--yes)")
-                    return
-                with lock:
-                    prompts.append(ev)
-                _out(
-                    f"? pair with {ev.key.fingerprint} at {ev.address}? "
-                    f"(compare the fingerprint with theirs; your own is {n.key.fingerprint}) [y/N]"
-                )
+                offer(ev.key, ev.address)
+
+        stop = threading.Event()
+
+        def rescan() -> None:
+            # A peer heard before the callback was set has no event of its own: the
+            # peer table still lists it.
+            while not stop.wait(0.5):
+                for p in n.peers():
+                    if not p.trusted and p.address:
+                        offer(p.key, p.address)
+
+        scanner = threading.Thread(target=rescan, name="peernet-chat-scan", daemon=True)
+        scanner.start()
 
         try:
             for line in sys.stdin:
@@ -198,6 +214,9 @@ def cmd_chat(args: argparse.Namespace) -> int:
                     _out("! nobody connected yet")
         except KeyboardInterrupt:
             pass
+        finally:
+            stop.set()
+            scanner.join()
     return 0
 
 
