@@ -197,12 +197,14 @@ def test_chat_pairing_prompt_and_messages(tmp_path: Path, procs: list[Proc]) -> 
     assert ann.p.wait(timeout=15) == 0
 
 
-def test_demo_runs_to_the_end() -> None:
+def test_demo_runs_to_the_end(tmp_path: Path) -> None:
     t = time.monotonic()
-    r = run("demo", timeout=60)
+    r = subprocess.run([*PEERNET, "demo"], capture_output=True, text=True, timeout=60,
+                       env={**os.environ, "TMPDIR": str(tmp_path)})
     assert r.returncode == 0, r.stdout + r.stderr
     assert "Demo finished" in r.stdout
     for word in ("discovered", "connected", "NoSuchHandler", "Forbidden", "HandlerFailed",
                  "UntrustedPeer", "math.hypot(3, 4) -> 5.0", "reconnected"):
         assert word in r.stdout, word
     assert time.monotonic() - t < 30
+    assert list(tmp_path.iterdir()) == []  # the demo's data dirs are removed
