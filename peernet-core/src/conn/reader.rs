@@ -79,29 +79,34 @@ pub(crate) fn spawn_connection(
         recv: est.recv,
         limit: shared.config.max_frame_len as usize,
         send_tx,
-        hb: Heartbeat::new(
-            shared.config.heartbeat_interval,
-            shared.config.heartbeat_timeout,
-            now,
-        ),
     };
+    let hb = Heartbeat::new(
+        shared.config.heartbeat_interval,
+        shared.config.heartbeat_timeout,
+        now,
+    );
     let shared = Arc::clone(shared);
     let task_conn = Arc::clone(&conn);
     tokio::spawn(async move {
         let conn = task_conn;
         let mut writer = tokio::spawn(writer::run(Arc::clone(&conn), wr, out_rx, est.send));
-        let cause = tokio::select! {
-            cause = reader.run(rd, est.leftover, close_rx) => cause,
-            w = &mut writer => w.ok().flatten().unwrap_or(CloseCause::Io("writer stopped".into())),
+        let (cause, writer_done) = tokio::select! {
+            cause = reader.run(rd, est.leftover, close_rx, hb) => (cause, false),
+            w = &mut writer => {
+                (w.ok().flatten().unwrap_or(CloseCause::Io("writer stopped".into())), true)
+            }
         };
         conn.fail_pending();
-        // Flush a Goodbye queued by `close`, then stop the writer.
-        let _ = conn.queue_send(Out::Close);
-        if tokio::time::timeout(Duration::from_secs(2), &mut writer)
-            .await
-            .is_err()
-        {
-            writer.abort();
+        if !writer_done {
+            // Flush a Goodbye queued by `close`, then stop the writer; a peer that does
+            // not read gets 2 s, then the socket is dropped.
+            let _ = conn.queue_send(Out::Close);
+            if tokio::time::timeout(Duration::from_secs(2), &mut writer)
+                .await
+                .is_err()
+            {
+                writer.abort();
+            }
         }
         shared.connection_closed(&conn, cause);
     });
@@ -151,7 +156,26 @@ struct Reader {
     recv: RecvCipher,
     limit: usize,
     send_tx: mpsc::Sender<Request>,
-    hb: Heartbeat,
+}
+
+/// Runs the heartbeat when its deadline passed: a ping to send, or a dead connection.
+fn heartbeat_tick(hb: &mut Heartbeat, conn: &Conn) -> Option<CloseCause> {
+    match hb.poll(Instant::now().into_std()) {
+        HeartbeatAction::Dead => {
+            conn.close(None, CloseCause::HeartbeatTimeout);
+            Some(CloseCause::HeartbeatTimeout)
+        }
+        HeartbeatAction::SendPing(nonce) => {
+            conn.enqueue_control(&Envelope::Ping { nonce });
+            None
+        }
+        HeartbeatAction::Idle => None,
+    }
+}
+
+fn close_cause(close_rx: &watch::Receiver<Option<CloseCause>>) -> CloseCause {
+    let cause = close_rx.borrow().clone();
+    cause.unwrap_or(CloseCause::Local("closed".into()))
 }
 
 impl Reader {
@@ -160,7 +184,9 @@ impl Reader {
         mut rd: OwnedReadHalf,
         mut buf: Vec<u8>,
         mut close_rx: watch::Receiver<Option<CloseCause>>,
+        mut hb: Heartbeat,
     ) -> CloseCause {
+        let conn = Arc::clone(&self.conn);
         let (mut start, mut end) = (0, buf.len());
         if buf.len() < INITIAL_BUF {
             buf.resize(INITIAL_BUF, 0);
@@ -196,8 +222,41 @@ impl Reader {
                     .bytes_in
                     .fetch_add((HEADER_LEN + n) as u64, Ordering::Relaxed);
                 match Envelope::decode(plain) {
+                    Ok(Envelope::Pong { nonce }) => {
+                        hb.on_pong(nonce, Instant::now().into_std());
+                        if let Some(rtt) = hb.rtt() {
+                            conn.set_rtt(rtt);
+                        }
+                    }
                     Ok(env) => {
-                        if let Some(cause) = self.on_envelope(env).await {
+                        // Usually done at once. When it waits (the send queue is full
+                        // because the peer does not read, or the send worker is
+                        // behind), the heartbeat and a close request must still work,
+                        // without dropping the envelope being handled.
+                        let fut = self.on_envelope(env);
+                        tokio::pin!(fut);
+                        let first = tokio::select! {
+                            biased;
+                            r = &mut fut => Some(r),
+                            _ = std::future::ready(()) => None,
+                        };
+                        let outcome = match first {
+                            Some(r) => r,
+                            None => loop {
+                                let deadline = tokio::time::Instant::from_std(hb.next_deadline());
+                                tokio::select! {
+                                    biased;
+                                    r = &mut fut => break r,
+                                    _ = close_rx.changed() => return close_cause(&close_rx),
+                                    _ = tokio::time::sleep_until(deadline) => {
+                                        if let Some(cause) = heartbeat_tick(&mut hb, &conn) {
+                                            return cause;
+                                        }
+                                    }
+                                }
+                            },
+                        };
+                        if let Some(cause) = outcome {
                             return cause;
                         }
                     }
@@ -218,13 +277,10 @@ impl Reader {
                 end -= start;
                 start = 0;
             }
-            let deadline = tokio::time::Instant::from_std(self.hb.next_deadline());
+            let deadline = tokio::time::Instant::from_std(hb.next_deadline());
             tokio::select! {
                 biased;
-                _ = close_rx.changed() => {
-                    let cause = close_rx.borrow().clone();
-                    return cause.unwrap_or(CloseCause::Local("closed".into()));
-                }
+                _ = close_rx.changed() => return close_cause(&close_rx),
                 r = rd.read(&mut buf[end..]) => match r {
                     Ok(0) => return CloseCause::PeerClosed("connection closed".into()),
                     Ok(n) => end += n,
@@ -234,15 +290,8 @@ impl Reader {
                     if start == end && buf.len() > INITIAL_BUF {
                         buf = vec![0; INITIAL_BUF];
                     }
-                    match self.hb.poll(Instant::now().into_std()) {
-                        HeartbeatAction::Dead => {
-                            self.conn.close(None, CloseCause::HeartbeatTimeout);
-                            return CloseCause::HeartbeatTimeout;
-                        }
-                        HeartbeatAction::SendPing(nonce) => {
-                            self.conn.enqueue_control(&Envelope::Ping { nonce })
-                        }
-                        HeartbeatAction::Idle => {}
+                    if let Some(cause) = heartbeat_tick(&mut hb, &conn) {
+                        return cause;
                     }
                 }
             }
@@ -274,12 +323,8 @@ impl Reader {
                 // Through the byte budget: a ping flood cannot grow our queue.
                 let _ = self.conn.enqueue(v).await;
             }
-            Envelope::Pong { nonce } => {
-                self.hb.on_pong(nonce, Instant::now().into_std());
-                if let Some(rtt) = self.hb.rtt() {
-                    self.conn.set_rtt(rtt);
-                }
-            }
+            // Handled in `run`, next to the heartbeat.
+            Envelope::Pong { .. } => {}
             Envelope::Goodbye { reason } => {
                 if reason == GoodbyeReason::Duplicate {
                     self.conn.note_peer_goodbye();

@@ -11,15 +11,34 @@ use tokio::sync::broadcast;
 
 pub const T: Duration = Duration::from_secs(5);
 
+/// A data directory under `$TMPDIR/peernet-it-<pid>/`. Nodes own their directories
+/// until the process ends, so each test process first removes the trees left by test
+/// processes that are gone (the leak is bounded to the last run).
 pub fn tempdir(tag: &str) -> PathBuf {
     static N: AtomicU32 = AtomicU32::new(0);
-    let d = std::env::temp_dir().join(format!(
-        "peernet-it-{tag}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
+    static SWEEP: std::sync::Once = std::sync::Once::new();
+    let tmp = std::env::temp_dir();
+    SWEEP.call_once(|| sweep_stale(&tmp));
+    let d = tmp
+        .join(format!("peernet-it-{}", std::process::id()))
+        .join(format!("{tag}-{}", N.fetch_add(1, Ordering::Relaxed)));
     let _ = std::fs::remove_dir_all(&d);
     d
+}
+
+fn sweep_stale(tmp: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(tmp) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix("peernet-it-")) else {
+            continue;
+        };
+        if pid.parse::<u32>().is_ok() && !std::path::Path::new("/proc").join(pid).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 pub fn config(tag: &str) -> NodeConfig {
