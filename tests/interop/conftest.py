@@ -1,0 +1,99 @@
+"""Builds tests/interop/rpc_peer.c against include/peernet.h and $PEERNET_LIB, and runs
+it as a child process speaking a line protocol (see rpc_peer.c)."""
+
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+TIMEOUT = 10.0
+
+
+def _library() -> pathlib.Path:
+    lib = os.environ.get("PEERNET_LIB")
+    if not lib:
+        pytest.fail("set PEERNET_LIB to the path of libpeernet.so (see scripts/ci/interop.sh)")
+    path = pathlib.Path(lib).resolve()
+    assert path.exists(), f"{path} does not exist"
+    return path
+
+
+@pytest.fixture(scope="session")
+def rpc_peer_binary(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+    built = _library()
+    # The library's SONAME is libpeernet.so.0 (docs/c-api.md): lay out the names an
+    # installed copy would have.
+    libdir = tmp_path_factory.mktemp("lib")
+    for name in ("libpeernet.so", "libpeernet.so.0"):
+        (libdir / name).symlink_to(built)
+    lib = libdir / "libpeernet.so"
+    out = tmp_path_factory.mktemp("bin") / "rpc_peer"
+    cmd = [
+        os.environ.get("CC", "cc"), "-std=c11", "-Wall", "-Wextra", "-Werror",
+        "-I", str(ROOT / "include"), str(ROOT / "tests/interop/rpc_peer.c"),
+        "-o", str(out), "-L", str(lib.parent), f"-Wl,-rpath,{lib.parent}", "-lpeernet",
+    ]
+    subprocess.run(cmd, check=True)
+    return out
+
+
+class CPeer:
+    """One running rpc_peer process."""
+
+    def __init__(self, binary: pathlib.Path, data_dir: pathlib.Path) -> None:
+        self.proc = subprocess.Popen(
+            [str(binary), str(data_dir)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
+        )
+        first = self._line()
+        parts = first.split()
+        assert parts[0] == "KEY" and parts[2] == "PORT", first
+        self.key_hex = parts[1]
+        self.address = f"127.0.0.1:{parts[3]}"
+
+    def _line(self) -> str:
+        assert self.proc.stdout is not None
+        # A child that hangs is killed by the fixture's finaliser; pytest-timeout
+        # bounds the test itself.
+        line = self.proc.stdout.readline()
+        assert line, "rpc_peer exited"
+        return line.rstrip("\n")
+
+    def cmd(self, text: str) -> str:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(text + "\n")
+        self.proc.stdin.flush()
+        return self._line()
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                self.cmd("quit")
+            except (AssertionError, BrokenPipeError):
+                pass
+            try:
+                self.proc.wait(TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        assert self.proc.returncode == 0 or self.proc.returncode == -9
+
+
+@pytest.fixture
+def c_peers(rpc_peer_binary: pathlib.Path, tmp_path: pathlib.Path):  # type: ignore[no-untyped-def]
+    made: list[CPeer] = []
+
+    def make(name: str) -> CPeer:
+        p = CPeer(rpc_peer_binary, tmp_path / name)
+        made.append(p)
+        return p
+
+    yield make
+    for p in made:
+        p.close()
+
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
