@@ -270,9 +270,9 @@ typedef struct peernet_buffer {
 } peernet_buffer;
 
 /**
- * A handler: runs on a library thread of its own (it may block, and may call any
- * `peernet_*` function, including blocking ones); `body` is valid only during the
- * call. For a call, answer `responder` exactly once (now or later, from any thread);
+ * A handler: runs on a library thread, which it may block (other peers are not
+ * stalled); it may call any `peernet_*` function, including blocking ones. `body` is
+ * valid only during the call. For a call, answer `responder` exactly once (now or later, from any thread);
  * for a send, `responder` is NULL.
  */
 typedef void (*peernet_handler_fn)(void *user_data,
@@ -591,8 +591,9 @@ enum peernet_status peernet_config_set_max_concurrent_calls(struct peernet_confi
  * Exposes a named handler (1–255 bytes of UTF-8; names starting with "peernet." are
  * reserved) to trusted peers; nothing else is reachable (default deny).
  *
- * `handler` runs on a library thread of its own for every call or send, so it may
- * block without stalling other peers, and may call any `peernet_*` function (including
+ * `handler` runs on a library thread for every call or send (a runtime thread whose
+ * other work is handed to another thread while the handler runs), so it may block
+ * without stalling other peers, and may call any `peernet_*` function (including
  * blocking ones and `peernet_node_free`). For a call it gets a `responder` to answer
  * exactly once, from any thread, now or later. `authorize` (NULL = every trusted peer)
  * runs first, on a runtime thread: it must be quick and must not block.
@@ -724,7 +725,7 @@ enum peernet_status peernet_send(struct peernet_node *node,
 /**
  * Sets (or with `dispatcher` NULL removes) the RPC dispatcher, which receives
  * `module.function(args)` calls from peers granted RPC (`peernet_grant_rpc`); others
- * get `PEERNET_ERR_FORBIDDEN`. It runs like a handler (own library thread, may block,
+ * get `PEERNET_ERR_FORBIDDEN`. It runs like a handler (library thread, may block,
  * always gets a responder). The previous dispatcher's `free_user_data` runs once its
  * running calls have finished; this one's runs on replacement, removal or node free.
  * On failure the caller keeps `user_data`.

@@ -242,8 +242,12 @@ fn as_responder(token: usize) -> *mut peernet_responder {
 const NODE_CLOSING: &str = "the node is closing";
 const NO_ANSWER: &str = "the handler's responder was dropped unanswered (node freed)";
 
-/// Runs one C callback on tokio's blocking pool (never on a runtime worker, so it may
-/// block and may call blocking `peernet_*` functions) and then waits for its responder.
+/// Runs one C callback and then waits for its responder.
+///
+/// The callback runs inside `block_in_place`: on the current thread, at once (no thread
+/// switch on the hot path), after the runtime worker's task queue has been handed to
+/// another thread. So it may block without stalling other peers, and may call blocking
+/// `peernet_*` functions (no runtime context is active on the thread meanwhile).
 async fn dispatch(
     guard: InflightGuard,
     reply: Option<(usize, oneshot::Receiver<HandlerResult>)>,
@@ -254,10 +258,7 @@ async fn dispatch(
         None => (0, None),
     };
     let _cleanup = (token != 0).then_some(ResponderCleanup(token));
-    let ran = tokio::task::spawn_blocking(move || guard.run(|| job(token))).await;
-    if ran.is_err() {
-        return Err("handler failed".into());
-    }
+    tokio::task::block_in_place(move || guard.run(|| job(token)));
     match rx {
         None => Ok(Vec::new()),
         Some(rx) => rx.await.unwrap_or_else(|_| Err(NO_ANSWER.into())),

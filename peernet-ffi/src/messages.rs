@@ -20,8 +20,9 @@ use crate::types::{
 /// Exposes a named handler (1–255 bytes of UTF-8; names starting with "peernet." are
 /// reserved) to trusted peers; nothing else is reachable (default deny).
 ///
-/// `handler` runs on a library thread of its own for every call or send, so it may
-/// block without stalling other peers, and may call any `peernet_*` function (including
+/// `handler` runs on a library thread for every call or send (a runtime thread whose
+/// other work is handed to another thread while the handler runs), so it may block
+/// without stalling other peers, and may call any `peernet_*` function (including
 /// blocking ones and `peernet_node_free`). For a call it gets a `responder` to answer
 /// exactly once, from any thread, now or later. `authorize` (NULL = every trusted peer)
 /// runs first, on a runtime thread: it must be quick and must not block.
@@ -285,10 +286,9 @@ pub unsafe extern "C" fn peernet_call_async(
                 // SAFETY: C completion with pointers valid for the call.
                 guard.run(|| unsafe { done(ud.0, status, ptr, data.len()) });
             };
-            // Run it on the blocking pool: it may block and may call blocking functions.
-            if let Err(e) = tokio::task::spawn_blocking(complete).await {
-                tracing::error!(error = %e, "call_async completion failed");
-            }
+            // In place, with the worker's queue handed to another thread: the completion
+            // may block and may call blocking functions without stalling the runtime.
+            tokio::task::block_in_place(complete);
         });
         Ok(peernet_status::PEERNET_OK)
     })
@@ -328,7 +328,7 @@ pub unsafe extern "C" fn peernet_send(
 
 /// Sets (or with `dispatcher` NULL removes) the RPC dispatcher, which receives
 /// `module.function(args)` calls from peers granted RPC (`peernet_grant_rpc`); others
-/// get `PEERNET_ERR_FORBIDDEN`. It runs like a handler (own library thread, may block,
+/// get `PEERNET_ERR_FORBIDDEN`. It runs like a handler (library thread, may block,
 /// always gets a responder). The previous dispatcher's `free_user_data` runs once its
 /// running calls have finished; this one's runs on replacement, removal or node free.
 /// On failure the caller keeps `user_data`.

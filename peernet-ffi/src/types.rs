@@ -177,9 +177,9 @@ pub struct peernet_responder {
 /// `peernet_expose`).
 pub type peernet_free_fn = Option<unsafe extern "C" fn(user_data: *mut c_void)>;
 
-/// A handler: runs on a library thread of its own (it may block, and may call any
-/// `peernet_*` function, including blocking ones); `body` is valid only during the
-/// call. For a call, answer `responder` exactly once (now or later, from any thread);
+/// A handler: runs on a library thread, which it may block (other peers are not
+/// stalled); it may call any `peernet_*` function, including blocking ones. `body` is
+/// valid only during the call. For a call, answer `responder` exactly once (now or later, from any thread);
 /// for a send, `responder` is NULL.
 pub type peernet_handler_fn = Option<
     unsafe extern "C" fn(

@@ -1,1 +1,141 @@
-int main(void){return 0;}
+/* Benchmark: call RTT (p50/p99) and pipelined call rate through the C API, and the same
+ * through the Rust API (peernet-ffi's rust_bench example, run from here so both run on
+ * the same machine state), then the ratios. Not a test: it asserts nothing.
+ *
+ *   bench [RUST_BENCH_BINARY] [RTT_CALLS] [PIPELINED_CALLS] [WINDOW]
+ *
+ * Two nodes in this process on 127.0.0.1; the handler is a C echo. RTT: sequential
+ * blocking peernet_call. Pipelined: peernet_call_async keeping WINDOW calls in flight. */
+#define _POSIX_C_SOURCE 200809L
+#include <peernet.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+static int cmp(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void echo(void *ud, const peernet_key *from, const uint8_t *body, size_t len,
+                 peernet_responder *r) {
+    (void)ud;
+    (void)from;
+    if (r) peernet_respond(r, body, len);
+}
+
+typedef struct window {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    long in_flight, done, failed;
+} window;
+
+static void on_done(void *ud, peernet_status s, const uint8_t *d, size_t n) {
+    (void)d;
+    (void)n;
+    window *w = ud;
+    pthread_mutex_lock(&w->mu);
+    w->in_flight--;
+    w->done++;
+    if (s != PEERNET_OK) w->failed++;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+static peernet_node *start(const char *dir) {
+    peernet_config *c = peernet_config_new(dir);
+    peernet_config_set_listen(c, "127.0.0.1:0");
+    peernet_config_set_auto_connect(c, false);
+    peernet_node *n = NULL;
+    if (peernet_node_start(c, &n) != PEERNET_OK) {
+        fprintf(stderr, "start: %s\n", peernet_last_error());
+        exit(1);
+    }
+    peernet_config_free(c);
+    return n;
+}
+
+int main(int argc, char **argv) {
+    const char *rust = argc > 1 ? argv[1] : NULL;
+    int rtt_calls = argc > 2 ? atoi(argv[2]) : 2000;
+    long total = argc > 3 ? atol(argv[3]) : 20000;
+    long win = argc > 4 ? atol(argv[4]) : 64;
+    char root[] = "/tmp/peernet-bench-XXXXXX", da[64], db[64];
+    if (!mkdtemp(root)) return 1;
+    snprintf(da, sizeof da, "%s/a", root);
+    snprintf(db, sizeof db, "%s/b", root);
+    peernet_node *a = start(da), *b = start(db);
+    peernet_key ka, kb;
+    peernet_node_key(a, &ka);
+    peernet_node_key(b, &kb);
+    peernet_trust(a, &kb, NULL);
+    peernet_trust(b, &ka, NULL);
+    peernet_expose(b, "echo", echo, NULL, NULL, NULL);
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%u", (unsigned)peernet_node_port(b));
+    if (peernet_connect(a, &kb, addr, 5000) != PEERNET_OK) return 1;
+    uint8_t body[32];
+    memset(body, 7, sizeof body);
+
+    for (int i = 0; i < 200; i++) peernet_call(a, &kb, "echo", body, sizeof body, 5000, NULL);
+    double *rtt = malloc(sizeof(double) * (size_t)rtt_calls);
+    if (!rtt) return 1;
+    for (int i = 0; i < rtt_calls; i++) {
+        peernet_buffer out = {0};
+        double t = now_us();
+        if (peernet_call(a, &kb, "echo", body, sizeof body, 5000, &out) != PEERNET_OK) return 1;
+        rtt[i] = now_us() - t;
+        peernet_buffer_free(&out);
+    }
+    qsort(rtt, (size_t)rtt_calls, sizeof(double), cmp);
+    double p50 = rtt[(rtt_calls - 1) / 2], p99 = rtt[(int)((rtt_calls - 1) * 0.99)];
+    free(rtt);
+
+    window w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0};
+    double t0 = now_us();
+    for (long i = 0; i < total; i++) {
+        pthread_mutex_lock(&w.mu);
+        while (w.in_flight >= win) pthread_cond_wait(&w.cv, &w.mu);
+        w.in_flight++;
+        pthread_mutex_unlock(&w.mu);
+        if (peernet_call_async(a, &kb, "echo", body, sizeof body, 30000, on_done, &w) != PEERNET_OK)
+            return 1;
+    }
+    pthread_mutex_lock(&w.mu);
+    while (w.done < total) pthread_cond_wait(&w.cv, &w.mu);
+    pthread_mutex_unlock(&w.mu);
+    double rate = total / ((now_us() - t0) / 1e6);
+    peernet_node_free(a);
+    peernet_node_free(b);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", root);
+    if (system(cmd) != 0) fprintf(stderr, "cleanup failed\n");
+
+    printf("c    rtt_p50_us=%.1f rtt_p99_us=%.1f rate=%.0f (failed %ld)\n", p50, p99, rate, w.failed);
+    if (!rust) return 0;
+    snprintf(cmd, sizeof cmd, "%s %d %ld %ld", rust, rtt_calls, total, win);
+    FILE *p = popen(cmd, "r");
+    double rp50 = 0, rp99 = 0, rrate = 0;
+    char line[256];
+    while (p && fgets(line, sizeof line, p)) {
+        if (sscanf(line, "rust rtt_p50_us=%lf rtt_p99_us=%lf rate=%lf", &rp50, &rp99, &rrate) == 3)
+            fputs(line, stdout);
+    }
+    if (!p || pclose(p) != 0 || rrate == 0) {
+        fprintf(stderr, "bench: the Rust benchmark did not run\n");
+        return 1;
+    }
+    printf("C API / Rust API: rtt p50 %.2fx, p99 %.2fx, pipelined rate %.2fx\n", p50 / rp50,
+           p99 / rp99, rate / rrate);
+    return 0;
+}
