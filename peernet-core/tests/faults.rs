@@ -35,10 +35,16 @@ fn linger_zero_close(s: tokio::net::TcpStream) {
 async fn killed_peer_process_fails_the_call_at_once() {
     let bin = example_bin("hardening-node");
     if !bin.exists() {
-        println!(
-            "skipped: {} not built (cargo build -p peernet-core --example hardening-node)",
+        let why = format!(
+            "{} not built (cargo build -p peernet-core --example hardening-node; \
+             `cargo test -p peernet-core` builds it)",
             bin.display()
         );
+        assert!(
+            std::env::var_os("PEERNET_REQUIRE_EXAMPLES").is_none(),
+            "{why}"
+        );
+        println!("skipped: {why}");
         return;
     }
     let me = node("caller").await;

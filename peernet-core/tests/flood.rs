@@ -453,6 +453,8 @@ async fn handshake_flood_is_bounded_and_legit_peers_connect_after() {
         .iter()
         .filter(|r| !r.0 && r.2 < hs_timeout / 2)
         .count();
+    // Held by a handshake slot until the handshake timeout closed it.
+    let held = results.iter().filter(|r| r.2 >= hs_timeout / 2).count();
     let held_max = results
         .iter()
         .filter(|r| r.2 >= hs_timeout / 2)
@@ -460,8 +462,8 @@ async fn handshake_flood_is_bounded_and_legit_peers_connect_after() {
         .max();
     println!(
         "handshake flood: {SOCKETS} sockets opened in {open_time:?}; {answered} got an M2 \
-         (bound {MAX_HS}), {refused} closed at once, slowest close {held_max:?} \
-         (handshake timeout {hs_timeout:?}); a new peer connecting during the flood: {:?}",
+         (bound {MAX_HS}), {refused} closed at once, {held} held until the handshake timeout \
+         (slowest close {held_max:?}, timeout {hs_timeout:?}); a new peer connecting during the flood: {:?}",
         during
             .as_ref()
             .map(|_| "connected")
@@ -471,6 +473,10 @@ async fn handshake_flood_is_bounded_and_legit_peers_connect_after() {
     assert!(
         answered <= MAX_HS,
         "{answered} handshakes ran at once (bound {MAX_HS})"
+    );
+    assert!(
+        held <= MAX_HS,
+        "{held} sockets held handshake slots (bound {MAX_HS})"
     );
     assert!(
         refused >= SOCKETS - MAX_HS - 1,
