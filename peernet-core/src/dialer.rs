@@ -100,7 +100,9 @@ impl Shared {
         let wake = Arc::new(Notify::new());
         e.dialer = Some(Arc::clone(&wake));
         drop(peers);
-        tokio::spawn(supervise(Arc::clone(self), key, wake, immediate));
+        let stop = self.shutdown_rx();
+        self.rt
+            .spawn(supervise(Arc::clone(self), key, wake, immediate, stop));
     }
 
     /// Wakes every running supervisor and starts one for every disconnected trusted
@@ -131,9 +133,14 @@ impl Shared {
     }
 }
 
-async fn supervise(shared: Arc<Shared>, key: Key, wake: Arc<Notify>, immediate: bool) {
+async fn supervise(
+    shared: Arc<Shared>,
+    key: Key,
+    wake: Arc<Notify>,
+    immediate: bool,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     let mut backoff = Backoff::default_reconnect();
-    let mut stop = shared.shutdown_rx();
     let mut rounds = 0u32;
     let mut delay = if immediate {
         Duration::ZERO
@@ -174,7 +181,11 @@ async fn supervise(shared: Arc<Shared>, key: Key, wake: Arc<Notify>, immediate: 
             if shared.is_shutting_down() || lock(&shared.peers).route(&key).is_some() {
                 break;
             }
-            match dial(&shared, key, addr, timeout).await {
+            let attempt = tokio::select! {
+                r = dial(&shared, key, addr, timeout) => r,
+                _ = stop.wait_for(|s| *s) => return,
+            };
+            match attempt {
                 Ok(_) => {
                     lock(&shared.peers).demote(&key, &failed);
                     tracing::debug!(peer = %key.fingerprint(), %addr, rounds, "auto-connected");

@@ -117,8 +117,13 @@ pub(crate) fn start_udp_discovery(
     Ok(())
 }
 
-pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
-    let mut stop = shared.shutdown_rx();
+/// `stop` is created before the task is spawned, so a task not yet polled still counts
+/// as running for `Node::shutdown`.
+pub(crate) async fn accept_loop(
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     loop {
         let accepted = tokio::select! {
             _ = stop.wait_for(|s| *s) => return,
@@ -138,15 +143,18 @@ pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
             continue;
         };
         let shared = Arc::clone(&shared);
+        let mut stop = stop.clone();
         tokio::spawn(async move {
             let _permit = permit;
             let _ = stream.set_nodelay(true);
             let trusted = |k: &Key| shared.is_trusted(k);
-            let res = tokio::time::timeout(
-                shared.config.handshake_timeout,
-                handshake::respond(stream, &shared.identity, &shared.hello, trusted),
-            )
-            .await;
+            let res = tokio::select! {
+                r = tokio::time::timeout(
+                    shared.config.handshake_timeout,
+                    handshake::respond(stream, &shared.identity, &shared.hello, trusted),
+                ) => r,
+                _ = stop.wait_for(|s| *s) => return,
+            };
             match res {
                 Ok(Ok(est)) if !shared.is_shutting_down() => {
                     spawn_connection(&shared, est, false, remote);

@@ -44,6 +44,9 @@ pub(crate) struct Shared {
     shutdown: watch::Sender<bool>,
     pub(crate) handshakes: Arc<Semaphore>,
     conn_ids: AtomicU64,
+    /// The runtime the node started in: tasks started from synchronous methods
+    /// (`trust`, `discovered`) go there, so those work from any thread.
+    pub(crate) rt: tokio::runtime::Handle,
     conns_changed: Notify,
     /// Running discovery services (told about network changes).
     pub(crate) discovery: Mutex<Vec<Box<dyn Discovery>>>,
@@ -208,12 +211,17 @@ impl Node {
             rpc: RwLock::new(None),
             shutdown,
             conn_ids: AtomicU64::new(1),
+            rt: tokio::runtime::Handle::current(),
             conns_changed: Notify::new(),
             discovery: Mutex::new(Vec::new()),
             config,
         });
         if let Some(listener) = listener {
-            tokio::spawn(accept_loop(Arc::clone(&shared), listener));
+            tokio::spawn(accept_loop(
+                Arc::clone(&shared),
+                listener,
+                shared.shutdown_rx(),
+            ));
         }
         if let Some(d) = shared.config.udp_discovery.clone() {
             start_udp_discovery(&shared, &d, port)?;
@@ -478,10 +486,21 @@ impl Node {
                 CloseCause::Local("node shutting down".into()),
             );
         }
+        let deadline = Instant::now() + Duration::from_secs(5);
         self.wait_conns(|p| p.conn_count() == 0, Duration::from_secs(5))
             .await;
+        // Every background task (listener, handshakes, dialers, discovery, monitor)
+        // holds a shutdown receiver and drops it when it ends.
+        let _ = tokio::time::timeout_at(deadline, self.shared.shutdown.closed()).await;
         self.shared.registry.clear();
         self.set_rpc_dispatcher(None);
+    }
+
+    #[doc(hidden)]
+    /// Test support: background tasks still running (listener, handshakes, dialers,
+    /// discovery, network monitor).
+    pub fn background_tasks(&self) -> usize {
+        self.shared.shutdown.receiver_count()
     }
 
     #[doc(hidden)]

@@ -187,3 +187,43 @@ async fn heartbeat_measures_rtt() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_methods_work_from_threads_outside_the_runtime() {
+    let a = std::sync::Arc::new(node("a").await);
+    let b = node("b").await;
+    let (a2, bk, baddr) = (std::sync::Arc::clone(&a), b.key(), addr(&b));
+    // trust and discovered start dial tasks; from a plain thread that must not panic.
+    std::thread::spawn(move || {
+        a2.trust(&bk, Some("from a thread")).unwrap();
+        a2.discovered(&bk, baddr).unwrap();
+    })
+    .join()
+    .expect("trust/discovered panicked outside the runtime");
+    b.trust(&a.key(), None).unwrap();
+    a.wait_connected(&b.key(), T).await.unwrap();
+}
+
+#[tokio::test]
+async fn shutdown_waits_for_background_tasks() {
+    let a = node("a").await;
+    // A trusted peer at an address where nobody listens keeps a dial supervisor busy.
+    let ghost = peernet_proto::Key::from_bytes([9; 32]);
+    a.trust(&ghost, None).unwrap();
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_addr = dead.local_addr().unwrap();
+    drop(dead);
+    a.discovered(&ghost, dead_addr).unwrap();
+    eventually("dialer running", || a.has_dialer(&ghost)).await;
+    assert!(
+        a.background_tasks() >= 2,
+        "listener and dialer: {}",
+        a.background_tasks()
+    );
+    a.shutdown().await;
+    assert_eq!(
+        a.background_tasks(),
+        0,
+        "a background task outlived shutdown"
+    );
+}
