@@ -36,7 +36,7 @@ done
 
 echo
 echo "=== measurements"
-grep -E '^\.?(call flood|deaf peer|handshake flood|forged|replay|kill -9|reset|silent peer|  \[ns\] (disk full|read-only)|crash before|load:|idle|scale|.*skipped)' "$log" \
+grep -E '^\.?(call flood|deaf peer|handshake flood|forged|replay|kill -9|reset|silent peer|  \[ns\].*(disk full|read-only)|crash before|load:|idle|scale|.*skipped)' "$log" \
     | sed 's/^\.//'
 passed=$(grep -E '^test result:' "$log" | grep -Eo '[0-9]+ passed' | awk '{s += $1} END {print s + 0}')
 failed=$(grep -E '^test result:' "$log" | grep -Eo '[0-9]+ failed' | awk '{s += $1} END {print s + 0}')
