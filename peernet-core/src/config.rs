@@ -50,6 +50,10 @@ pub struct NodeConfig {
     pub heartbeat_timeout: Duration,
     /// Calls from one peer being handled at once; more are answered `Overloaded` (default 1024).
     pub max_concurrent_calls: usize,
+    /// Bytes of request bodies from one peer held by handlers running or sends waiting
+    /// for the send worker (default 16 MiB): a call beyond it is answered `Overloaded`,
+    /// a send waits (the reader stops reading: backpressure).
+    pub max_inbound_bytes: usize,
     /// Bytes queued for sending on one connection before `call`/`send` wait (default 8 MiB).
     pub send_queue_bytes: usize,
     /// How long `send` (and the enqueueing part of `call`) waits for queue space before
@@ -77,6 +81,7 @@ impl NodeConfig {
             heartbeat_interval: Duration::from_secs(15),
             heartbeat_timeout: Duration::from_secs(45),
             max_concurrent_calls: 1024,
+            max_inbound_bytes: 16 << 20,
             send_queue_bytes: 8 << 20,
             send_timeout: Duration::from_secs(5),
             drain_timeout: Duration::from_secs(30),
@@ -107,6 +112,9 @@ impl NodeConfig {
         }
         if self.max_handshakes == 0 || self.max_concurrent_calls == 0 {
             return Err(Error::invalid("limits must be positive"));
+        }
+        if self.max_inbound_bytes < 64 * 1024 {
+            return Err(Error::invalid("max_inbound_bytes must be at least 64 KiB"));
         }
         if self.send_queue_bytes < 64 * 1024 {
             return Err(Error::invalid("send_queue_bytes must be at least 64 KiB"));

@@ -234,7 +234,7 @@ async fn overloaded_when_too_many_calls_are_served() {
     b.trust(&a.key(), None).unwrap();
     let started = Arc::new(AtomicUsize::new(0));
     let s = Arc::clone(&started);
-    let gate = Arc::new(tokio::sync::Notify::new());
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
     let g = Arc::clone(&gate);
     b.expose(
         "hold",
@@ -242,7 +242,7 @@ async fn overloaded_when_too_many_calls_are_served() {
             s.fetch_add(1, Ordering::SeqCst);
             let g = Arc::clone(&g);
             async move {
-                g.notified().await;
+                g.acquire().await.unwrap().forget();
                 Ok(b"released".to_vec())
             }
         }),
@@ -267,7 +267,7 @@ async fn overloaded_when_too_many_calls_are_served() {
         2,
         "nothing ran for the refused call"
     );
-    gate.notify_waiters();
+    gate.add_permits(2);
     for h in held {
         assert_eq!(h.await.unwrap().unwrap(), b"released");
     }
@@ -354,4 +354,59 @@ async fn reserved_and_bad_names_are_refused_locally() {
         a.send(&k, &long, b"").await,
         Err(Error::InvalidArgument(_))
     ));
+}
+
+#[tokio::test]
+async fn inbound_bytes_are_bounded_per_peer() {
+    let a = node("a").await;
+    let mut cb = config("b");
+    cb.max_inbound_bytes = 64 * 1024;
+    let b = Node::start(cb).await.unwrap();
+    a.trust(&b.key(), None).unwrap();
+    b.trust(&a.key(), None).unwrap();
+    // A semaphore, not a Notify: a release given before the handler waits is kept.
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let started = Arc::new(AtomicUsize::new(0));
+    let (g, s) = (Arc::clone(&gate), Arc::clone(&started));
+    b.expose(
+        "hold",
+        Handler::from_async(move |r: Request| {
+            s.fetch_add(1, Ordering::SeqCst);
+            let g = Arc::clone(&g);
+            async move {
+                if r.body.len() > 1024 {
+                    g.acquire().await.unwrap().forget();
+                }
+                Ok(vec![])
+            }
+        }),
+    )
+    .unwrap();
+    a.connect(&b.key(), addr(&b), T).await.unwrap();
+    let a = Arc::new(a);
+    let (a2, k) = (Arc::clone(&a), b.key());
+    let held = tokio::spawn(async move { a2.call(&k, "hold", &[0u8; 40 * 1024], T).await });
+    eventually("first call running", || started.load(Ordering::SeqCst) == 1).await;
+    // 40 KiB are held: another 40 KiB does not fit the 64 KiB budget; 1 KiB does.
+    assert!(matches!(
+        a.call(&b.key(), "hold", &[0u8; 40 * 1024], T).await,
+        Err(Error::Overloaded)
+    ));
+    assert_eq!(
+        started.load(Ordering::SeqCst),
+        1,
+        "the refused call did not run"
+    );
+    a.call(&b.key(), "hold", &[0u8; 1024], T).await.unwrap();
+    gate.add_permits(1);
+    held.await.unwrap().unwrap();
+    // Released: a big call fits again.
+    let (a3, k) = (Arc::clone(&a), b.key());
+    let again = tokio::spawn(async move { a3.call(&k, "hold", &[0u8; 40 * 1024], T).await });
+    eventually("big call running again", || {
+        started.load(Ordering::SeqCst) == 3
+    })
+    .await;
+    gate.add_permits(1);
+    again.await.unwrap().unwrap();
 }

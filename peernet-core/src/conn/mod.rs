@@ -111,6 +111,9 @@ pub(crate) struct Conn {
     /// Serving side: calls being handled now, bounded.
     pub(crate) serving: Arc<Semaphore>,
     serving_cap: usize,
+    /// Serving side: bytes of request bodies held by running handlers and queued sends.
+    inbound_bytes: Arc<Semaphore>,
+    inbound_cap: usize,
     /// Spec 5.1: this connection lost to a duplicate; no new calls start on it.
     draining: AtomicBool,
     /// The peer said Goodbye 1 (it starts no new calls here).
@@ -137,6 +140,7 @@ pub(crate) struct ConnLimits {
     pub queue_bytes: usize,
     pub send_timeout: Duration,
     pub max_concurrent_calls: usize,
+    pub inbound_bytes: usize,
 }
 
 impl Conn {
@@ -151,6 +155,7 @@ impl Conn {
         let (queue, rx) = mpsc::unbounded_channel();
         let (close_tx, close_rx) = watch::channel(None);
         let cap = limits.queue_bytes.min(Semaphore::MAX_PERMITS);
+        let inbound_cap = limits.inbound_bytes.min(Semaphore::MAX_PERMITS);
         let conn = Arc::new(Conn {
             info,
             queue,
@@ -163,6 +168,8 @@ impl Conn {
             close_tx,
             serving: Arc::new(Semaphore::new(limits.max_concurrent_calls)),
             serving_cap: limits.max_concurrent_calls,
+            inbound_bytes: Arc::new(Semaphore::new(inbound_cap)),
+            inbound_cap,
             draining: AtomicBool::new(false),
             peer_goodbye: AtomicBool::new(false),
             peer_goodbye_notify: Notify::new(),
@@ -344,6 +351,23 @@ impl Conn {
             .await;
             conn.close(None, CloseCause::Local("duplicate connection".into()));
         });
+    }
+
+    /// Permits for a request body of `len` bytes, if the inbound budget has room now.
+    pub(crate) fn try_inbound(&self, len: usize) -> Option<OwnedSemaphorePermit> {
+        let need = len.clamp(1, self.inbound_cap) as u32;
+        Arc::clone(&self.inbound_bytes)
+            .try_acquire_many_owned(need)
+            .ok()
+    }
+
+    /// Permits for a request body of `len` bytes, waiting for room (backpressure).
+    pub(crate) async fn inbound(&self, len: usize) -> Option<OwnedSemaphorePermit> {
+        let need = len.clamp(1, self.inbound_cap) as u32;
+        Arc::clone(&self.inbound_bytes)
+            .acquire_many_owned(need)
+            .await
+            .ok()
     }
 
     pub(crate) fn set_rtt(&self, rtt: Duration) {

@@ -15,7 +15,7 @@ use peernet_proto::heartbeat::{Heartbeat, HeartbeatAction};
 use peernet_proto::rpc::{RpcRequest, RPC_HANDLER};
 use tokio::io::AsyncReadExt;
 use tokio::net::tcp::OwnedReadHalf;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit};
 use tokio::time::Instant;
 
 use super::handshake::Established;
@@ -58,6 +58,7 @@ pub(crate) fn spawn_connection(
         queue_bytes: shared.config.send_queue_bytes,
         send_timeout: shared.config.send_timeout,
         max_concurrent_calls: shared.config.max_concurrent_calls,
+        inbound_bytes: shared.config.max_inbound_bytes,
     };
     let (conn, out_rx, close_rx) = Conn::new(info, limits);
     if outbound {
@@ -155,7 +156,7 @@ struct Reader {
     shared: Arc<Shared>,
     recv: RecvCipher,
     limit: usize,
-    send_tx: mpsc::Sender<Request>,
+    send_tx: mpsc::Sender<(Request, OwnedSemaphorePermit)>,
 }
 
 /// Runs the heartbeat when its deadline passed: a ping to send, or a dead connection.
@@ -307,14 +308,18 @@ impl Reader {
                     tracing::debug!(peer = %self.conn.info.peer.fingerprint(), "send to peernet.rpc dropped");
                     return None;
                 }
+                // Waits when the worker is behind (in count or in bytes):
+                // backpressure, nothing dropped.
+                let Some(bytes) = self.conn.inbound(body.len()).await else {
+                    return None;
+                };
                 let req = Request {
                     from: self.conn.info.peer,
                     name: name.to_owned(),
                     body: body.to_vec(),
                     kind: RequestKind::Send,
                 };
-                // Waits when the worker is behind: backpressure, nothing dropped.
-                let _ = self.send_tx.send(req).await;
+                let _ = self.send_tx.send((req, bytes)).await;
             }
             Envelope::Ping { nonce } => {
                 let env = Envelope::Pong { nonce };
@@ -347,6 +352,9 @@ impl Reader {
         let Ok(permit) = Arc::clone(&conn.serving).try_acquire_owned() else {
             return conn.reply(id, Outcome::Overloaded).await;
         };
+        let Some(bytes) = conn.try_inbound(body.len()) else {
+            return conn.reply(id, Outcome::Overloaded).await;
+        };
         let req = Request {
             from: conn.info.peer,
             name: name.to_owned(),
@@ -358,7 +366,7 @@ impl Reader {
             let handled = handler.handle(req).await;
             conn.stats.calls_served.fetch_add(1, Ordering::Relaxed);
             conn.reply_handled(id, handled).await;
-            drop(permit);
+            drop((permit, bytes));
         });
     }
 
@@ -381,6 +389,9 @@ impl Reader {
         let Ok(permit) = Arc::clone(&conn.serving).try_acquire_owned() else {
             return conn.reply(id, Outcome::Overloaded).await;
         };
+        let Some(bytes) = conn.try_inbound(req.args.len()) else {
+            return conn.reply(id, Outcome::Overloaded).await;
+        };
         let call = RpcCall {
             from: peer,
             module: req.module.to_owned(),
@@ -392,14 +403,14 @@ impl Reader {
             let handled = dispatcher.handle(call).await;
             conn.stats.calls_served.fetch_add(1, Ordering::Relaxed);
             conn.reply_handled(id, handled).await;
-            drop(permit);
+            drop((permit, bytes));
         });
     }
 }
 
 /// Runs sends in the order they arrived on one connection (spec 5).
-async fn send_worker(shared: Arc<Shared>, mut rx: mpsc::Receiver<Request>) {
-    while let Some(req) = rx.recv().await {
+async fn send_worker(shared: Arc<Shared>, mut rx: mpsc::Receiver<(Request, OwnedSemaphorePermit)>) {
+    while let Some((req, _bytes)) = rx.recv().await {
         let Some(handler) = shared.registry.get(&req.name) else {
             tracing::debug!(peer = %req.from.fingerprint(), name = %req.name, "send to unknown handler dropped");
             continue;
