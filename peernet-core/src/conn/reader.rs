@@ -310,9 +310,7 @@ impl Reader {
                 }
                 // Waits when the worker is behind (in count or in bytes):
                 // backpressure, nothing dropped.
-                let Some(bytes) = self.conn.inbound(body.len()).await else {
-                    return None;
-                };
+                let bytes = self.conn.inbound(body.len()).await?;
                 let req = Request {
                     from: self.conn.info.peer,
                     name: name.to_owned(),
