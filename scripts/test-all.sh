@@ -24,6 +24,8 @@ step "scripts/ci/interop.sh (RPC between C and Python)"
 scripts/ci/interop.sh "$pywork/venv/bin/python"
 step "scripts/ci/hardening.sh (flood, load, faults, 30-host LAN)"
 scripts/ci/hardening.sh
+step "scripts/ci/miri.sh (Miri over the sans-IO protocol crate)"
+scripts/ci/miri.sh
 step "scripts/ci/fuzz.sh (every fuzz target, briefly)"
 scripts/ci/fuzz.sh 10
 step "scripts/ci/bench.sh (benchmark smoke run; judges no speed)"

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Miri (undefined-behaviour checker) over the sans-IO protocol crate, where it runs:
+# every test that does not reach ring's C/assembly AEAD and digest (channel, keyfile
+# fingerprints, handshake split, cacophony), which Miri cannot execute.
+# Needs the nightly toolchain's miri component; installs it when rustup can.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+if ! cargo +nightly miri --version >/dev/null 2>&1; then
+    if ! rustup component add --toolchain nightly miri >/dev/null 2>&1; then
+        echo "miri: not run: no nightly toolchain with the miri component can be installed on this machine"
+        exit 0
+    fi
+fi
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}/miri"
+cargo +nightly miri setup >/dev/null
+cargo +nightly miri test -p peernet-proto --lib \
+    --test envelope --test hello --test announce --test backoff --test heartbeat --test trustfile
