@@ -69,17 +69,22 @@ class CPeer:
         return self._line()
 
     def close(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                self.cmd("quit")
-            except (AssertionError, BrokenPipeError):
-                pass
-            try:
-                self.proc.wait(TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        assert self.proc.returncode == 0 or self.proc.returncode == -9
+        try:
+            if self.proc.poll() is None:
+                try:
+                    self.cmd("quit")
+                except (AssertionError, BrokenPipeError):
+                    pass
+                try:
+                    self.proc.wait(TIMEOUT)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
+        finally:
+            for pipe in (self.proc.stdin, self.proc.stdout):
+                if pipe is not None:
+                    pipe.close()
+        assert self.proc.returncode == 0, f"rpc_peer exited with {self.proc.returncode}"
 
 
 @pytest.fixture
