@@ -4,6 +4,7 @@
 //! one machine-readable line: `rust rtt_p50_us=… rtt_p99_us=… rate=…`.
 //!
 //! `cargo run --release -p peernet-ffi --example rust_bench -- [RTT_CALLS] [PIPELINED_CALLS] [WINDOW]`
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -1,5 +1,6 @@
 //! `include/peernet.h` is generated from this crate by cbindgen and committed; this test
 //! regenerates it and fails if the committed file differs. `PEERNET_BLESS=1` rewrites it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
 
