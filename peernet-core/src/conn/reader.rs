@@ -206,7 +206,9 @@ impl Reader {
                         end -= start;
                         start = 0;
                         if buf.len() < HEADER_LEN + n {
-                            buf.resize(HEADER_LEN + n, 0);
+                            // Room for the next frame too: large frames then take
+                            // fewer reads and no compaction per frame.
+                            buf.resize(2 * (HEADER_LEN + n), 0);
                         }
                     }
                     break;
