@@ -5,7 +5,7 @@
 # toolchain; a few minutes); later runs rebuild only when the sources changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-VENV="${PEERNET_VENV:-.venv}"
+VENV="$(realpath -m "${PEERNET_VENV:-.venv}")"
 stamp="$VENV/.peernet-built"
 stale() {
     [ ! -x "$VENV/bin/peernet" ] || [ ! -f "$stamp" ] ||
