@@ -8,9 +8,9 @@ use crate::basics::buffer_from;
 use crate::callbacks::{
     make_handler, make_rpc_dispatcher, required, take_responder, SendPtr, UserData,
 };
-use crate::guard::{bytes, cstr, ffi_guard, invalid, key_in, set_last_error, status_of};
+use crate::guard::{bytes, cstr, ffi_guard, invalid, set_last_error, status_of};
 use crate::handle::ArcHandle;
-use crate::node::{ms, peernet_node};
+use crate::node::{ms, node_and_key, peernet_node};
 use crate::runtime::{block_on, runtime};
 use crate::types::{
     peernet_authorize_fn, peernet_buffer, peernet_call_fn, peernet_free_fn, peernet_handler_fn,
@@ -215,9 +215,7 @@ pub unsafe extern "C" fn peernet_call(
     ffi_guard!({
         clear(result);
         // SAFETY: contract above.
-        let n = unsafe { peernet_node::acquire(node) }?;
-        // SAFETY: contract above.
-        let key = unsafe { key_in(key, "key") }?;
+        let (n, key) = unsafe { node_and_key(node, key) }?;
         // SAFETY: contract above.
         let name = unsafe { cstr(name, "name") }?;
         // SAFETY: contract above.
@@ -251,9 +249,7 @@ pub unsafe extern "C" fn peernet_call_async(
 ) -> peernet_status {
     ffi_guard!({
         // SAFETY: contract above.
-        let n = unsafe { peernet_node::acquire(node) }?;
-        // SAFETY: contract above.
-        let key = unsafe { key_in(key, "key") }?;
+        let (n, key) = unsafe { node_and_key(node, key) }?;
         // SAFETY: contract above.
         let name = unsafe { cstr(name, "name") }?.to_owned();
         // SAFETY: contract above.
@@ -313,9 +309,7 @@ pub unsafe extern "C" fn peernet_send(
 ) -> peernet_status {
     ffi_guard!({
         // SAFETY: contract above.
-        let n = unsafe { peernet_node::acquire(node) }?;
-        // SAFETY: contract above.
-        let key = unsafe { key_in(key, "key") }?;
+        let (n, key) = unsafe { node_and_key(node, key) }?;
         // SAFETY: contract above.
         let name = unsafe { cstr(name, "name") }?;
         // SAFETY: contract above.
@@ -381,9 +375,7 @@ pub unsafe extern "C" fn peernet_rpc_call(
     ffi_guard!({
         clear(result);
         // SAFETY: contract above.
-        let n = unsafe { peernet_node::acquire(node) }?;
-        // SAFETY: contract above.
-        let key = unsafe { key_in(key, "key") }?;
+        let (n, key) = unsafe { node_and_key(node, key) }?;
         // SAFETY: contract above.
         let module = unsafe { cstr(module, "module") }?;
         // SAFETY: contract above.

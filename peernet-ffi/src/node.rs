@@ -17,6 +17,21 @@ use crate::handle::{ArcHandle, BoxHandle};
 use crate::runtime::block_on;
 use crate::types::{key_out, peernet_key, peernet_status};
 
+/// The node and the peer key of an export that takes both (most do).
+///
+/// # Safety
+/// `node` is NULL or a live node handle; `key` is NULL or readable.
+pub(crate) unsafe fn node_and_key(
+    node: *mut peernet_node,
+    key: *const peernet_key,
+) -> Result<(Arc<peernet_node>, peernet_core::Key), Error> {
+    // SAFETY: the caller's contract.
+    let n = unsafe { peernet_node::acquire(node) }?;
+    // SAFETY: the caller's contract.
+    let key = unsafe { key_in(key, "key") }?;
+    Ok((n, key))
+}
+
 /// Opaque running node. Start with `peernet_node_start`, free with `peernet_node_free`.
 /// Every function taking a node is thread-safe: call it from any thread, concurrently,
 /// and from inside callbacks.
@@ -187,9 +202,7 @@ pub unsafe extern "C" fn peernet_trust(
 ) -> peernet_status {
     ffi_guard!({
         // SAFETY: contract above.
-        let n = unsafe { peernet_node::acquire(node) }?;
-        // SAFETY: contract above.
-        let key = unsafe { key_in(key, "key") }?;
+        let (n, key) = unsafe { node_and_key(node, key) }?;
         // SAFETY: contract above.
         let label = unsafe { opt_cstr(label, "label") }?;
         n.check_open()?;
@@ -212,9 +225,7 @@ pub unsafe extern "C" fn peernet_untrust(
 ) -> peernet_status {
     ffi_guard!({
         // SAFETY: contract above.
-        let n = unsafe { peernet_node::acquire(node) }?;
-        // SAFETY: contract above.
-        let key = unsafe { key_in(key, "key") }?;
+        let (n, key) = unsafe { node_and_key(node, key) }?;
         n.check_open()?;
         n.node.untrust(&key)?;
         Ok(peernet_status::PEERNET_OK)
@@ -232,9 +243,7 @@ pub unsafe extern "C" fn peernet_is_trusted(
 ) -> bool {
     ffi_guard!({
         // SAFETY: contract above.
-        let n = unsafe { peernet_node::acquire(node) }?;
-        // SAFETY: contract above.
-        let key = unsafe { key_in(key, "key") }?;
+        let (n, key) = unsafe { node_and_key(node, key) }?;
         Ok(n.node.is_trusted(&key))
     })
 }
@@ -253,9 +262,7 @@ pub unsafe extern "C" fn peernet_grant_rpc(
 ) -> peernet_status {
     ffi_guard!({
         // SAFETY: contract above.
-        let n = unsafe { peernet_node::acquire(node) }?;
-        // SAFETY: contract above.
-        let key = unsafe { key_in(key, "key") }?;
+        let (n, key) = unsafe { node_and_key(node, key) }?;
         n.check_open()?;
         n.node.grant_rpc(&key, allowed)?;
         Ok(peernet_status::PEERNET_OK)
@@ -281,9 +288,7 @@ pub unsafe extern "C" fn peernet_connect(
 ) -> peernet_status {
     ffi_guard!({
         // SAFETY: contract above.
-        let n = unsafe { peernet_node::acquire(node) }?;
-        // SAFETY: contract above.
-        let key = unsafe { key_in(key, "key") }?;
+        let (n, key) = unsafe { node_and_key(node, key) }?;
         // SAFETY: contract above.
         let addr = parse_addr(unsafe { cstr(addr, "addr") }?)?;
         n.check_open()?;
@@ -305,9 +310,7 @@ pub unsafe extern "C" fn peernet_disconnect(
 ) -> peernet_status {
     ffi_guard!({
         // SAFETY: contract above.
-        let n = unsafe { peernet_node::acquire(node) }?;
-        // SAFETY: contract above.
-        let key = unsafe { key_in(key, "key") }?;
+        let (n, key) = unsafe { node_and_key(node, key) }?;
         n.check_open()?;
         block_on(n.node.disconnect(&key))??;
         Ok(peernet_status::PEERNET_OK)
@@ -325,9 +328,7 @@ pub unsafe extern "C" fn peernet_is_connected(
 ) -> bool {
     ffi_guard!({
         // SAFETY: contract above.
-        let n = unsafe { peernet_node::acquire(node) }?;
-        // SAFETY: contract above.
-        let key = unsafe { key_in(key, "key") }?;
+        let (n, key) = unsafe { node_and_key(node, key) }?;
         Ok(n.node.is_connected(&key))
     })
 }
@@ -346,9 +347,7 @@ pub unsafe extern "C" fn peernet_wait_connected(
 ) -> peernet_status {
     ffi_guard!({
         // SAFETY: contract above.
-        let n = unsafe { peernet_node::acquire(node) }?;
-        // SAFETY: contract above.
-        let key = unsafe { key_in(key, "key") }?;
+        let (n, key) = unsafe { node_and_key(node, key) }?;
         n.check_open()?;
         block_on(n.node.wait_connected(&key, ms(timeout_ms)))??;
         Ok(peernet_status::PEERNET_OK)

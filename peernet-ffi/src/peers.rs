@@ -9,9 +9,9 @@ use peernet_core::PeerState;
 use crate::callbacks::{lock, UserData};
 use crate::config::parse_addr;
 use crate::events::EventCallback;
-use crate::guard::{cstr, ffi_guard, key_in, out};
+use crate::guard::{cstr, ffi_guard, out};
 use crate::handle::ArcHandle;
-use crate::node::{ms, peernet_node};
+use crate::node::{ms, node_and_key, peernet_node};
 use crate::types::{
     fill_text, key_out, peernet_event, peernet_event_fn, peernet_free_fn, peernet_key,
     peernet_log_fn, peernet_peer_info, peernet_peer_state, peernet_status,
@@ -113,9 +113,7 @@ pub unsafe extern "C" fn peernet_discovered(
 ) -> peernet_status {
     ffi_guard!({
         // SAFETY: contract above.
-        let n = unsafe { peernet_node::acquire(node) }?;
-        // SAFETY: contract above.
-        let key = unsafe { key_in(key, "key") }?;
+        let (n, key) = unsafe { node_and_key(node, key) }?;
         // SAFETY: contract above.
         let addr = parse_addr(unsafe { cstr(addr, "addr") }?)?;
         n.check_open()?;
@@ -137,9 +135,7 @@ pub unsafe extern "C" fn peernet_lost(
 ) -> peernet_status {
     ffi_guard!({
         // SAFETY: contract above.
-        let n = unsafe { peernet_node::acquire(node) }?;
-        // SAFETY: contract above.
-        let key = unsafe { key_in(key, "key") }?;
+        let (n, key) = unsafe { node_and_key(node, key) }?;
         n.check_open()?;
         n.node.lost(&key);
         Ok(peernet_status::PEERNET_OK)
