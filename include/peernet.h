@@ -510,8 +510,8 @@ enum peernet_status peernet_config_set_listen(struct peernet_config *config, con
 /**
  * Turns on UDP LAN discovery: announce this node every `interval_ms` (0 = the default
  * 5000) to `port` (0 = the default 4040) at `broadcast_addrs`, a comma-separated list of
- * "ip" or "ip:port" (NULL or "" = the default: 255.255.255.255 plus each interface's
- * directed broadcast address; tests use "127.255.255.255"). Discovered trusted peers
+ * "ip" or "ip:port" (NULL or "" = the default: the directed broadcast address of each
+ * IPv4 interface that is up; tests use "127.255.255.255"). Discovered trusted peers
  * are connected automatically.
  * Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL config, bad address).
  *

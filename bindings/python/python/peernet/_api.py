@@ -115,8 +115,8 @@ def _seconds(name: str, s: float) -> float:
 class UdpDiscovery:
     """UDP LAN discovery settings.
 
-    ``broadcast=None`` sends to 255.255.255.255 and every interface's directed broadcast
-    address; tests and the demo pass ``broadcast=["127.255.255.255"]``. Entries may be
+    ``broadcast=None`` sends to the directed broadcast address of every IPv4 interface
+    that is up; tests and the demo pass ``broadcast=["127.255.255.255"]``. Entries may be
     ``"ip"`` (the discovery port is used) or ``"ip:port"``.
     """
 

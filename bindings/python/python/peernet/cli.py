@@ -268,7 +268,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     ch.add_argument(
         "--broadcast",
         action="append",
-        help="broadcast address (repeatable; default 255.255.255.255 and every interface's)",
+        help="broadcast address (repeatable; default: every interface's directed broadcast)",
     )
     ch.add_argument("--yes", action="store_true", help="pair with everyone discovered, no prompt")
 
