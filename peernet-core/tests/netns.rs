@@ -13,6 +13,11 @@
 //! passes without checking anything. Namespaces are removed even when it fails (Drop).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
+#[path = "common/netlab.rs"]
+mod netlab;
+
+use netlab::{ip, must, skip_reason};
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -21,26 +26,6 @@ use std::time::{Duration, Instant};
 
 const NODES: usize = 4;
 const WAIT: Duration = Duration::from_secs(25);
-
-fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| format!("ip: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "ip {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
-fn must(args: &[&str]) {
-    ip(args).unwrap_or_else(|e| panic!("{e}"));
-}
 
 /// One node process and everything it printed.
 struct Proc {
@@ -216,23 +201,6 @@ impl Drop for Lab {
         let _ = ip(&["netns", "del", &self.hub]);
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-fn skip_reason(bin: &std::path::Path) -> Option<String> {
-    let uid = Command::new("id").arg("-u").output().ok()?;
-    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
-        return Some("not root".into());
-    }
-    if Command::new("ip").arg("-V").output().is_err() {
-        return Some("no `ip` command (apt-get install iproute2)".into());
-    }
-    if !bin.exists() {
-        return Some(format!(
-            "{} not built (cargo build -p peernet-core --example peernet-node)",
-            bin.display()
-        ));
-    }
-    None
 }
 
 #[test]

@@ -14,6 +14,11 @@
 //! fails (Drop).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
+#[path = "common/netlab.rs"]
+mod netlab;
+
+use netlab::{ip, must, skip_reason};
+
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -25,26 +30,6 @@ const HOSTS: usize = 30;
 const INTERVAL_MS: u64 = 500;
 const MESH_DEADLINE: Duration = Duration::from_secs(60);
 const STEP_DEADLINE: Duration = Duration::from_secs(20);
-
-fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| format!("ip: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "ip {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
-fn must(args: &[&str]) {
-    ip(args).unwrap_or_else(|e| panic!("{e}"));
-}
 
 struct Host {
     child: Child,
@@ -193,28 +178,6 @@ fn rss_kib(pid: u32) -> u64 {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
-}
-
-fn skip_reason(bin: &Path) -> Option<String> {
-    let uid = Command::new("id").arg("-u").output().ok()?;
-    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
-        return Some("not root".into());
-    }
-    if Command::new("ip").arg("-V").output().is_err() {
-        return Some("no `ip` command (apt-get install iproute2)".into());
-    }
-    if !bin.exists() {
-        let why = format!(
-            "{} not built (cargo build -p peernet-core --example peernet-node)",
-            bin.display()
-        );
-        assert!(
-            std::env::var_os("PEERNET_REQUIRE_EXAMPLES").is_none(),
-            "{why}"
-        );
-        return Some(why);
-    }
-    None
 }
 
 #[test]
