@@ -8,26 +8,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::*;
-use peernet_core::{
-    AddressSource, EventKind, Handler, Node, NodeConfig, PeerState, Request, UdpDiscoveryConfig,
-};
+use peernet_core::{AddressSource, EventKind, Node, NodeConfig, PeerState, UdpDiscoveryConfig};
 
-fn echo(n: &Node) {
-    n.expose(
-        "echo",
-        Handler::from_async(|r: Request| async move { Ok(r.body) }),
-    )
-    .unwrap();
-}
-
-/// A UDP port for this test run (tests in one binary run at once, and other test
-/// binaries may run concurrently: derive it from the pid and a tag).
 fn udp_port(tag: u16) -> u16 {
-    20000
-        + ((std::process::id() as u16)
-            .wrapping_mul(7)
-            .wrapping_add(tag * 997))
-            % 40000
+    common::udp_port(7, tag)
 }
 
 fn udp_config(tag: &str, port: u16) -> NodeConfig {

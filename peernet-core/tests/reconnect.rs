@@ -9,22 +9,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::*;
-use peernet_core::{EventKind, Handler, Node, NodeConfig, PeerState, Request, UdpDiscoveryConfig};
-
-fn echo(n: &Node) {
-    n.expose(
-        "echo",
-        Handler::from_async(|r: Request| async move { Ok(r.body) }),
-    )
-    .unwrap();
-}
+use peernet_core::{EventKind, Node, NodeConfig, PeerState, UdpDiscoveryConfig};
 
 fn udp_port(tag: u16) -> u16 {
-    20000
-        + ((std::process::id() as u16)
-            .wrapping_mul(13)
-            .wrapping_add(tag * 1999))
-            % 40000
+    common::udp_port(13, tag)
 }
 
 fn with_udp(mut c: NodeConfig, port: u16) -> NodeConfig {

@@ -15,15 +15,15 @@ use std::time::Duration;
 use peernet_proto::announce::Announcement;
 use peernet_proto::channel::{RecvCipher, SendCipher};
 use peernet_proto::envelope::Envelope;
-use peernet_proto::frame::{self, HEADER_LEN};
+use peernet_proto::frame::HEADER_LEN;
 use peernet_proto::handshake::{Handshake, PROLOGUE};
 use peernet_proto::hello::Hello;
 use peernet_proto::Key;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 
-use crate::common::raw::{framed, EnvOwned, RawConn, RawKeys};
+use crate::common::raw::{framed, read_frame, EnvOwned, RawConn, RawKeys};
 
 // ---- /proc readings ----
 
@@ -56,27 +56,6 @@ pub fn mib(kib: i64) -> f64 {
 
 // ---- split raw connection ----
 
-/// Reads one frame body from any reader (None at EOF or error).
-pub async fn read_frame_from<R: AsyncRead + Unpin>(
-    r: &mut R,
-    buf: &mut Vec<u8>,
-) -> Option<Vec<u8>> {
-    loop {
-        if let Ok(Some(n)) = frame::parse_header(buf, 1 << 24) {
-            if buf.len() >= HEADER_LEN + n {
-                let body = buf[HEADER_LEN..HEADER_LEN + n].to_vec();
-                buf.drain(..HEADER_LEN + n);
-                return Some(body);
-            }
-        }
-        let mut chunk = [0u8; 16384];
-        match r.read(&mut chunk).await {
-            Ok(0) | Err(_) => return None,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-    }
-}
-
 /// The writing half of a raw connection.
 pub struct RawTx {
     pub wr: OwnedWriteHalf,
@@ -108,7 +87,7 @@ pub struct RawRx {
 impl RawRx {
     /// Next envelope (None when the connection closes or a frame fails to open).
     pub async fn recv_env(&mut self) -> Option<EnvOwned> {
-        let mut body = read_frame_from(&mut self.rd, &mut self.buf).await?;
+        let mut body = read_frame(&mut self.rd, &mut self.buf).await?;
         let plain = self.recv.open_in_place(&mut body).ok()?;
         Some(EnvOwned::from(Envelope::decode(plain).ok()?))
     }
@@ -150,7 +129,7 @@ pub async fn record_session(
     s.write_all(&m1).await.unwrap();
     written.push(m1);
     let mut buf = Vec::new();
-    let m2 = read_frame_from(&mut s, &mut buf).await.expect("M2");
+    let m2 = read_frame(&mut s, &mut buf).await.expect("M2");
     hs.read_message(&m2).unwrap();
     let m3 = framed(&hs.write_message(&hello.encode()).unwrap());
     s.write_all(&m3).await.unwrap();

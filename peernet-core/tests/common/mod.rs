@@ -58,6 +58,25 @@ pub fn addr(n: &Node) -> SocketAddr {
     n.local_addr().unwrap()
 }
 
+/// Exposes an async `echo` handler.
+pub fn echo(n: &Node) {
+    n.expose(
+        "echo",
+        Handler::from_async(|r: Request| async move { Ok(r.body) }),
+    )
+    .unwrap();
+}
+
+/// A UDP port for one test: test binaries run at the same time, so the port comes from
+/// the pid, a per-binary `salt` and a per-test `tag`.
+pub fn udp_port(salt: u16, tag: u16) -> u16 {
+    20000
+        + ((std::process::id() as u16)
+            .wrapping_mul(salt)
+            .wrapping_add(tag.wrapping_mul(salt.wrapping_mul(142).wrapping_add(1))))
+            % 40000
+}
+
 /// Two nodes that trust each other, `a` connected to `b`, with an `echo` handler on both.
 pub async fn pair() -> (Node, Node) {
     let a = node("a").await;

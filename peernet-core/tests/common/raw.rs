@@ -51,7 +51,12 @@ pub async fn closed_within(s: &mut TcpStream, within: Duration) -> bool {
     .unwrap_or(false)
 }
 
-pub async fn read_frame(s: &mut TcpStream, buf: &mut Vec<u8>) -> Option<Vec<u8>> {
+/// Reads one frame body from any reader, keeping extra bytes in `buf` (None at EOF or
+/// on an error).
+pub async fn read_frame<R: tokio::io::AsyncRead + Unpin>(
+    s: &mut R,
+    buf: &mut Vec<u8>,
+) -> Option<Vec<u8>> {
     loop {
         if let Ok(Some(n)) = frame::parse_header(buf, 1 << 24) {
             if buf.len() >= HEADER_LEN + n {
