@@ -271,7 +271,9 @@ typedef struct peernet_buffer {
 
 /**
  * A handler: runs on a library thread, which it may block (other peers are not
- * stalled); it may call any `peernet_*` function, including blocking ones. `body` is
+ * stalled) unless the node was started with `peernet_config_set_inline_callbacks`
+ * (then it must be quick); it may call any `peernet_*` function, including blocking
+ * ones. `body` is
  * valid only during the call. For a call, answer `responder` exactly once (now or later, from any thread);
  * for a send, `responder` is NULL.
  */
@@ -296,7 +298,7 @@ typedef void (*peernet_free_fn)(void *user_data);
 
 /**
  * Completion of `peernet_call_async`: runs exactly once on a library thread (it may
- * block and call `peernet_*`). On `PEERNET_OK` `data` is the reply; on
+ * block, unless the node has inline callbacks, and may call `peernet_*`). On `PEERNET_OK` `data` is the reply; on
  * `PEERNET_ERR_HANDLER_FAILED` the handler's error text; otherwise NULL (see
  * `peernet_last_error()` inside the callback). `data` is valid only during the call.
  */
@@ -577,6 +579,24 @@ enum peernet_status peernet_config_set_handshake_timeout(struct peernet_config *
 enum peernet_status peernet_config_set_auto_connect(struct peernet_config *config, bool enabled);
 
 /**
+ * Chooses how the node runs its handlers, its RPC dispatcher and the completions of
+ * its `peernet_call_async` calls. `false` (the default): each runs on a library thread
+ * that it may block; before it starts, the runtime thread's other work is handed to
+ * another thread (safe for any callback, but that hand-off costs a thread wake-up per
+ * callback). `true`: each runs directly on the runtime thread that received the
+ * message, with no hand-off (several times the pipelined call rate). Then a callback
+ * must be quick and must not block on anything but short locks: while it runs, that
+ * runtime thread serves no other peer. It may still call every `peernet_*` function,
+ * including blocking ones (those hand the runtime thread's work off themselves).
+ * Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL config).
+ *
+ * # Safety
+ * `config` is NULL or live and used by no other thread.
+ */
+enum peernet_status peernet_config_set_inline_callbacks(struct peernet_config *config,
+                                                        bool enabled);
+
+/**
  * Sets how many calls from one peer are handled at once (default 1024); more are
  * answered `PEERNET_ERR_OVERLOADED` without running.
  * Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL config, 0).
@@ -594,7 +614,8 @@ enum peernet_status peernet_config_set_max_concurrent_calls(struct peernet_confi
  * `handler` runs on a library thread for every call or send (a runtime thread whose
  * other work is handed to another thread while the handler runs), so it may block
  * without stalling other peers, and may call any `peernet_*` function (including
- * blocking ones and `peernet_node_free`). For a call it gets a `responder` to answer
+ * blocking ones and `peernet_node_free`); with `peernet_config_set_inline_callbacks` it
+ * runs on the runtime thread directly and must be quick. For a call it gets a `responder` to answer
  * exactly once, from any thread, now or later. `authorize` (NULL = every trusted peer)
  * runs first, on a runtime thread: it must be quick and must not block.
  *

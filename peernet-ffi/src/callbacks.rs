@@ -103,26 +103,27 @@ impl Drop for CallbackScope {
 /// by the core's registry form no reference cycle with it).
 pub(crate) struct NodeCtx {
     pub id: u64,
-    state: Mutex<InflightState>,
+    /// Callbacks run inline on the runtime thread (`peernet_config_set_inline_callbacks`)
+    /// instead of inside `block_in_place`.
+    inline: bool,
+    /// Callbacks in flight, plus [`CLOSED`] once the node is closing. The hot path
+    /// (enter, leave) is one atomic operation; the mutex and condvar are only used once
+    /// the node is closing.
+    inflight: AtomicUsize,
+    wait: Mutex<()>,
     changed: Condvar,
     user_data: Mutex<Vec<Weak<UserData>>>,
 }
 
-#[derive(Default)]
-struct InflightState {
-    count: usize,
-    closed: bool,
-}
+/// The top bit of [`NodeCtx::inflight`]: no new callback may start.
+const CLOSED: usize = 1 << (usize::BITS - 1);
 
 /// One callback (or call_async completion) in flight; dropping it ends it.
 pub(crate) struct InflightGuard(Arc<NodeCtx>);
 
 impl Drop for InflightGuard {
     fn drop(&mut self) {
-        let mut s = lock(&self.0.state);
-        s.count -= 1;
-        drop(s);
-        self.0.changed.notify_all();
+        self.0.leave();
     }
 }
 
@@ -133,15 +134,29 @@ impl InflightGuard {
         let _scope = CallbackScope;
         f()
     }
+
+    /// Runs a C callback that may block: inline on this thread when the node asked for
+    /// inline callbacks, else inside `block_in_place` (on this thread too, after the
+    /// runtime worker's queue has been handed to another thread, so blocking stalls no
+    /// other peer).
+    pub(crate) fn run_blocking<R>(&self, f: impl FnOnce() -> R) -> R {
+        if self.0.inline {
+            self.run(f)
+        } else {
+            tokio::task::block_in_place(|| self.run(f))
+        }
+    }
 }
 
 static NEXT_NODE_ID: AtomicUsize = AtomicUsize::new(1);
 
 impl NodeCtx {
-    pub(crate) fn new() -> Arc<NodeCtx> {
+    pub(crate) fn new(inline: bool) -> Arc<NodeCtx> {
         Arc::new(NodeCtx {
             id: NEXT_NODE_ID.fetch_add(1, Ordering::Relaxed) as u64,
-            state: Mutex::new(InflightState::default()),
+            inline,
+            inflight: AtomicUsize::new(0),
+            wait: Mutex::new(()),
             changed: Condvar::new(),
             user_data: Mutex::new(Vec::new()),
         })
@@ -149,12 +164,41 @@ impl NodeCtx {
 
     /// Starts a callback unless the node is closing.
     pub(crate) fn enter(self: &Arc<Self>) -> Option<InflightGuard> {
-        let mut s = lock(&self.state);
-        if s.closed {
+        let before = self.inflight.fetch_add(1, Ordering::SeqCst);
+        if before & CLOSED != 0 {
+            self.leave();
             return None;
         }
-        s.count += 1;
         Some(InflightGuard(Arc::clone(self)))
+    }
+
+    /// Ends a callback; wakes `close_and_wait` if the node is closing.
+    fn leave(&self) {
+        let before = self.inflight.fetch_sub(1, Ordering::SeqCst);
+        if before & CLOSED != 0 {
+            // Taking the lock orders this wake-up after the waiter's check of the count
+            // (it holds the lock from its check until it sleeps): no lost wake-up.
+            drop(lock(&self.wait));
+            self.changed.notify_all();
+        }
+    }
+
+    /// Stops new callbacks, waits until every running one (except those on this
+    /// thread's own stack) has returned, then releases every user_data.
+    pub(crate) fn close_and_wait(&self) {
+        let own = callback_depth(self.id);
+        self.inflight.fetch_or(CLOSED, Ordering::SeqCst);
+        let mut w = lock(&self.wait);
+        while self.inflight.load(Ordering::SeqCst) & !CLOSED > own {
+            w = self.changed.wait(w).unwrap_or_else(|p| p.into_inner());
+        }
+        drop(w);
+        let uds: Vec<Weak<UserData>> = std::mem::take(&mut *lock(&self.user_data));
+        for w in uds {
+            if let Some(ud) = w.upgrade() {
+                ud.release();
+            }
+        }
     }
 
     /// Remembers user data to release at node free.
@@ -162,24 +206,6 @@ impl NodeCtx {
         let mut v = lock(&self.user_data);
         v.retain(|w| w.strong_count() > 0);
         v.push(Arc::downgrade(ud));
-    }
-
-    /// Stops new callbacks, waits until every running one (except those on this
-    /// thread's own stack) has returned, then releases every user_data.
-    pub(crate) fn close_and_wait(&self) {
-        let own = callback_depth(self.id);
-        let mut s = lock(&self.state);
-        s.closed = true;
-        while s.count > own {
-            s = self.changed.wait(s).unwrap_or_else(|p| p.into_inner());
-        }
-        drop(s);
-        let uds: Vec<Weak<UserData>> = std::mem::take(&mut *lock(&self.user_data));
-        for w in uds {
-            if let Some(ud) = w.upgrade() {
-                ud.release();
-            }
-        }
     }
 }
 
@@ -244,10 +270,9 @@ const NO_ANSWER: &str = "the handler's responder was dropped unanswered (node fr
 
 /// Runs one C callback and then waits for its responder.
 ///
-/// The callback runs inside `block_in_place`: on the current thread, at once (no thread
-/// switch on the hot path), after the runtime worker's task queue has been handed to
-/// another thread. So it may block without stalling other peers, and may call blocking
-/// `peernet_*` functions (no runtime context is active on the thread meanwhile).
+/// The callback runs on the current thread, at once (no thread switch), through
+/// [`InflightGuard::run_blocking`]: by default inside `block_in_place`, so it may block
+/// without stalling other peers; inline when the node was configured so.
 async fn dispatch(
     guard: InflightGuard,
     reply: Option<(usize, oneshot::Receiver<HandlerResult>)>,
@@ -258,7 +283,7 @@ async fn dispatch(
         None => (0, None),
     };
     let _cleanup = (token != 0).then_some(ResponderCleanup(token));
-    tokio::task::block_in_place(move || guard.run(|| job(token)));
+    guard.run_blocking(|| job(token));
     match rx {
         None => Ok(Vec::new()),
         Some(rx) => rx.await.unwrap_or_else(|_| Err(NO_ANSWER.into())),

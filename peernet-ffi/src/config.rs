@@ -15,6 +15,7 @@ use crate::types::peernet_status;
 /// with `peernet_config_free`. Not thread-safe: use one config from one thread at a time.
 pub struct peernet_config {
     cfg: NodeConfig,
+    inline_callbacks: bool,
 }
 
 impl BoxHandle for peernet_config {
@@ -24,6 +25,12 @@ impl BoxHandle for peernet_config {
 impl peernet_config {
     pub(crate) fn node_config(&self) -> &NodeConfig {
         &self.cfg
+    }
+
+    /// Whether the node's callbacks run inline on the runtime thread
+    /// (`peernet_config_set_inline_callbacks`).
+    pub(crate) fn inline_callbacks(&self) -> bool {
+        self.inline_callbacks
     }
 
     /// Applies a change if the result validates; else leaves the config as it was.
@@ -66,6 +73,7 @@ pub unsafe extern "C" fn peernet_config_new(data_dir: *const c_char) -> *mut pee
         }
         Ok(peernet_config {
             cfg: NodeConfig::new(dir),
+            inline_callbacks: false,
         }
         .into_ptr())
     })
@@ -239,6 +247,32 @@ pub unsafe extern "C" fn peernet_config_set_auto_connect(
         // SAFETY: contract above.
         let c = unsafe { peernet_config::borrow_mut(config) }?;
         c.update(|n| n.auto_connect = enabled)
+    })
+}
+
+/// Chooses how the node runs its handlers, its RPC dispatcher and the completions of
+/// its `peernet_call_async` calls. `false` (the default): each runs on a library thread
+/// that it may block; before it starts, the runtime thread's other work is handed to
+/// another thread (safe for any callback, but that hand-off costs a thread wake-up per
+/// callback). `true`: each runs directly on the runtime thread that received the
+/// message, with no hand-off (several times the pipelined call rate). Then a callback
+/// must be quick and must not block on anything but short locks: while it runs, that
+/// runtime thread serves no other peer. It may still call every `peernet_*` function,
+/// including blocking ones (those hand the runtime thread's work off themselves).
+/// Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL config).
+///
+/// # Safety
+/// `config` is NULL or live and used by no other thread.
+#[no_mangle]
+pub unsafe extern "C" fn peernet_config_set_inline_callbacks(
+    config: *mut peernet_config,
+    enabled: bool,
+) -> peernet_status {
+    ffi_guard!({
+        // SAFETY: contract above.
+        let c = unsafe { peernet_config::borrow_mut(config) }?;
+        c.inline_callbacks = enabled;
+        Ok(peernet_status::PEERNET_OK)
     })
 }
 

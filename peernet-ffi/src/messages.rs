@@ -23,7 +23,8 @@ use crate::types::{
 /// `handler` runs on a library thread for every call or send (a runtime thread whose
 /// other work is handed to another thread while the handler runs), so it may block
 /// without stalling other peers, and may call any `peernet_*` function (including
-/// blocking ones and `peernet_node_free`). For a call it gets a `responder` to answer
+/// blocking ones and `peernet_node_free`); with `peernet_config_set_inline_callbacks` it
+/// runs on the runtime thread directly and must be quick. For a call it gets a `responder` to answer
 /// exactly once, from any thread, now or later. `authorize` (NULL = every trusted peer)
 /// runs first, on a runtime thread: it must be quick and must not block.
 ///
@@ -260,31 +261,28 @@ pub unsafe extern "C" fn peernet_call_async(
         let guard = n.ctx.enter().ok_or(Error::Closed)?;
         let ud = SendPtr(user_data);
         rt.spawn(async move {
+            let ud = ud; // the whole SendPtr, not its raw field
             let r = n.node.call(&key, &name, &body, ms(timeout_ms)).await;
             drop(n);
-            let complete = move || {
-                let ud = ud;
-                let (status, data) = match &r {
-                    Ok(v) => (peernet_status::PEERNET_OK, v.as_slice()),
-                    Err(e) => {
-                        set_last_error(&e.to_string());
-                        match e {
-                            Error::HandlerFailed(m) => (status_of(e), m.as_bytes()),
-                            _ => (status_of(e), &[][..]),
-                        }
+            let (status, data) = match &r {
+                Ok(v) => (peernet_status::PEERNET_OK, v.as_slice()),
+                Err(e) => {
+                    set_last_error(&e.to_string());
+                    match e {
+                        Error::HandlerFailed(m) => (status_of(e), m.as_bytes()),
+                        _ => (status_of(e), &[][..]),
                     }
-                };
-                let ptr = if data.is_empty() {
-                    std::ptr::null()
-                } else {
-                    data.as_ptr()
-                };
-                // SAFETY: C completion with pointers valid for the call.
-                guard.run(|| unsafe { done(ud.0, status, ptr, data.len()) });
+                }
             };
-            // In place, with the worker's queue handed to another thread: the completion
-            // may block and may call blocking functions without stalling the runtime.
-            tokio::task::block_in_place(complete);
+            let ptr = if data.is_empty() {
+                std::ptr::null()
+            } else {
+                data.as_ptr()
+            };
+            // `run_blocking`: by default in place with the worker's queue handed to
+            // another thread (the completion may block); inline if configured.
+            // SAFETY: C completion with pointers valid for the call.
+            guard.run_blocking(|| unsafe { done(ud.0, status, ptr, data.len()) });
         });
         Ok(peernet_status::PEERNET_OK)
     })

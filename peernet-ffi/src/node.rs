@@ -107,11 +107,10 @@ pub unsafe extern "C" fn peernet_node_start(
         let out_node = unsafe { out(out_node, "out") }?;
         *out_node = std::ptr::null_mut();
         // SAFETY: contract above.
-        let cfg = unsafe { peernet_config::borrow(config) }?
-            .node_config()
-            .clone();
-        let node = block_on(Node::start(cfg))??;
-        let ctx = NodeCtx::new();
+        let config = unsafe { peernet_config::borrow(config) }?;
+        let inline = config.inline_callbacks();
+        let node = block_on(Node::start(config.node_config().clone()))??;
+        let ctx = NodeCtx::new(inline);
         let events = EventState::new();
         let (stop, stop_rx) = watch::channel(false);
         let thread = spawn_event_thread(

@@ -178,7 +178,9 @@ pub struct peernet_responder {
 pub type peernet_free_fn = Option<unsafe extern "C" fn(user_data: *mut c_void)>;
 
 /// A handler: runs on a library thread, which it may block (other peers are not
-/// stalled); it may call any `peernet_*` function, including blocking ones. `body` is
+/// stalled) unless the node was started with `peernet_config_set_inline_callbacks`
+/// (then it must be quick); it may call any `peernet_*` function, including blocking
+/// ones. `body` is
 /// valid only during the call. For a call, answer `responder` exactly once (now or later, from any thread);
 /// for a send, `responder` is NULL.
 pub type peernet_handler_fn = Option<
@@ -198,7 +200,7 @@ pub type peernet_authorize_fn =
     Option<unsafe extern "C" fn(user_data: *mut c_void, from: *const peernet_key) -> bool>;
 
 /// Completion of `peernet_call_async`: runs exactly once on a library thread (it may
-/// block and call `peernet_*`). On `PEERNET_OK` `data` is the reply; on
+/// block, unless the node has inline callbacks, and may call `peernet_*`). On `PEERNET_OK` `data` is the reply; on
 /// `PEERNET_ERR_HANDLER_FAILED` the handler's error text; otherwise NULL (see
 /// `peernet_last_error()` inside the callback). `data` is valid only during the call.
 pub type peernet_call_fn = Option<

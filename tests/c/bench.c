@@ -5,7 +5,10 @@
  *   bench [RUST_BENCH_BINARY] [RTT_CALLS] [PIPELINED_CALLS] [WINDOW]
  *
  * Two nodes in this process on 127.0.0.1; the handler is a C echo. RTT: sequential
- * blocking peernet_call. Pipelined: peernet_call_async keeping WINDOW calls in flight. */
+ * blocking peernet_call. Pipelined: WINDOW chains of peernet_call_async (each completion
+ * issues the chain's next call), so WINDOW calls are in flight. Measured twice: with the
+ * default callbacks (each handler and completion may block: the runtime thread's work is
+ * handed off first) and with peernet_config_set_inline_callbacks. */
 #define _POSIX_C_SOURCE 200809L
 #include <peernet.h>
 
@@ -40,22 +43,43 @@ typedef struct window {
     long in_flight, done, failed;
 } window;
 
-static void on_done(void *ud, peernet_status s, const uint8_t *d, size_t n) {
+typedef struct chain_ctx {
+    window *w;
+    peernet_node *node;
+    const peernet_key *key;
+    const uint8_t *body;
+    size_t len;
+    long total, issued;
+} chain_ctx;
+
+/* Completion of one call of a chain: counts it and issues the chain's next call. */
+static void on_chain(void *ud, peernet_status s, const uint8_t *d, size_t n) {
     (void)d;
     (void)n;
-    window *w = ud;
+    chain_ctx *c = ud;
+    window *w = c->w;
     pthread_mutex_lock(&w->mu);
-    w->in_flight--;
     w->done++;
     if (s != PEERNET_OK) w->failed++;
-    pthread_cond_signal(&w->cv);
+    int more = c->issued < c->total;
+    if (more) c->issued++;
+    if (w->done == c->total) pthread_cond_signal(&w->cv);
     pthread_mutex_unlock(&w->mu);
+    if (more &&
+        peernet_call_async(c->node, c->key, "echo", c->body, c->len, 30000, on_chain, c) != PEERNET_OK) {
+        pthread_mutex_lock(&w->mu);
+        w->done++;
+        w->failed++;
+        if (w->done == c->total) pthread_cond_signal(&w->cv);
+        pthread_mutex_unlock(&w->mu);
+    }
 }
 
-static peernet_node *start(const char *dir) {
+static peernet_node *start(const char *dir, bool inline_callbacks) {
     peernet_config *c = peernet_config_new(dir);
     peernet_config_set_listen(c, "127.0.0.1:0");
     peernet_config_set_auto_connect(c, false);
+    peernet_config_set_inline_callbacks(c, inline_callbacks);
     peernet_node *n = NULL;
     if (peernet_node_start(c, &n) != PEERNET_OK) {
         fprintf(stderr, "start: %s\n", peernet_last_error());
@@ -65,16 +89,20 @@ static peernet_node *start(const char *dir) {
     return n;
 }
 
-int main(int argc, char **argv) {
-    const char *rust = argc > 1 ? argv[1] : NULL;
-    int rtt_calls = argc > 2 ? atoi(argv[2]) : 2000;
-    long total = argc > 3 ? atol(argv[3]) : 20000;
-    long win = argc > 4 ? atol(argv[4]) : 64;
-    char root[] = "/tmp/peernet-bench-XXXXXX", da[64], db[64];
-    if (!mkdtemp(root)) return 1;
-    snprintf(da, sizeof da, "%s/a", root);
-    snprintf(db, sizeof db, "%s/b", root);
-    peernet_node *a = start(da), *b = start(db);
+typedef struct result {
+    double p50, p99, rate;
+    long failed;
+} result;
+
+/* Two fresh nodes (callbacks inline or not), the RTT loop, then WINDOW call_async
+ * chains: each completion issues its chain's next call, like the Rust benchmark's tasks
+ * that each call in a loop. Returns 0 on success. */
+static int measure(const char *root, bool inline_callbacks, int rtt_calls, long total, long win,
+                   result *out) {
+    char da[128], db[128];
+    snprintf(da, sizeof da, "%s/%s-a", root, inline_callbacks ? "inline" : "default");
+    snprintf(db, sizeof db, "%s/%s-b", root, inline_callbacks ? "inline" : "default");
+    peernet_node *a = start(da, inline_callbacks), *b = start(db, inline_callbacks);
     peernet_key ka, kb;
     peernet_node_key(a, &ka);
     peernet_node_key(b, &kb);
@@ -91,37 +119,59 @@ int main(int argc, char **argv) {
     double *rtt = malloc(sizeof(double) * (size_t)rtt_calls);
     if (!rtt) return 1;
     for (int i = 0; i < rtt_calls; i++) {
-        peernet_buffer out = {0};
+        peernet_buffer buf = {0};
         double t = now_us();
-        if (peernet_call(a, &kb, "echo", body, sizeof body, 5000, &out) != PEERNET_OK) return 1;
+        if (peernet_call(a, &kb, "echo", body, sizeof body, 5000, &buf) != PEERNET_OK) return 1;
         rtt[i] = now_us() - t;
-        peernet_buffer_free(&out);
+        peernet_buffer_free(&buf);
     }
     qsort(rtt, (size_t)rtt_calls, sizeof(double), cmp);
-    double p50 = rtt[(rtt_calls - 1) / 2], p99 = rtt[(int)((rtt_calls - 1) * 0.99)];
+    out->p50 = rtt[(rtt_calls - 1) / 2];
+    out->p99 = rtt[(int)((rtt_calls - 1) * 0.99)];
     free(rtt);
 
     window w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0};
+    chain_ctx cc = {&w, a, &kb, body, sizeof body, total, 0};
     double t0 = now_us();
-    for (long i = 0; i < total; i++) {
-        pthread_mutex_lock(&w.mu);
-        while (w.in_flight >= win) pthread_cond_wait(&w.cv, &w.mu);
-        w.in_flight++;
-        pthread_mutex_unlock(&w.mu);
-        if (peernet_call_async(a, &kb, "echo", body, sizeof body, 30000, on_done, &w) != PEERNET_OK)
-            return 1;
-    }
     pthread_mutex_lock(&w.mu);
+    for (long i = 0; i < win && i < total; i++) {
+        cc.issued++;
+        if (peernet_call_async(a, &kb, "echo", body, sizeof body, 30000, on_chain, &cc) != PEERNET_OK) {
+            pthread_mutex_unlock(&w.mu);
+            return 1;
+        }
+    }
     while (w.done < total) pthread_cond_wait(&w.cv, &w.mu);
     pthread_mutex_unlock(&w.mu);
-    double rate = total / ((now_us() - t0) / 1e6);
+    out->rate = total / ((now_us() - t0) / 1e6);
+    out->failed = w.failed;
     peernet_node_free(a);
     peernet_node_free(b);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    const char *rust = argc > 1 ? argv[1] : NULL;
+    int rtt_calls = argc > 2 ? atoi(argv[2]) : 2000;
+    long total = argc > 3 ? atol(argv[3]) : 20000;
+    long win = argc > 4 ? atol(argv[4]) : 64;
+    if (rtt_calls < 1 || total < 1 || win < 1) return 2;
+    char root[] = "/tmp/peernet-bench-XXXXXX";
+    if (!mkdtemp(root)) return 1;
+    result def, inl;
+    int bad = measure(root, false, rtt_calls, total, win, &def) ||
+              measure(root, true, rtt_calls, total, win, &inl);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", root);
     if (system(cmd) != 0) fprintf(stderr, "cleanup failed\n");
-
-    printf("c    rtt_p50_us=%.1f rtt_p99_us=%.1f rate=%.0f (failed %ld)\n", p50, p99, rate, w.failed);
+    if (bad) {
+        fprintf(stderr, "bench: a measurement failed: %s\n", peernet_last_error());
+        return 1;
+    }
+    printf("c (default callbacks) rtt_p50_us=%.1f rtt_p99_us=%.1f rate=%.0f (failed %ld)\n",
+           def.p50, def.p99, def.rate, def.failed);
+    printf("c (inline callbacks)  rtt_p50_us=%.1f rtt_p99_us=%.1f rate=%.0f (failed %ld)\n",
+           inl.p50, inl.p99, inl.rate, inl.failed);
     if (!rust) return 0;
     snprintf(cmd, sizeof cmd, "%s %d %ld %ld", rust, rtt_calls, total, win);
     FILE *p = popen(cmd, "r");
@@ -135,7 +185,9 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench: the Rust benchmark did not run\n");
         return 1;
     }
-    printf("C API / Rust API: rtt p50 %.2fx, p99 %.2fx, pipelined rate %.2fx\n", p50 / rp50,
-           p99 / rp99, rate / rrate);
+    printf("C API / Rust API, default callbacks: rtt p50 %.2fx, p99 %.2fx, pipelined rate %.2fx\n",
+           def.p50 / rp50, def.p99 / rp99, def.rate / rrate);
+    printf("C API / Rust API, inline callbacks:  rtt p50 %.2fx, p99 %.2fx, pipelined rate %.2fx\n",
+           inl.p50 / rp50, inl.p99 / rp99, inl.rate / rrate);
     return 0;
 }

@@ -8,11 +8,13 @@
 #include <sys/stat.h>
 
 static char g_root[256];
+/* When set, test_config() asks for inline callbacks (see test_inline_callbacks). */
+static bool g_inline;
 
 /* ---------- helpers ---------- */
 
 static void make_dir(char *out, size_t n, const char *name) {
-    snprintf(out, n, "%s/%s", g_root, name);
+    snprintf(out, n, "%s/%s%s", g_root, g_inline ? "inline-" : "", name);
 }
 
 static peernet_config *test_config(const char *name) {
@@ -22,7 +24,8 @@ static peernet_config *test_config(const char *name) {
     if (!c) return NULL;
     if (peernet_config_set_listen(c, "127.0.0.1:0") != PEERNET_OK ||
         peernet_config_set_heartbeat(c, 200, 15000) != PEERNET_OK ||
-        peernet_config_set_auto_connect(c, false) != PEERNET_OK) {
+        peernet_config_set_auto_connect(c, false) != PEERNET_OK ||
+        peernet_config_set_inline_callbacks(c, g_inline) != PEERNET_OK) {
         peernet_config_free(c);
         return NULL;
     }
@@ -177,6 +180,9 @@ static void test_config_builder(void) {
     CHECK_OK(peernet_config_set_network_monitor(c, 100));
     CHECK_OK(peernet_config_set_network_monitor(c, 0));
     CHECK_STATUS(peernet_config_set_max_concurrent_calls(c, 0), PEERNET_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(peernet_config_set_inline_callbacks(NULL, true), PEERNET_ERR_INVALID_ARGUMENT);
+    CHECK_OK(peernet_config_set_inline_callbacks(c, true));
+    CHECK_OK(peernet_config_set_inline_callbacks(c, false));
     peernet_config_free(c);
     peernet_config_free(NULL);
 }
@@ -1001,6 +1007,21 @@ static void test_logger(void) {
 
 /* ---------- main ---------- */
 
+/* The callback tests again, with every node running its callbacks inline on the runtime
+ * thread (peernet_config_set_inline_callbacks): replies from inside the handler and
+ * later from another thread, 1000 call_async completions, a handler that makes a
+ * blocking call back into the library, node free from inside a callback and with calls
+ * in flight, and RPC. */
+static void test_inline_callbacks(void) {
+    void (*again[])(void) = {test_call_and_send,    test_respond_later,
+                             test_reentrancy,       test_1000_async_calls,
+                             test_free_with_calls_in_flight, test_free_from_callback,
+                             test_rpc};
+    g_inline = true;
+    for (size_t i = 0; i < sizeof again / sizeof again[0]; i++) again[i]();
+    g_inline = false;
+}
+
 typedef struct test_case {
     const char *name;
     void (*fn)(void);
@@ -1030,6 +1051,7 @@ static const test_case TESTS[] = {
     {"events", test_events},
     {"poll_closed", test_poll_closed},
     {"rpc", test_rpc},
+    {"inline_callbacks", test_inline_callbacks},
     {"logger", test_logger},
 };
 
