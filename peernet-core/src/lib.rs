@@ -6,6 +6,7 @@
 //! The wire protocol lives in the sans-IO crate [`peernet_proto`]; this crate adds
 //! sockets, tasks and the public API.
 
+pub mod blocking;
 mod config;
 mod conn;
 mod dialer;

@@ -9,6 +9,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use peernet_core::blocking::block_on;
 use peernet_core::{Handler, Node, NodeConfig, Request};
 
 fn arg(n: usize, default: usize) -> usize {
@@ -56,16 +57,23 @@ fn main() {
         .expect("connect");
     let body = [7u8; 32];
 
-    // Sequential RTT, each call driven from this (non-runtime) thread like a C caller.
+    // Sequential RTT, each call driven from this (non-runtime) thread like a C caller,
+    // with the same blocking wait the C API uses.
     for _ in 0..200 {
-        rt.block_on(a.call(&kb, "echo", &body, Duration::from_secs(5)))
-            .expect("warm-up");
+        block_on(
+            rt.handle(),
+            a.call(&kb, "echo", &body, Duration::from_secs(5)),
+        )
+        .expect("warm-up");
     }
     let mut rtts = Vec::with_capacity(rtt_calls);
     for _ in 0..rtt_calls {
         let t = Instant::now();
-        rt.block_on(a.call(&kb, "echo", &body, Duration::from_secs(5)))
-            .expect("call");
+        block_on(
+            rt.handle(),
+            a.call(&kb, "echo", &body, Duration::from_secs(5)),
+        )
+        .expect("call");
         rtts.push(t.elapsed().as_secs_f64() * 1e6);
     }
     rtts.sort_by(|x, y| x.partial_cmp(y).expect("no NaN"));

@@ -28,15 +28,17 @@ pub(crate) fn enter() -> Option<tokio::runtime::EnterGuard<'static>> {
     RUNTIME.get().and_then(Option::as_ref).map(Runtime::enter)
 }
 
-/// Runs `f` to completion from the calling thread.
+/// Runs `f` to completion from the calling thread, with `peernet_core::blocking::block_on`
+/// (a short yield-loop before parking: no futex wake-up when the reply is quick).
 ///
-/// Works from any thread: a foreign thread, a callback thread of the library (tokio's
-/// blocking pool), and even a runtime worker thread (a log callback), where
-/// `block_in_place` first hands the worker's queue to another thread so `block_on`
-/// does not panic.
+/// Works from any thread: a foreign thread, a callback thread of the library, and even
+/// a runtime worker thread (an inline callback, a log callback), where `block_in_place`
+/// first hands the worker's queue to another thread so that waiting stalls nothing.
 pub(crate) fn block_on<F: Future>(f: F) -> Result<F::Output, Error> {
     let rt = runtime()?;
-    Ok(tokio::task::block_in_place(|| rt.block_on(f)))
+    Ok(tokio::task::block_in_place(|| {
+        peernet_core::blocking::block_on(rt.handle(), f)
+    }))
 }
 
 /// Runs blocking work `f` from any thread (on a runtime worker, first hands the worker's

@@ -112,6 +112,27 @@ def main() -> None:
         measure("Rust  handler (echo), 1 in flight", rust_loop("rust_echo", 1))
         measure("Python def handler, 1 in flight", rust_loop("py_echo", 1),
                 "Rust  handler (echo), 1 in flight")
+
+        print("\n-- round trip, 1 in flight (goal: Python p50 <= 1.5 x Rust p50 + 10 us) --")
+        count = max(2000, min(200_000, int(results[0][1] * args.seconds)))
+        rust = sorted(a._h._bench_rust_rtts(b.key, "rust_echo", args.size, count))
+        py: list[float] = []
+        call, key, clock = a.call, b.key, time.perf_counter_ns
+        for _ in range(count):
+            t = clock()
+            call(key, "rust_echo", body)
+            py.append((clock() - t) / 1e3)
+        py.sort()
+
+        def pct(v: list[float], p: float) -> float:
+            return v[min(len(v) - 1, int(p * (len(v) - 1)))]
+
+        goal = 1.5 * pct(rust, 0.5) + 10
+        for label, v in (("Rust  Node::call (task in the runtime)", rust),
+                         ("Python node.call (blocking, GIL released)", py)):
+            print(f"{label:<58} p50 {pct(v, 0.5):7.1f} us   p99 {pct(v, 0.99):7.1f} us")
+        met = "met" if pct(py, 0.5) <= goal else "NOT met"
+        print(f"{'goal: Python p50 <= ' + f'{goal:.1f} us':<58} {met}")
         a.close()
         b.close()
 

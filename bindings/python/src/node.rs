@@ -688,6 +688,36 @@ impl NodeHandle {
         check(py, r)
     }
 
+    /// Benchmark support: `count` sequential calls of `name` on `key` with a
+    /// `size`-byte body from a Rust task (no Python per call). Returns each call's round
+    /// trip in microseconds.
+    fn _bench_rust_rtts(
+        &self,
+        py: Python<'_>,
+        key: &[u8],
+        name: String,
+        size: usize,
+        count: usize,
+    ) -> PyResult<Vec<f64>> {
+        let k = key_arg(key)?;
+        let n = self.node(py)?;
+        // The loop runs as a task on the runtime's workers, not on this thread.
+        let r = wait(py, async move {
+            let task = tokio::spawn(async move {
+                let body = vec![0u8; size];
+                let mut rtts = Vec::with_capacity(count.min(1 << 20));
+                for _ in 0..count {
+                    let t = std::time::Instant::now();
+                    n.call(&k, &name, &body, Duration::from_secs(30)).await?;
+                    rtts.push(t.elapsed().as_secs_f64() * 1e6);
+                }
+                Ok::<_, peernet_core::Error>(rtts)
+            });
+            task.await.unwrap_or(Err(peernet_core::Error::Closed))
+        })?;
+        check(py, r)
+    }
+
     /// Benchmark support: `count` calls of `name` on `key` with a `size`-byte body,
     /// `concurrency` in flight, issued from Rust (no Python per call). Returns seconds.
     fn _bench_rust_calls(

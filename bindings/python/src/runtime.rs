@@ -39,9 +39,11 @@ pub(crate) fn handle() -> PyResult<Handle> {
 }
 
 /// Runs `fut` to completion with the GIL released, driving it on the calling thread
-/// (the runtime's I/O and timers run on its workers), in slices so that Ctrl-C (and any
-/// other pending signal handler) interrupts the wait: the future is then dropped
-/// (cancelled) and the signal's exception (`KeyboardInterrupt`) raised.
+/// (the runtime's I/O and timers run on its workers) with
+/// `peernet_core::blocking::block_on` (a short yield-loop before parking, so a quick
+/// reply needs no thread wake-up), in slices so that Ctrl-C (and any other pending
+/// signal handler) interrupts the wait: the future is then dropped (cancelled) and the
+/// signal's exception (`KeyboardInterrupt`) raised.
 pub(crate) fn wait<T, F>(py: Python<'_>, fut: F) -> PyResult<T>
 where
     T: Send + 'static,
@@ -51,7 +53,9 @@ where
     let mut fut = Box::pin(fut);
     loop {
         let (back, got) = py.detach(|| {
-            let got = h.block_on(async { tokio::time::timeout(SLICE, &mut fut).await });
+            let got = peernet_core::blocking::block_on(&h, async {
+                tokio::time::timeout(SLICE, &mut fut).await
+            });
             (fut, got)
         });
         fut = back;
