@@ -212,10 +212,20 @@ impl NodeCtx {
 // ---- responders ----
 
 type Reply = oneshot::Sender<HandlerResult>;
+type ResponderMap = HashMap<usize, (u64, Reply)>;
 
-fn responders() -> &'static Mutex<HashMap<usize, (u64, Reply)>> {
-    static MAP: OnceLock<Mutex<HashMap<usize, (u64, Reply)>>> = OnceLock::new();
-    MAP.get_or_init(|| Mutex::new(HashMap::new()))
+/// The pending replies, sharded by token so that the runtime's workers registering and
+/// answering calls at the same time rarely wait for one another.
+const SHARDS: usize = 16;
+
+fn shards() -> &'static [Mutex<ResponderMap>; SHARDS] {
+    static MAP: OnceLock<[Mutex<ResponderMap>; SHARDS]> = OnceLock::new();
+    MAP.get_or_init(|| std::array::from_fn(|_| Mutex::new(HashMap::new())))
+}
+
+/// The shard of a token (tokens are multiples of 16: the bits above those).
+fn shard(token: usize) -> &'static Mutex<ResponderMap> {
+    &shards()[(token >> 4) % SHARDS]
 }
 
 static NEXT_RESPONDER: AtomicUsize = AtomicUsize::new(1);
@@ -226,38 +236,50 @@ fn register_responder(node: u64, tx: Reply) -> usize {
     let token = NEXT_RESPONDER
         .fetch_add(1, Ordering::Relaxed)
         .wrapping_mul(16);
-    lock(responders()).insert(token, (node, tx));
+    lock(shard(token)).insert(token, (node, tx));
     token
 }
 
 /// Takes a pending reply out of the table (None: answered already, or its call is gone).
 pub(crate) fn take_responder(r: *mut peernet_responder) -> Option<Reply> {
-    lock(responders()).remove(&(r as usize)).map(|(_, tx)| tx)
+    let token = r as usize;
+    lock(shard(token)).remove(&token).map(|(_, tx)| tx)
 }
 
 /// Drops every pending reply of a node (node free): the waiting calls fail.
 pub(crate) fn drop_responders(node: u64) {
-    let gone: Vec<Reply> = {
-        let mut map = lock(responders());
+    let mut gone: Vec<Reply> = Vec::new();
+    for m in shards() {
+        let mut map = lock(m);
         let keys: Vec<usize> = map
             .iter()
             .filter(|(_, (n, _))| *n == node)
             .map(|(k, _)| *k)
             .collect();
-        keys.into_iter()
-            .filter_map(|k| map.remove(&k).map(|(_, tx)| tx))
-            .collect()
-    };
+        gone.extend(
+            keys.into_iter()
+                .filter_map(|k| map.remove(&k).map(|(_, tx)| tx)),
+        );
+    }
     drop(gone);
 }
 
-/// Removes a responder when its call is dropped (connection closed) so the table
-/// cannot grow with abandoned entries.
+/// Removes a responder when its call is dropped before it was answered (connection
+/// closed) so the table cannot grow with abandoned entries. Disarmed once the reply
+/// arrived: the entry left the table when it was answered.
 struct ResponderCleanup(usize);
+
+impl ResponderCleanup {
+    fn disarm(mut self) {
+        self.0 = 0;
+    }
+}
 
 impl Drop for ResponderCleanup {
     fn drop(&mut self) {
-        lock(responders()).remove(&self.0);
+        if self.0 != 0 {
+            lock(shard(self.0)).remove(&self.0);
+        }
     }
 }
 
@@ -282,11 +304,17 @@ async fn dispatch(
         Some((t, rx)) => (t, Some(rx)),
         None => (0, None),
     };
-    let _cleanup = (token != 0).then_some(ResponderCleanup(token));
+    let cleanup = ResponderCleanup(token);
     guard.run_blocking(|| job(token));
     match rx {
         None => Ok(Vec::new()),
-        Some(rx) => rx.await.unwrap_or_else(|_| Err(NO_ANSWER.into())),
+        Some(rx) => {
+            // Ok: answered (taken out of the table); Err: dropped by node free (taken
+            // out too). Either way the entry is gone.
+            let r = rx.await.unwrap_or_else(|_| Err(NO_ANSWER.into()));
+            cleanup.disarm();
+            r
+        }
     }
 }
 
