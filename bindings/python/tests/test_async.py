@@ -117,3 +117,40 @@ def test_rpc_call_async(pair: tuple[peernet.Node, peernet.Node]) -> None:
         return await a.rpc_call_async(b.key, "math", "hypot", [3, 4])
 
     assert asyncio.run(main()) == 5.0
+
+
+def test_calls_from_two_loops_at_once_and_loops_are_not_kept(
+    pair: tuple[peernet.Node, peernet.Node],
+) -> None:
+    """Completions are batched per event loop: two loops in two threads each get exactly
+    their own replies, and a finished loop is not kept alive by the batching."""
+    import gc
+    import weakref
+
+    from peernet import _api
+
+    a, b = pair
+    b.expose("echo", lambda peer, body: body)
+    results: dict[int, list[bytes]] = {}
+    loops: list[weakref.ref[asyncio.AbstractEventLoop]] = []
+
+    def run(t: int) -> None:
+        async def main() -> list[bytes]:
+            loops.append(weakref.ref(asyncio.get_running_loop()))
+            return await asyncio.gather(
+                *(a.call_async(b.key, "echo", b"%d-%d" % (t, i), timeout=30.0) for i in range(300))
+            )
+
+        results[t] = asyncio.run(main())
+
+    threads = [threading.Thread(target=run, args=(t,)) for t in range(2)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(60)
+    for t in range(2):
+        assert results[t] == [b"%d-%d" % (t, i) for i in range(300)]
+    gc.collect()
+    assert len(loops) == 2
+    assert all(r() is None for r in loops)
+    assert len(_api._inboxes) == 0
