@@ -412,6 +412,38 @@ impl Node {
         self.shared.route(key)?.call(name, body, timeout).await
     }
 
+    /// Starts a call like [`Node::call`] and returns at once; `done` gets its outcome,
+    /// exactly once, with the same errors `call` returns. No task is spawned per call:
+    /// `done` runs on the connection's reader task when the reply arrives (or on a
+    /// runtime task for an early error, a timeout or a closed connection) — never on the
+    /// calling thread before this returns. So `done` must be quick and must not block:
+    /// while it runs, that connection reads nothing. This is the building block of the
+    /// bindings' asynchronous calls; Rust code normally awaits [`Node::call`].
+    ///
+    /// Must be called from inside a tokio runtime (or with one entered): otherwise it
+    /// returns `Error::Internal` and `done` is dropped without running.
+    pub fn call_with<F>(
+        &self,
+        key: &Key,
+        name: &str,
+        body: &[u8],
+        timeout: Duration,
+        done: F,
+    ) -> Result<()>
+    where
+        F: FnOnce(Result<Vec<u8>>) + Send + 'static,
+    {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(Error::Internal("call_with needs a tokio runtime".into()));
+        }
+        let done: crate::conn::CallbackFn = Box::new(done);
+        match check_user_name(name).and_then(|()| self.shared.route(key)) {
+            Ok(conn) => conn.call_with(name, body, timeout, done),
+            Err(e) => crate::conn::deliver_later(done, Err(e)),
+        }
+        Ok(())
+    }
+
     /// Sends `body` to handler `name` on `key`, fire-and-forget: no reply, dropped if the
     /// peer is offline (`NotConnected`). Waits for queue space up to the send timeout
     /// (then `Overloaded`).

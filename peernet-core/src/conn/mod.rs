@@ -3,10 +3,10 @@
 //! `reader.rs` and `writer.rs`; the handshake over a socket in `handshake.rs`.
 
 pub(crate) mod handshake;
+mod pending;
 mod reader;
 mod writer;
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -20,7 +20,9 @@ use tokio::sync::{mpsc, oneshot, watch, Notify, OwnedSemaphorePermit, Semaphore}
 use tokio::time::Instant;
 
 use crate::error::{Error, Result};
+use pending::{Callback, Pending, Waiter};
 
+pub(crate) use pending::CallbackFn;
 pub(crate) use reader::spawn_connection;
 
 /// Locks a mutex, ignoring poisoning (every critical section here leaves the data
@@ -65,14 +67,6 @@ impl std::fmt::Display for CloseCause {
     }
 }
 
-type Waiter = oneshot::Sender<Result<Vec<u8>>>;
-
-#[derive(Default)]
-struct Pending {
-    map: HashMap<u64, Waiter>,
-    closed: bool,
-}
-
 /// Per-connection counters (relaxed atomics; read by `peers()`).
 #[derive(Debug, Default)]
 pub(crate) struct Stats {
@@ -106,6 +100,8 @@ pub(crate) struct Conn {
     send_timeout: Duration,
     pending: Mutex<Pending>,
     pending_empty: Notify,
+    /// A callback call got a deadline earlier than every other one.
+    deadline_moved: Notify,
     next_id: AtomicU64,
     close_tx: watch::Sender<Option<CloseCause>>,
     /// Serving side: calls being handled now, bounded.
@@ -164,6 +160,7 @@ impl Conn {
             send_timeout: limits.send_timeout,
             pending: Mutex::new(Pending::default()),
             pending_empty: Notify::new(),
+            deadline_moved: Notify::new(),
             next_id: AtomicU64::new(1),
             close_tx,
             serving: Arc::new(Semaphore::new(limits.max_concurrent_calls)),
@@ -229,7 +226,7 @@ impl Conn {
             if p.closed {
                 return Err(Error::Closed);
             }
-            p.map.insert(id, tx);
+            p.insert(id, Waiter::Task(tx));
         }
         // Removes the entry however this future ends (timeout, error, cancellation).
         let _guard = PendingGuard { conn: self, id };
@@ -246,6 +243,75 @@ impl Conn {
         }
     }
 
+    /// Starts a call without a task: `done` runs exactly once, never on the calling
+    /// thread before this returns — with the reply (on the reader task), `Timeout` (on
+    /// this connection's expiry task), or `Closed`. Must be called inside the runtime.
+    /// When the send queue is full it falls back to a task running [`Conn::call`], which
+    /// waits for queue space like every other call.
+    pub(crate) fn call_with(
+        self: &Arc<Self>,
+        name: &str,
+        body: &[u8],
+        timeout: Duration,
+        done: CallbackFn,
+    ) {
+        let deadline = Instant::now() + timeout;
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let frame = match self.encode(&Envelope::Call { id, name, body }) {
+            Ok(f) => f,
+            Err(e) => return deliver_later(done, Err(e)),
+        };
+        let need = frame.len().clamp(1, self.queue_cap) as u32;
+        let Ok(permit) = Arc::clone(&self.queue_bytes).try_acquire_many_owned(need) else {
+            // Queue full (or closed): wait for space in a task, like `call`.
+            let conn = Arc::clone(self);
+            let (name, body) = (name.to_owned(), body.to_vec());
+            tokio::spawn(async move {
+                let r = conn.call(&name, &body, timeout).await;
+                Callback::new(done).run(r);
+            });
+            return;
+        };
+        {
+            let mut p = lock(&self.pending);
+            if p.closed {
+                drop(p);
+                return deliver_later(done, Err(Error::Closed));
+            }
+            if p.insert(id, Waiter::Callback(Callback::new(done), deadline)) {
+                self.deadline_moved.notify_one();
+            }
+        }
+        if self.queue.send(Out::Frame(frame, Some(permit))).is_err() {
+            if let Some(w) = self.remove_pending(id) {
+                tokio::spawn(async move { w.finish(Err(Error::Closed)) });
+            }
+        }
+    }
+
+    /// Fails the callback calls whose deadline passed with `Timeout`; runs as long as
+    /// the connection does (one timer per connection, not one per call).
+    pub(crate) async fn expire_calls(&self) {
+        loop {
+            let moved = self.deadline_moved.notified();
+            let next = lock(&self.pending).next_deadline();
+            match next {
+                None => moved.await,
+                Some(at) => {
+                    tokio::select! {
+                        _ = moved => {}
+                        _ = tokio::time::sleep_until(at) => {
+                            let expired = lock(&self.pending).expired(Instant::now());
+                            for w in expired {
+                                w.finish(Err(Error::Timeout));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// Queues a fire-and-forget send.
     pub(crate) async fn send(&self, name: &str, body: &[u8]) -> Result<()> {
         let frame = self.encode(&Envelope::Send { name, body })?;
@@ -258,17 +324,15 @@ impl Conn {
     pub(crate) fn complete(&self, id: u64, result: Result<Vec<u8>>) {
         let waiter = self.remove_pending(id);
         match waiter {
-            Some(w) => {
-                let _ = w.send(result);
-            }
+            Some(w) => w.finish(result),
             None => tracing::debug!(id, "reply for an unknown call id dropped"),
         }
     }
 
     fn remove_pending(&self, id: u64) -> Option<Waiter> {
         let mut p = lock(&self.pending);
-        let w = p.map.remove(&id);
-        if p.map.is_empty() {
+        let w = p.remove(id);
+        if p.is_empty() {
             self.pending_empty.notify_waiters();
         }
         w
@@ -279,17 +343,17 @@ impl Conn {
         let waiters: Vec<Waiter> = {
             let mut p = lock(&self.pending);
             p.closed = true;
-            p.map.drain().map(|(_, w)| w).collect()
+            p.drain()
         };
         for w in waiters {
-            let _ = w.send(Err(Error::Closed));
+            w.finish(Err(Error::Closed));
         }
         self.pending_empty.notify_waiters();
         self.queue_bytes.close();
     }
 
     pub(crate) fn pending_count(&self) -> usize {
-        lock(&self.pending).map.len()
+        lock(&self.pending).len()
     }
 
     /// Asks the connection to close, after a Goodbye with `reason` if given.
@@ -378,6 +442,13 @@ impl Conn {
     pub(crate) fn rtt_us(&self) -> u32 {
         self.rtt_us.load(Ordering::Relaxed)
     }
+}
+
+/// Runs `done` with `result` on a runtime task (never on the thread that started the
+/// call, which may hold a lock the callback takes).
+pub(crate) fn deliver_later(done: CallbackFn, result: Result<Vec<u8>>) {
+    let cb = Callback::new(done);
+    tokio::spawn(async move { cb.run(result) });
 }
 
 struct PendingGuard<'a> {

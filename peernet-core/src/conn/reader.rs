@@ -96,6 +96,8 @@ pub(crate) fn spawn_connection(
             w = &mut writer => {
                 (w.ok().flatten().unwrap_or(CloseCause::Io("writer stopped".into())), true)
             }
+            // Never returns: fails `call_with` calls whose deadline passed.
+            () = conn.expire_calls() => (CloseCause::Local("call expiry stopped".into()), false),
         };
         conn.fail_pending();
         if !writer_done {
