@@ -162,6 +162,11 @@ impl NodeCtx {
         })
     }
 
+    /// Whether callbacks run inline (`peernet_config_set_inline_callbacks`).
+    pub(crate) fn inline(&self) -> bool {
+        self.inline
+    }
+
     /// Starts a callback unless the node is closing.
     pub(crate) fn enter(self: &Arc<Self>) -> Option<InflightGuard> {
         let before = self.inflight.fetch_add(1, Ordering::SeqCst);
@@ -429,5 +434,7 @@ pub(crate) fn required<F>(f: Option<F>, what: &str) -> Result<F, peernet_core::E
 
 /// Shorthand for the handler function type.
 pub(crate) type HandlerFn = <peernet_handler_fn as IntoIterator>::Item;
+/// Shorthand for the call_async completion type.
+pub(crate) type CallFn = <crate::types::peernet_call_fn as IntoIterator>::Item;
 /// Shorthand for the RPC function type.
 pub(crate) type RpcFn = <peernet_rpc_fn as IntoIterator>::Item;

@@ -6,7 +6,8 @@ use peernet_core::Error;
 
 use crate::basics::buffer_from;
 use crate::callbacks::{
-    make_handler, make_rpc_dispatcher, required, take_responder, SendPtr, UserData,
+    make_handler, make_rpc_dispatcher, required, take_responder, CallFn, InflightGuard, SendPtr,
+    UserData,
 };
 use crate::guard::{bytes, cstr, ffi_guard, invalid, set_last_error, status_of};
 use crate::handle::ArcHandle;
@@ -252,40 +253,60 @@ pub unsafe extern "C" fn peernet_call_async(
         // SAFETY: contract above.
         let (n, key) = unsafe { node_and_key(node, key) }?;
         // SAFETY: contract above.
-        let name = unsafe { cstr(name, "name") }?.to_owned();
+        let name = unsafe { cstr(name, "name") }?;
         // SAFETY: contract above.
-        let body = unsafe { bytes(body, len, "body") }?.to_vec();
+        let body = unsafe { bytes(body, len, "body") }?;
         let done = required(done, "done")?;
         n.check_open()?;
         let rt = runtime()?;
         let guard = n.ctx.enter().ok_or(Error::Closed)?;
         let ud = SendPtr(user_data);
-        rt.spawn(async move {
-            let ud = ud; // the whole SendPtr, not its raw field
-            let r = n.node.call(&key, &name, &body, ms(timeout_ms)).await;
-            drop(n);
-            let (status, data) = match &r {
-                Ok(v) => (peernet_status::PEERNET_OK, v.as_slice()),
-                Err(e) => {
-                    set_last_error(&e.to_string());
-                    match e {
-                        Error::HandlerFailed(m) => (status_of(e), m.as_bytes()),
-                        _ => (status_of(e), &[][..]),
-                    }
-                }
-            };
-            let ptr = if data.is_empty() {
-                std::ptr::null()
-            } else {
-                data.as_ptr()
-            };
-            // `run_blocking`: by default in place with the worker's queue handed to
-            // another thread (the completion may block); inline if configured.
-            // SAFETY: C completion with pointers valid for the call.
-            guard.run_blocking(|| unsafe { done(ud.0, status, ptr, data.len()) });
-        });
+        if n.ctx.inline() {
+            // No task for the call (its reply reaches a callback on the connection's
+            // reader task); the completion then runs on a task of its own, because it
+            // may call blocking functions that need that reader (peernet_call to the
+            // same peer, peernet_node_free).
+            n.node
+                .call_with(&key, name, body, ms(timeout_ms), move |r| {
+                    tokio::spawn(async move {
+                        let ud = ud; // the whole SendPtr, not its raw field
+                        complete_call(&guard, done, ud, &r);
+                    });
+                })?;
+        } else {
+            let (name, body) = (name.to_owned(), body.to_vec());
+            rt.spawn(async move {
+                let ud = ud; // the whole SendPtr, not its raw field
+                let r = n.node.call(&key, &name, &body, ms(timeout_ms)).await;
+                drop(n);
+                complete_call(&guard, done, ud, &r);
+            });
+        }
         Ok(peernet_status::PEERNET_OK)
     })
+}
+
+/// Runs a `peernet_call_async` completion with the call's outcome: by default in place
+/// with the worker's queue handed to another thread (it may block), inline if the node
+/// was configured so.
+fn complete_call(guard: &InflightGuard, done: CallFn, ud: SendPtr, r: &Result<Vec<u8>, Error>) {
+    let (status, data) = match r {
+        Ok(v) => (peernet_status::PEERNET_OK, v.as_slice()),
+        Err(e) => {
+            set_last_error(&e.to_string());
+            match e {
+                Error::HandlerFailed(m) => (status_of(e), m.as_bytes()),
+                _ => (status_of(e), &[][..]),
+            }
+        }
+    };
+    let ptr = if data.is_empty() {
+        std::ptr::null()
+    } else {
+        data.as_ptr()
+    };
+    // SAFETY: C completion with pointers valid for the call.
+    guard.run_blocking(|| unsafe { done(ud.0, status, ptr, data.len()) });
 }
 
 /// Sends `len` bytes of `body` (copied) to handler `name` on `key`, fire-and-forget: no

@@ -771,6 +771,47 @@ static void test_free_from_callback(void) {
     waiter_destroy(&sf.done);
 }
 
+/* a call_async completion that makes a blocking call to the same peer: the reply to
+ * that call must be read while the completion runs (it does not run on the
+ * connection's reader) */
+typedef struct nested_ctx {
+    peernet_node *n;
+    peernet_key peer;
+    peernet_status first, inner;
+    size_t inner_len;
+    waiter done;
+} nested_ctx;
+
+static void nested_done(void *ud, peernet_status s, const uint8_t *d, size_t l) {
+    (void)d; (void)l;
+    nested_ctx *c = ud;
+    c->first = s;
+    peernet_buffer out = {0};
+    c->inner = peernet_call(c->n, &c->peer, "echo", (const uint8_t *)"again", 5, 2000, &out);
+    c->inner_len = out.len;
+    peernet_buffer_free(&out);
+    waiter_add(&c->done, 1);
+}
+
+static void test_completion_calls_back(void) {
+    pair p;
+    REQUIRE(pair_start(&p, "nested", true));
+    CHECK_OK(peernet_expose(p.b, "echo", echo_handler, NULL, NULL, NULL));
+    nested_ctx c;
+    memset(&c, 0, sizeof c);
+    c.n = p.a;
+    c.peer = p.kb;
+    c.first = c.inner = PEERNET_ERR_INTERNAL;
+    waiter_init(&c.done);
+    CHECK_OK(peernet_call_async(p.a, &p.kb, "echo", (const uint8_t *)"x", 1, 5000, nested_done, &c));
+    CHECK(waiter_wait(&c.done, 1, 10000) == 1);
+    CHECK_OK(c.first);
+    CHECK_OK(c.inner);
+    CHECK(c.inner_len == 5);
+    pair_free(&p);
+    waiter_destroy(&c.done);
+}
+
 /* ---- events ---- */
 
 typedef struct ev_ctx {
@@ -1016,7 +1057,7 @@ static void test_inline_callbacks(void) {
     void (*again[])(void) = {test_call_and_send,    test_respond_later,
                              test_reentrancy,       test_1000_async_calls,
                              test_free_with_calls_in_flight, test_free_from_callback,
-                             test_rpc};
+                             test_completion_calls_back, test_rpc};
     g_inline = true;
     for (size_t i = 0; i < sizeof again / sizeof again[0]; i++) again[i]();
     g_inline = false;
@@ -1048,6 +1089,7 @@ static const test_case TESTS[] = {
     {"1000_async_calls", test_1000_async_calls},
     {"free_with_calls_in_flight", test_free_with_calls_in_flight},
     {"free_from_callback", test_free_from_callback},
+    {"completion_calls_back", test_completion_calls_back},
     {"events", test_events},
     {"poll_closed", test_poll_closed},
     {"rpc", test_rpc},
