@@ -492,12 +492,12 @@ impl NodeHandle {
         let t = secs("timeout", timeout)?;
         let n = self.node(py)?;
         let lane = Arc::clone(&self.completions);
-        let body = body.to_vec();
-        handle()?.spawn(async move {
-            let r = n.call(&k, &name, &body, t).await;
-            complete(&lane, done, r);
-        });
-        Ok(())
+        // No task per call: the core runs the callback (which only queues the result
+        // for the completion lane) on the connection's reader task.
+        let rt = handle()?;
+        let _context = rt.enter();
+        let r = n.call_with(&k, &name, body, t, move |r| complete(&lane, done, r));
+        check(py, r)
     }
 
     /// Sends to handler `name` on `key`, fire-and-forget (blocking while the queue is full).
