@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use peernet_proto::channel::TAG_LEN;
 use peernet_proto::envelope::{Envelope, GoodbyeReason};
+use peernet_proto::frame::HEADER_LEN;
 use peernet_proto::hello::Hello;
 use peernet_proto::Key;
 use tokio::sync::{mpsc, oneshot, watch, Notify, OwnedSemaphorePermit, Semaphore};
@@ -31,11 +32,37 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// An envelope encoded for the writer: `HEADER_LEN` bytes of room for the frame header,
+/// then the plaintext, with capacity for the tag, so that a large frame can be sealed
+/// where it is and written without another copy. Only [`Plain::encode`] makes one, so
+/// the writer never gets bytes without the header room.
+pub(crate) struct Plain(Vec<u8>);
+
+impl Plain {
+    /// Encodes `env` (`len` is its encoded length).
+    pub(crate) fn encode(env: &Envelope<'_>, len: usize) -> Plain {
+        let mut v = Vec::with_capacity(HEADER_LEN + len + TAG_LEN);
+        v.extend_from_slice(&[0; HEADER_LEN]);
+        env.encode_into(&mut v);
+        Plain(v)
+    }
+
+    /// Header room and plaintext, for the writer to seal.
+    pub(crate) fn into_frame(self) -> Vec<u8> {
+        self.0
+    }
+
+    /// Bytes held (header room included).
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
 /// What the writer task is asked to do.
 pub(crate) enum Out {
-    /// An encoded envelope (plaintext) to seal and write; the permit holds its bytes
-    /// against the connection's send-queue budget until it is written.
-    Frame(Vec<u8>, Option<OwnedSemaphorePermit>),
+    /// An encoded envelope to seal and write; the permit holds its bytes against the
+    /// connection's send-queue budget until it is written.
+    Frame(Plain, Option<OwnedSemaphorePermit>),
     /// Flush what came before, shut the socket's write side down and stop.
     Close,
 }
@@ -182,7 +209,7 @@ impl Conn {
     }
 
     /// Encodes an envelope for this peer, refusing one over its frame limit.
-    pub(crate) fn encode(&self, env: &Envelope<'_>) -> Result<Vec<u8>> {
+    pub(crate) fn encode(&self, env: &Envelope<'_>) -> Result<Plain> {
         let len = env.encoded_len();
         if len + TAG_LEN > self.peer_limit() {
             return Err(Error::PayloadTooLarge {
@@ -190,13 +217,11 @@ impl Conn {
                 limit: self.peer_limit(),
             });
         }
-        let mut v = Vec::with_capacity(len);
-        env.encode_into(&mut v);
-        Ok(v)
+        Ok(Plain::encode(env, len))
     }
 
     /// Queues an encoded envelope, waiting for send-queue space (backpressure).
-    pub(crate) async fn enqueue(&self, plaintext: Vec<u8>) -> Result<()> {
+    pub(crate) async fn enqueue(&self, plaintext: Plain) -> Result<()> {
         // Clamp so a frame bigger than the whole budget still goes (alone).
         let need = plaintext.len().clamp(1, self.queue_cap) as u32;
         let permit = Arc::clone(&self.queue_bytes)
@@ -210,8 +235,7 @@ impl Conn {
 
     /// Queues a small control envelope (Ping, Pong, Goodbye) without waiting.
     pub(crate) fn enqueue_control(&self, env: &Envelope<'_>) {
-        let mut v = Vec::with_capacity(env.encoded_len());
-        env.encode_into(&mut v);
+        let v = Plain::encode(env, env.encoded_len());
         let _ = self.queue.send(Out::Frame(v, None));
     }
 

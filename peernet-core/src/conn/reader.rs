@@ -325,8 +325,7 @@ impl Reader {
             }
             Envelope::Ping { nonce } => {
                 let env = Envelope::Pong { nonce };
-                let mut v = Vec::with_capacity(env.encoded_len());
-                env.encode_into(&mut v);
+                let v = super::Plain::encode(&env, env.encoded_len());
                 // Through the byte budget: a ping flood cannot grow our queue.
                 let _ = self.conn.enqueue(v).await;
             }

@@ -17,6 +17,8 @@ use super::{CloseCause, Conn, Out};
 const BATCH: usize = 256;
 /// Write out once this much is sealed, even mid-batch.
 const FLUSH_AT: usize = 256 * 1024;
+/// Frames at least this large are sealed in their own buffer and written directly.
+const DIRECT_AT: usize = 16 * 1024;
 /// A write buffer grown past this by a burst is released after `IDLE_SHRINK` without
 /// anything to write (not after every burst: bulk transfers would reallocate per batch).
 const KEEP_CAPACITY: usize = 16 * 1024;
@@ -70,15 +72,29 @@ pub(super) async fn run(
         let mut written = 0u64;
         for out in batch.drain(..) {
             match out {
+                Out::Frame(plain, _permit) if plain.len() >= DIRECT_AT => {
+                    let mut frame = plain.into_frame();
+                    // Large: write what is buffered, then seal this frame where it was
+                    // encoded and write it as it is (no copy into the buffer).
+                    written += frames;
+                    if let Err(e) = flush(&conn, &mut wr, &mut buf, &mut frames).await {
+                        return Some(e);
+                    }
+                    if let Err(e) = seal_frame(&mut cipher, &mut frame, 0) {
+                        return Some(e);
+                    }
+                    frames = 1;
+                    written += 1;
+                    if let Err(e) = flush(&conn, &mut wr, &mut frame, &mut frames).await {
+                        return Some(e);
+                    }
+                }
                 Out::Frame(plain, _permit) => {
                     let start = buf.len();
-                    buf.extend_from_slice(&[0; HEADER_LEN]);
-                    buf.extend_from_slice(&plain);
-                    if let Err(e) = cipher.seal_in_place(&mut buf, start + HEADER_LEN) {
-                        return Some(CloseCause::Protocol(e.to_string()));
+                    buf.extend_from_slice(&plain.into_frame());
+                    if let Err(e) = seal_frame(&mut cipher, &mut buf, start) {
+                        return Some(e);
                     }
-                    let n = (buf.len() - start - HEADER_LEN) as u32;
-                    buf[start..start + HEADER_LEN].copy_from_slice(&n.to_be_bytes());
                     frames += 1;
                 }
                 Out::Close => {
@@ -103,6 +119,17 @@ pub(super) async fn run(
             return None;
         }
     }
+}
+
+/// Seals the frame that starts at `start` of `buf` (header room, then plaintext, up to
+/// the end of `buf`) and writes its header.
+fn seal_frame(cipher: &mut SendCipher, buf: &mut Vec<u8>, start: usize) -> Result<(), CloseCause> {
+    cipher
+        .seal_in_place(buf, start + HEADER_LEN)
+        .map_err(|e| CloseCause::Protocol(e.to_string()))?;
+    let n = (buf.len() - start - HEADER_LEN) as u32;
+    buf[start..start + HEADER_LEN].copy_from_slice(&n.to_be_bytes());
+    Ok(())
 }
 
 async fn flush(
