@@ -22,7 +22,7 @@ int main(int argc, char **argv) {
     try {
         peernet::config cs(root + "/server"), cc(root + "/client");
         cs.listen("127.0.0.1:0").heartbeat(500, 3000);
-        cc.listen("127.0.0.1:0").heartbeat(500, 3000).auto_connect(false);
+        cc.listen("127.0.0.1:0").heartbeat(500, 3000).auto_connect(false).inline_callbacks(true);
         peernet::node server(cs), client(cc);
         server.trust(client.id(), "client");
         client.trust(server.id(), "server");

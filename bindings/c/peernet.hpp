@@ -120,6 +120,8 @@ public:
     config &max_frame(uint32_t bytes) { return set(peernet_config_set_max_frame(get(), bytes)); }
     config &handshake_timeout(uint32_t ms) { return set(peernet_config_set_handshake_timeout(get(), ms)); }
     config &auto_connect(bool on) { return set(peernet_config_set_auto_connect(get(), on)); }
+    /// Callbacks run on the runtime thread without a hand-off: they must be quick.
+    config &inline_callbacks(bool on) { return set(peernet_config_set_inline_callbacks(get(), on)); }
     peernet_config *get() const noexcept { return c_.get(); }
 
 private:
