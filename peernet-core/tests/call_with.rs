@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use peernet_core::{Error, Handler, Request, Result};
+use peernet_core::{Error, Result};
 use tokio::sync::mpsc;
 
 type Outcome = (usize, Result<Vec<u8>>);
@@ -96,14 +96,7 @@ async fn errors_arrive_through_the_callback_never_before_returning() {
 #[tokio::test]
 async fn a_slow_handler_times_out_at_the_deadline() {
     let (a, b) = pair().await;
-    b.expose(
-        "slow",
-        Handler::from_async(|r: Request| async move {
-            tokio::time::sleep(Duration::from_millis(400)).await;
-            Ok(r.body)
-        }),
-    )
-    .unwrap();
+    expose_slow(&b, "slow", Duration::from_millis(400));
     let (tx, mut rx) = mpsc::unbounded_channel();
     let t0 = Instant::now();
     // Deadlines out of order: the expiry timer must move up for the earlier one.
@@ -149,14 +142,7 @@ async fn a_slow_handler_times_out_at_the_deadline() {
 #[tokio::test]
 async fn calls_in_flight_fail_with_closed_when_the_peer_goes() {
     let (a, b) = pair().await;
-    b.expose(
-        "never",
-        Handler::from_async(|_r: Request| async move {
-            tokio::time::sleep(Duration::from_secs(60)).await;
-            Ok(vec![])
-        }),
-    )
-    .unwrap();
+    expose_slow(&b, "never", Duration::from_secs(60));
     let (tx, mut rx) = mpsc::unbounded_channel();
     for i in 0..10 {
         a.call_with(

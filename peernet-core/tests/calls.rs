@@ -208,14 +208,7 @@ async fn not_connected_fails_at_once() {
 #[tokio::test]
 async fn timeout_when_handler_is_slow() {
     let (a, b) = pair().await;
-    b.expose(
-        "never",
-        Handler::from_async(|_r: Request| async move {
-            tokio::time::sleep(Duration::from_secs(30)).await;
-            Ok(vec![])
-        }),
-    )
-    .unwrap();
+    expose_slow(&b, "never", Duration::from_secs(30));
     let r = a
         .call(&b.key(), "never", b"", Duration::from_millis(100))
         .await;
@@ -314,14 +307,7 @@ async fn reply_too_large_becomes_handler_failed() {
 #[tokio::test]
 async fn peer_vanishing_mid_call_fails_at_once() {
     let (a, b) = pair().await;
-    b.expose(
-        "never",
-        Handler::from_async(|_r: Request| async move {
-            tokio::time::sleep(Duration::from_secs(60)).await;
-            Ok(vec![])
-        }),
-    )
-    .unwrap();
+    expose_slow(&b, "never", Duration::from_secs(60));
     let a = Arc::new(a);
     let (a2, k) = (Arc::clone(&a), b.key());
     let call =

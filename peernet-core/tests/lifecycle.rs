@@ -117,14 +117,7 @@ async fn disconnect_closes_both_sides() {
 #[tokio::test]
 async fn shutdown_releases_port_and_fails_calls_in_flight() {
     let (a, b) = pair().await;
-    a.expose(
-        "never",
-        Handler::from_async(|_r: Request| async move {
-            tokio::time::sleep(Duration::from_secs(60)).await;
-            Ok(vec![])
-        }),
-    )
-    .unwrap();
+    expose_slow(&a, "never", Duration::from_secs(60));
     let b = std::sync::Arc::new(b);
     let (b2, ak) = (std::sync::Arc::clone(&b), a.key());
     let call = tokio::spawn(async move { b2.call(&ak, "never", b"", T).await });

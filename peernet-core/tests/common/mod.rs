@@ -67,6 +67,18 @@ pub fn echo(n: &Node) {
     .unwrap();
 }
 
+/// Exposes `name`: an async handler that waits `delay`, then echoes the body.
+pub fn expose_slow(n: &Node, name: &str, delay: Duration) {
+    n.expose(
+        name,
+        Handler::from_async(move |r: Request| async move {
+            tokio::time::sleep(delay).await;
+            Ok(r.body)
+        }),
+    )
+    .unwrap();
+}
+
 /// A UDP port for one test: test binaries run at the same time, so the port comes from
 /// the pid, a per-binary `salt` and a per-test `tag`.
 pub fn udp_port(salt: u16, tag: u16) -> u16 {
