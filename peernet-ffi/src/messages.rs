@@ -268,10 +268,17 @@ pub unsafe extern "C" fn peernet_call_async(
             // same peer, peernet_node_free).
             n.node
                 .call_with(&key, name, body, ms(timeout_ms), move |r| {
-                    tokio::spawn(async move {
-                        let ud = ud; // the whole SendPtr, not its raw field
-                        complete_call(&guard, done, ud, &r);
-                    });
+                    match tokio::runtime::Handle::try_current() {
+                        Ok(rt) => {
+                            rt.spawn(async move {
+                                let ud = ud; // the whole SendPtr, not its raw field
+                                complete_call(&guard, done, ud, &r);
+                            });
+                        }
+                        // Only when the connection's state is dropped outside the runtime
+                        // (the runtime itself going away): still exactly once, here.
+                        Err(_) => complete_call(&guard, done, ud, &r),
+                    }
                 })?;
         } else {
             let (name, body) = (name.to_owned(), body.to_vec());
