@@ -325,7 +325,16 @@ impl Conn {
                     tokio::select! {
                         _ = moved => {}
                         _ = tokio::time::sleep_until(at) => {
-                            let expired = lock(&self.pending).expired(Instant::now());
+                            let expired = {
+                                let mut p = lock(&self.pending);
+                                let expired = p.expired(Instant::now());
+                                if !expired.is_empty() && p.is_empty() {
+                                    // As `remove_pending`: a draining duplicate waits
+                                    // for the table to empty.
+                                    self.pending_empty.notify_waiters();
+                                }
+                                expired
+                            };
                             for w in expired {
                                 w.finish(Err(Error::Timeout));
                             }
