@@ -583,8 +583,8 @@ enum peernet_status peernet_config_set_auto_connect(struct peernet_config *confi
  * its `peernet_call_async` calls. `false` (the default): each runs on a library thread
  * that it may block; before it starts, the runtime thread's other work is handed to
  * another thread (safe for any callback, but that hand-off costs a thread wake-up per
- * callback). `true`: each runs directly on the runtime thread that received the
- * message, with no hand-off (several times the pipelined call rate). Then a callback
+ * callback). `true`: each runs directly on a runtime thread, with no hand-off
+ * (several times the pipelined call rate), never on a connection's reader. Then a callback
  * must be quick and must not block on anything but short locks: while it runs, that
  * runtime thread serves no other peer. It may still call every `peernet_*` function,
  * including blocking ones (those hand the runtime thread's work off themselves).

@@ -353,15 +353,16 @@ class _Inbox:
                 return
             self.scheduled = True
         loop = self.loop()
-        try:
-            if loop is None:
-                raise RuntimeError("event loop is gone")
-            loop.call_soon_threadsafe(self.drain)
-        except RuntimeError:
-            # The loop is closed or gone: nobody waits for these results.
-            with self.lock:
-                self.items.clear()
-                self.scheduled = False
+        if loop is not None:
+            try:
+                loop.call_soon_threadsafe(self.drain)
+                return
+            except RuntimeError:
+                pass
+        # The loop is closed or gone: nobody waits for these results.
+        with self.lock:
+            self.items.clear()
+            self.scheduled = False
 
     def drain(self) -> None:
         with self.lock:
