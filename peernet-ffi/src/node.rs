@@ -71,15 +71,19 @@ impl peernet_node {
         }
         drop_responders(self.ctx.id);
         self.stop.send_replace(true);
-        if let Some(t) = lock(&self.thread).take() {
-            if t.thread().id() != std::thread::current().id() {
-                let _ = t.join();
+        // Waiting below blocks this thread: on a runtime thread (an inline callback),
+        // its queued tasks (completions among them) move to another thread first.
+        crate::runtime::block_in_place(|| {
+            if let Some(t) = lock(&self.thread).take() {
+                if t.thread().id() != std::thread::current().id() {
+                    let _ = t.join();
+                }
             }
-        }
-        let cb = lock(&self.events.callback).take();
-        self.ctx.close_and_wait();
-        self.events.close();
-        drop(cb);
+            let cb = lock(&self.events.callback).take();
+            self.ctx.close_and_wait();
+            self.events.close();
+            drop(cb);
+        });
     }
 }
 

@@ -771,6 +771,57 @@ static void test_free_from_callback(void) {
     waiter_destroy(&sf.done);
 }
 
+/* node_free from inside a completion while the other completions of that node are
+ * still queued or running: every one of them still runs exactly once, and node_free
+ * returns (the thread it blocks must not strand the others) */
+typedef struct free_many {
+    peernet_node *n;
+    atomic_int first, freed_before_return, calls[64];
+    waiter done;
+} free_many;
+
+typedef struct free_many_one {
+    free_many *fm;
+    int index;
+} free_many_one;
+
+static void free_many_done(void *ud, peernet_status s, const uint8_t *d, size_t l) {
+    (void)s; (void)d; (void)l;
+    free_many_one *one = ud;
+    free_many *fm = one->fm;
+    atomic_fetch_add(&fm->calls[one->index], 1);
+    if (atomic_exchange(&fm->first, 1) == 0) {
+        peernet_node_free(fm->n);
+        /* every other completion has run by now: node_free waits for them */
+        atomic_store(&fm->freed_before_return, (int)waiter_get(&fm->done) + 1);
+    }
+    waiter_add(&fm->done, 1);
+}
+
+static void test_free_from_callback_many(void) {
+    pair p;
+    REQUIRE(pair_start(&p, "selffreemany", true));
+    CHECK_OK(peernet_expose(p.b, "echo", echo_handler, NULL, NULL, NULL));
+    free_many *fm = calloc(1, sizeof *fm);
+    free_many_one ones[64];
+    REQUIRE(fm);
+    fm->n = p.a;
+    waiter_init(&fm->done);
+    for (int i = 0; i < 64; i++) {
+        ones[i].fm = fm;
+        ones[i].index = i;
+        CHECK_OK(peernet_call_async(p.a, &p.kb, "echo", NULL, 0, 5000, free_many_done, &ones[i]));
+    }
+    CHECK(waiter_wait(&fm->done, 64, 20000) == 64);
+    CHECK(atomic_load(&fm->freed_before_return) == 64);
+    int once = 1;
+    for (int i = 0; i < 64; i++) once &= atomic_load(&fm->calls[i]) == 1;
+    CHECK(once);
+    peernet_node_free(p.b);
+    waiter_destroy(&fm->done);
+    free(fm);
+}
+
 /* a call_async completion that makes a blocking call to the same peer: the reply to
  * that call must be read while the completion runs (it does not run on the
  * connection's reader) */
@@ -1057,7 +1108,8 @@ static void test_inline_callbacks(void) {
     void (*again[])(void) = {test_call_and_send,    test_respond_later,
                              test_reentrancy,       test_1000_async_calls,
                              test_free_with_calls_in_flight, test_free_from_callback,
-                             test_completion_calls_back, test_rpc};
+                             test_free_from_callback_many, test_completion_calls_back,
+                             test_rpc};
     g_inline = true;
     for (size_t i = 0; i < sizeof again / sizeof again[0]; i++) again[i]();
     g_inline = false;
@@ -1089,6 +1141,7 @@ static const test_case TESTS[] = {
     {"1000_async_calls", test_1000_async_calls},
     {"free_with_calls_in_flight", test_free_with_calls_in_flight},
     {"free_from_callback", test_free_from_callback},
+    {"free_from_callback_many", test_free_from_callback_many},
     {"completion_calls_back", test_completion_calls_back},
     {"events", test_events},
     {"poll_closed", test_poll_closed},
