@@ -13,6 +13,7 @@ mod peernet;
 mod results;
 mod table;
 mod tcp;
+mod wire;
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -125,12 +126,18 @@ fn runtime_work(opts: &Opts, b: Budget, f: Flavour, r: &mut Results) -> std::io:
             if !opts.no_ceilings {
                 let v = tcp::bulk(b).await;
                 r.of_mut(f).tcp_bulk = r.keep(&format!("[{t}] TCP bulk"), v);
+                let v = wire::sealed_bulk(b.capped(1_000_000)).await;
+                r.of_mut(f).wire_bulk = r.keep(&format!("[{t}] sealed frames over TCP"), v);
             }
             let v = peernet::send_throughput(b.capped(1_000_000)).await;
             r.of_mut(f).send_bps = r.keep(&format!("[{t}] send 64 KiB"), v);
         }
         if opts.wants("hs") {
-            eprintln!("[{t}] PeerNet: connect+disconnect loops");
+            eprintln!("[{t}] ceiling: XX over TCP; PeerNet: connect+disconnect loops");
+            if !opts.no_ceilings {
+                let v = wire::handshakes(b).await;
+                r.of_mut(f).wire_hs = r.keep(&format!("[{t}] XX over TCP"), v);
+            }
             let v = peernet::handshake_rate(b).await;
             r.of_mut(f).hs_rate = r.keep(&format!("[{t}] handshakes"), v);
         }

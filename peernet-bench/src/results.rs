@@ -14,6 +14,10 @@ pub struct PerFlavour {
     pub tcp_pipe: Option<f64>,
     /// Raw TCP one direction, bytes per second.
     pub tcp_bulk: Option<f64>,
+    /// Same work over raw TCP (peernet-proto, no node): sealed 64 KiB frames, bytes/s.
+    pub wire_bulk: Option<f64>,
+    /// Same work over raw TCP: XX + confirming Ping/Pong + Goodbye + close, per second.
+    pub wire_hs: Option<f64>,
     /// PeerNet call RTT.
     pub call_rtt: Option<Latency>,
     /// PeerNet pipelined calls per second.

@@ -47,6 +47,8 @@ enum Goal {
     RatioAtLeast(f64),
     AtLeast(f64),
     AtMost(f64),
+    /// No goal: a row that explains another (PeerNet against the same work over raw TCP).
+    Context,
 }
 
 struct Row {
@@ -69,6 +71,7 @@ impl Row {
             Goal::RatioAtLeast(x) => format!("≥ {x}×"),
             Goal::AtLeast(v) => format!("≥ {}", fmt(v, self.unit)),
             Goal::AtMost(v) => format!("≤ {}", fmt(v, self.unit)),
+            Goal::Context => "(context)".into(),
         }
     }
 
@@ -78,6 +81,7 @@ impl Row {
             Goal::RatioAtLeast(x) => self.ratio().map(|r| r >= x),
             Goal::AtLeast(v) => self.peernet.map(|p| p >= v),
             Goal::AtMost(v) => self.peernet.map(|p| p <= v),
+            Goal::Context => return "–",
         };
         match ok {
             Some(true) => "yes",
@@ -128,11 +132,29 @@ fn rows(r: &Results) -> Vec<Row> {
             goal: Goal::RatioAtLeast(0.6),
         });
         rows.push(Row {
+            work: format!("send, 64 KiB bodies, against the same work over TCP [{t}]"),
+            ceiling: p
+                .wire_bulk
+                .map(|v| ("sealed frames over TCP, no node".into(), v)),
+            peernet: p.send_bps,
+            unit: Unit::Bandwidth,
+            goal: Goal::Context,
+        });
+        rows.push(Row {
             work: format!("handshakes: connect+disconnect, {HS_CLIENTS} clients [{t}]"),
             ceiling: r.snow_hs.map(|v| ("XX in memory, 1 thread".into(), v)),
             peernet: p.hs_rate,
             unit: Unit::Rate("hs"),
             goal: Goal::RatioAtLeast(0.8),
+        });
+        rows.push(Row {
+            work: format!("handshakes, {HS_CLIENTS} clients, against the same work over TCP [{t}]"),
+            ceiling: p
+                .wire_hs
+                .map(|v| ("XX + Ping/Pong + close over TCP, no node".into(), v)),
+            peernet: p.hs_rate,
+            unit: Unit::Rate("hs"),
+            goal: Goal::Context,
         });
         if let Some(m) = p.memory {
             rows.push(Row {
@@ -176,6 +198,14 @@ fn ceiling_lines(r: &Results) -> Vec<(String, Option<String>, Option<String>)> {
     per("TCP bulk one direction, 64 KiB writes", &|f| {
         r.of(f).tcp_bulk.map(|v| fmt(v, Unit::Bandwidth))
     });
+    per(
+        "Sealed 64 KiB frames over TCP, one direction (peernet-proto, no node)",
+        &|f| r.of(f).wire_bulk.map(|v| fmt(v, Unit::Bandwidth)),
+    );
+    per(
+        "XX + Ping/Pong + Goodbye + close over TCP, 8 clients (peernet-proto, no node)",
+        &|f| r.of(f).wire_hs.map(|v| fmt(v, Unit::Rate("hs"))),
+    );
     let single = |name: &str, v: Option<String>| (name.to_owned(), v, None);
     let seal = |s: Option<crate::crypto::Seal>, small: bool| {
         s.map(|s| {
@@ -222,7 +252,7 @@ pub fn render(r: &Results) -> String {
     let _ = writeln!(s, "|---|---:|---:|");
     for (name, ct, mt) in ceiling_lines(r) {
         let (ct, mt) = match (ct, mt) {
-            (Some(v), None) if !name.starts_with("TCP") => (v, "(no runtime)".to_owned()),
+            (Some(v), None) if !name.contains("TCP") => (v, "(no runtime)".to_owned()),
             (a, b) => (a.unwrap_or_else(na), b.unwrap_or_else(na)),
         };
         let _ = writeln!(s, "| {name} | {ct} | {mt} |");
@@ -280,6 +310,24 @@ mod tests {
         assert_eq!(fmt(2.5e-5, Unit::Time), "25.0 µs");
         assert_eq!(fmt(1.5e9, Unit::Bandwidth), "1.50 GB/s");
         assert_eq!(fmt(2048.0, Unit::Size), "2.0 KiB");
+    }
+
+    #[test]
+    fn context_rows_have_a_ratio_but_no_verdict() {
+        let mut r = Results::default();
+        r.ct.wire_hs = Some(2000.0);
+        r.ct.hs_rate = Some(1500.0);
+        let text = render(&r);
+        let row = text
+            .lines()
+            .find(|l| l.contains("against the same work over TCP [ct]"))
+            .unwrap_or_default();
+        assert!(row.contains("| 0.75× | (context) | – |"), "{row}");
+        let judged = text
+            .lines()
+            .find(|l| l.starts_with("| handshakes: connect+disconnect"))
+            .unwrap_or_default();
+        assert!(judged.ends_with("| ≥ 0.8× | n/a |"), "{judged}");
     }
 
     #[test]
