@@ -112,7 +112,17 @@ impl Shared {
             if port != 0 {
                 peers.demote_other_ports(&info.peer, port);
             }
-            peers.add(conn)
+            let added = peers.add(conn);
+            // A dial supervisor still waiting (it found `connect` dialing, or was woken
+            // while this connection was being made) re-checks now and ends. Left
+            // asleep, it would still be there when this connection drops, and the drop
+            // would wake it into an immediate redial of a peer that just went away,
+            // instead of a first backoff step (a refused dial there costs a second,
+            // longer step).
+            if let Some(w) = peers.get(&info.peer).and_then(|e| e.dialer.as_ref()) {
+                w.notify_one();
+            }
+            added
         };
         tracing::debug!(peer = %info.peer.fingerprint(), remote = %info.remote, outbound = info.outbound, "connection established");
         if let Some(loser) = added.loser {
@@ -478,8 +488,10 @@ impl Node {
     /// Manual discovery: the program heard (from Bonjour, a configuration file, ...)
     /// that `key` may be reached at `addr`. The address is recorded unconfirmed (only a
     /// handshake confirms it), a `Discovered` event is reported when it is new, and a
-    /// trusted peer without a connection is dialed (auto-connect). Untrusted keys are
-    /// recorded too (`peers()` lists them) but never dialed.
+    /// trusted peer without a connection is dialed (auto-connect) — also when the same
+    /// address is reported again (the peer is up again: no event, but no waiting for the
+    /// rest of a reconnect backoff step either). Untrusted keys are recorded too
+    /// (`peers()` lists them) but never dialed.
     pub fn discovered(&self, key: &Key, addr: SocketAddr) -> Result<()> {
         let ev = discovery::manual::discovered(&self.key(), key, addr)?;
         self.shared.apply_discovery(ev);

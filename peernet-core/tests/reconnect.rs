@@ -50,6 +50,47 @@ async fn manual_connection_is_redialed_after_the_peer_restarts_on_its_port() {
 }
 
 #[tokio::test]
+async fn peer_restarting_on_its_address_is_reconnected_without_a_new_discovered_event() {
+    let port = udp_port(2);
+    let a = Node::start(with_udp(config("sa"), port)).await.unwrap();
+    let bcfg = with_udp(config("sb"), port);
+    let b = Node::start(bcfg.clone()).await.unwrap();
+    let bkey = b.key();
+    a.trust(&bkey, None).unwrap();
+    b.trust(&a.key(), None).unwrap();
+    a.wait_connected(&bkey, T).await.unwrap();
+    let baddr = addr(&b);
+    let mut ev = a.events();
+    b.shutdown().await;
+    drop(b);
+    wait_event(&mut ev, EventKind::Disconnected, Some(bkey)).await;
+    // Same key, same address: its start-up announcement is "alive", not news.
+    let mut c2 = bcfg;
+    c2.listen = Some(baddr);
+    let b2 = Node::start(c2).await.unwrap();
+    echo(&b2);
+    let seen = tokio::time::timeout(T, async {
+        let mut seen = Vec::new();
+        loop {
+            match ev.recv().await {
+                Ok(e) if e.key == Some(bkey) => {
+                    seen.push(e.kind);
+                    if e.kind == EventKind::Connected {
+                        return seen;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => panic!("event stream: {e}"),
+            }
+        }
+    })
+    .await
+    .expect("reconnected");
+    assert_eq!(seen, vec![EventKind::Connected], "{seen:?}");
+    assert_eq!(a.call(&bkey, "echo", b"back", T).await.unwrap(), b"back");
+}
+
+#[tokio::test]
 async fn restarted_peer_on_a_new_port_is_reconnected_through_discovery() {
     let port = udp_port(1);
     let a = Node::start(with_udp(config("da"), port)).await.unwrap();

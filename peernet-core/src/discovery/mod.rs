@@ -6,7 +6,10 @@
 //! over a pluggable [`transport::UdpTransport`]). Every source reports
 //! [`DiscoveryEvent`]s, which `Shared::apply_discovery` folds into the peer table:
 //! the address is recorded unconfirmed, the event is reported once, and a trusted peer
-//! gets a dial supervisor (`dialer`).
+//! gets a dial supervisor (`dialer`). The same address heard again (`Alive`, or a
+//! repeated manual hint) reports nothing, but a trusted peer we are not connected to is
+//! dialed at once: that is how a peer restarting on its address is found again without
+//! waiting out a reconnect backoff step.
 
 pub(crate) mod manual;
 pub(crate) mod service;
@@ -36,6 +39,14 @@ pub(crate) enum DiscoveryEvent {
         /// Where it says it listens.
         addr: SocketAddr,
     },
+    /// `key` announced itself again at the address already reported: it is up. No
+    /// event for the program; a trusted peer we are not connected to is dialed now
+    /// (its supervisor woken, at most every `MIN_GAP`), not after the rest of a backoff
+    /// step: this is how a peer that restarted on the same address is found at once.
+    Alive {
+        /// The peer's key.
+        key: Key,
+    },
     /// `key` has not been heard of for a while (live connections stay up).
     Lost {
         /// The peer's key.
@@ -50,6 +61,26 @@ pub(crate) trait Discovery: Send + Sync {
 }
 
 impl Shared {
+    /// A peer announced (or was hinted at) the address already reported: if we trust it
+    /// and are not connected, dial it now (a running supervisor is woken; it still waits
+    /// `MIN_GAP` after its last round).
+    fn peer_alive(self: &Arc<Self>, key: Key) {
+        if !self.is_trusted(&key) {
+            return;
+        }
+        let down = {
+            let mut peers = lock(&self.peers);
+            // The announced address stays a candidate (refreshed; back if it was evicted).
+            if let Some(addr) = peers.get(&key).and_then(|e| e.discovered) {
+                peers.note_address(key, addr, AddressSource::Discovery, false);
+            }
+            peers.route(&key).is_none()
+        };
+        if down {
+            self.ensure_dialer(key, true);
+        }
+    }
+
     /// Folds a discovery event into the peer table (see the module docs).
     pub(crate) fn apply_discovery(self: &Arc<Self>, ev: DiscoveryEvent) {
         match ev {
@@ -71,6 +102,13 @@ impl Shared {
                 if new {
                     self.emit(EventKind::Discovered, Some(key), Some(addr), String::new());
                     self.ensure_dialer(key, true);
+                } else {
+                    self.peer_alive(key);
+                }
+            }
+            DiscoveryEvent::Alive { key } => {
+                if key != self.identity.public() {
+                    self.peer_alive(key);
                 }
             }
             DiscoveryEvent::Lost { key } => {

@@ -8,8 +8,10 @@
 //! - Our own key from one of our own addresses with our port is our echo: dropped. Our
 //!   own key from anywhere else is reported (rate-limited) as a warning: another node
 //!   uses our identity, or someone replays our announcements.
-//! - A peer is reported once when first heard and again only when its address changes;
-//!   a peer not heard from for 3 intervals is lost (and forgotten).
+//! - A peer is reported (`Discovered`) once when first heard and again only when its
+//!   address changes; the same address again is only `Alive` (the node redials a
+//!   trusted peer it is not connected to, no event); a peer not heard from for 3
+//!   intervals is lost (and forgotten).
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
@@ -37,11 +39,12 @@ const MIN_ANNOUNCE_GAP: Duration = Duration::from_millis(100);
 /// What an incoming datagram meant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Incoming {
-    /// A new peer or a new address of a known one.
+    /// A new peer or a new address of a known one (`Discovered`), or a known peer
+    /// announcing the same address again (`Alive`).
     Event(DiscoveryEvent),
     /// Another address announces our own key (warn once per `WARN_EVERY`).
     OwnKeyElsewhere(SocketAddr),
-    /// Nothing to report (refresh, echo, malformed, rate-limited, table full).
+    /// Nothing to report (echo, malformed, rate-limited, table full).
     Nothing,
 }
 
@@ -161,7 +164,7 @@ impl UdpState {
             Some((old, last)) => {
                 *last = now;
                 if *old == addr {
-                    return Incoming::Nothing;
+                    return Incoming::Event(DiscoveryEvent::Alive { key: a.key });
                 }
                 *old = addr;
             }
