@@ -5,6 +5,7 @@
 //! count and time. See docs/benchmarks.md.
 
 mod crypto;
+mod liveness;
 mod measure;
 mod memory;
 mod nodes;
@@ -140,6 +141,15 @@ fn runtime_work(opts: &Opts, b: Budget, f: Flavour, r: &mut Results) -> std::io:
             }
             let v = peernet::handshake_rate(b).await;
             r.of_mut(f).hs_rate = r.keep(&format!("[{t}] handshakes"), v);
+        }
+        if opts.wants("disc") {
+            eprintln!("[{t}] PeerNet: discovery to first call; restart to next call");
+            let v = liveness::discovery_to_first_call(b).await;
+            r.of_mut(f).first_call = r.keep(&format!("[{t}] discovery to first call"), v);
+            let v = liveness::restart_to_call(b, false).await;
+            r.of_mut(f).restart = r.keep(&format!("[{t}] restart to call"), v);
+            let v = liveness::restart_to_call(b, true).await;
+            r.of_mut(f).restart_udp = r.keep(&format!("[{t}] restart to call, UDP"), v);
         }
     });
     Ok(())

@@ -26,6 +26,12 @@ pub struct PerFlavour {
     pub send_bps: Option<f64>,
     /// PeerNet connect+disconnect loops, connections per second.
     pub hs_rate: Option<f64>,
+    /// Start of two nodes to their first call, over UDP discovery.
+    pub first_call: Option<Latency>,
+    /// A peer's restart on its port to the next call to it, no discovery.
+    pub restart: Option<Latency>,
+    /// The same with UDP discovery.
+    pub restart_udp: Option<Latency>,
     /// The memory child's report.
     pub memory: Option<MemoryReport>,
 }

@@ -2,6 +2,7 @@
 
 use std::fmt::Write;
 
+use crate::liveness::FIRST_BACKOFF;
 use crate::measure::Flavour;
 use crate::peernet::HS_CLIENTS;
 use crate::results::Results;
@@ -17,6 +18,8 @@ enum Unit {
     Bandwidth,
     /// Bytes, printed in KiB.
     Size,
+    /// Seconds, printed in ms.
+    Millis,
 }
 
 fn group(n: f64) -> String {
@@ -37,6 +40,7 @@ fn fmt(v: f64, u: Unit) -> String {
         Unit::Rate(noun) => format!("{} {noun}/s", group(v)),
         Unit::Bandwidth => format!("{:.2} GB/s", v / 1e9),
         Unit::Size => format!("{:.1} KiB", v / 1024.0),
+        Unit::Millis => format!("{:.1} ms", v * 1e3),
     }
 }
 
@@ -163,6 +167,40 @@ fn rows(r: &Results) -> Vec<Row> {
                 peernet: Some(m.connect_rate),
                 unit: Unit::Rate("hs"),
                 goal: Goal::RatioAtLeast(0.8),
+            });
+        }
+        let step = secs(FIRST_BACKOFF);
+        let timed = [
+            (
+                "discovery: start of 2 nodes to first call",
+                p.first_call,
+                0.1,
+            ),
+            (
+                "reconnect: peer restart (same port) to next call",
+                p.restart,
+                step + 0.05,
+            ),
+            (
+                "reconnect, UDP discovery on: peer restart to next call",
+                p.restart_udp,
+                step + 0.05,
+            ),
+        ];
+        for (what, l, goal) in timed {
+            rows.push(Row {
+                work: format!("{what}, median [{t}]"),
+                ceiling: None,
+                peernet: l.map(|l| secs(l.p50)),
+                unit: Unit::Millis,
+                goal: Goal::AtMost(goal),
+            });
+            rows.push(Row {
+                work: format!("{what}, worst run [{t}]"),
+                ceiling: None,
+                peernet: l.map(|l| secs(l.p99)),
+                unit: Unit::Millis,
+                goal: Goal::AtMost(goal),
             });
         }
         rows.push(Row {

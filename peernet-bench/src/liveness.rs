@@ -1,0 +1,163 @@
+//! How fast nodes find each other and come back: the time from starting two nodes to
+//! their first successful call (UDP discovery on 127.255.255.255, auto-connect), and
+//! from a peer's restart to the next successful call to it (the dialer's backoff, and
+//! discovery). Every figure is a set of runs, bounded in count and time; these are
+//! timings of the default configuration (discovery interval 5 s, first backoff step
+//! 0.5 s), not of shortened test intervals.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use peernet_core::{Error, Handler, Key, Node, NodeConfig, Request, Result, UdpDiscoveryConfig};
+
+use crate::measure::{nanos, Bound, Budget, Latency};
+use crate::nodes::{self, T};
+
+/// The dialer's first backoff step, nominal (`peernet_proto::backoff`, 0.5 s doubling
+/// to 30 s; the jittered delay is between half of it and all of it).
+pub const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+
+/// Most runs of each figure (each run starts and stops nodes).
+const RUNS: u64 = 20;
+
+/// A UDP port that was free a moment ago, for one measurement's discovery.
+fn free_udp_port() -> Result<u16> {
+    let s = UdpSocket::bind("127.0.0.1:0").map_err(|e| Error::Internal(e.to_string()))?;
+    let port = s
+        .local_addr()
+        .map_err(|e| Error::Internal(e.to_string()))?
+        .port();
+    Ok(port)
+}
+
+/// Node config on `dir` listening on `127.0.0.1:port`, auto-connect on, UDP discovery
+/// (default interval) on `udp` over 127.255.255.255 when given.
+fn config(dir: &Path, port: u16, udp: Option<u16>) -> NodeConfig {
+    let mut c = NodeConfig::new(dir);
+    c.listen = Some(SocketAddr::from(([127, 0, 0, 1], port)));
+    c.udp_discovery = udp.map(|p| UdpDiscoveryConfig {
+        port: p,
+        broadcast: vec![SocketAddr::from(([127, 255, 255, 255], p))],
+        ..UdpDiscoveryConfig::default()
+    });
+    c
+}
+
+/// Starts a node and exposes `echo` on it.
+async fn start_echo(c: NodeConfig) -> Result<Node> {
+    let n = Node::start(c).await?;
+    n.expose(
+        "echo",
+        Handler::from_async(|r: Request| async move { Ok(r.body) }),
+    )?;
+    Ok(n)
+}
+
+/// Calls `to` until a call succeeds (waiting for the connection in between), within `T`.
+async fn first_call(a: &Node, to: &Key) -> Result<()> {
+    let deadline = Instant::now() + T;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(Error::Timeout);
+        }
+        a.wait_connected(to, left).await?;
+        match a.call(to, "echo", b"hello", left).await {
+            Ok(_) => return Ok(()),
+            // The connection it waited for may be the loser of a simultaneous dial
+            // (spec 5.1); the winner follows.
+            Err(Error::NotConnected | Error::Closed) => tokio::task::yield_now().await,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Two identities that trust each other, in fresh data directories.
+async fn two_identities() -> Result<(NodeConfig, NodeConfig)> {
+    let (ca, cb) = (nodes::config(false), nodes::config(false));
+    let (a, b) = (
+        Node::start(ca.clone()).await?,
+        Node::start(cb.clone()).await?,
+    );
+    nodes::mutual_trust(&a, &b)?;
+    a.shutdown().await;
+    b.shutdown().await;
+    Ok((ca, cb))
+}
+
+/// From starting two nodes that trust each other (identities already on disk, nothing
+/// else known) to the first successful call between them: both start at once, with
+/// UDP discovery; the one that hears the other's start-up announcement dials.
+pub async fn discovery_to_first_call(b: Budget) -> Result<Latency> {
+    let (ca, cb) = two_identities().await?;
+    let udp = free_udp_port()?;
+    let bound = Bound::new(b.time, RUNS);
+    let mut samples = Vec::new();
+    while bound.go(samples.len() as u64) {
+        let t = Instant::now();
+        let (a, bn) = tokio::try_join!(
+            start_echo(config(&ca.data_dir, 0, Some(udp))),
+            start_echo(config(&cb.data_dir, 0, Some(udp)))
+        )?;
+        let r = first_call(&a, &bn.key()).await;
+        samples.push(nanos(t.elapsed()));
+        a.shutdown().await;
+        bn.shutdown().await;
+        r?;
+    }
+    eprintln!("  {} runs in {:.2?}", samples.len(), bound.elapsed());
+    Latency::from_nanos(samples).ok_or_else(|| Error::Internal("no samples".into()))
+}
+
+/// From a connected peer's restart (same key, same port) to the next successful call to
+/// it: the peer shuts down, the other side sees the disconnect, the peer starts again at
+/// once, and the clock runs from that start. Without discovery the other side's dialer
+/// finds it after its first backoff step; with discovery, the restart's announcement
+/// should bring it back sooner.
+pub async fn restart_to_call(b: Budget, discovery: bool) -> Result<Latency> {
+    let (ca, cb) = two_identities().await?;
+    let udp = if discovery {
+        Some(free_udp_port()?)
+    } else {
+        None
+    };
+    let a = start_echo(config(&ca.data_dir, 0, udp)).await?;
+    let mut peer = start_echo(config(&cb.data_dir, 0, udp)).await?;
+    let (key, port) = (peer.key(), peer.port());
+    a.connect(&key, nodes::addr(&peer)?, T).await?;
+    let bound = Bound::new(b.time, RUNS);
+    let mut samples = Vec::new();
+    let mut events = a.events();
+    while bound.go(samples.len() as u64) {
+        first_call(&a, &key).await?;
+        peer.shutdown().await;
+        drop(peer);
+        wait_disconnected(&a, &mut events, &key).await?;
+        let t = Instant::now();
+        peer = start_echo(config(&cb.data_dir, port, udp)).await?;
+        first_call(&a, &key).await?;
+        samples.push(nanos(t.elapsed()));
+    }
+    eprintln!("  {} restarts in {:.2?}", samples.len(), bound.elapsed());
+    a.shutdown().await;
+    peer.shutdown().await;
+    Latency::from_nanos(samples).ok_or_else(|| Error::Internal("no samples".into()))
+}
+
+/// Waits until `a` no longer counts `key` as connected.
+async fn wait_disconnected(
+    a: &Node,
+    events: &mut tokio::sync::broadcast::Receiver<peernet_core::Event>,
+    key: &Key,
+) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + T;
+    while a.is_connected(key) {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Ok(_)) | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
+            Ok(Err(_)) => return Err(Error::Closed),
+            Err(_) => return Err(Error::Timeout),
+        }
+    }
+    Ok(())
+}
