@@ -126,7 +126,7 @@ pub(crate) async fn accept_loop(
 ) {
     loop {
         let accepted = tokio::select! {
-            _ = stop.wait_for(|s| *s) => return,
+            _ = stop.wait_for(|s| *s) => break,
             a = listener.accept() => a,
         };
         let (stream, remote) = match accepted {
@@ -165,4 +165,9 @@ pub(crate) async fn accept_loop(
             }
         });
     }
+    // `Node::shutdown` returns once every `stop` receiver is gone: close the listening
+    // socket first, so the port can be bound again as soon as shutdown returns (a
+    // restart on the same port lost this race now and then on the multi-thread runtime).
+    drop(listener);
+    drop(stop);
 }

@@ -220,3 +220,21 @@ async fn shutdown_waits_for_background_tasks() {
         "a background task outlived shutdown"
     );
 }
+
+/// `shutdown` returns only once the listening socket is closed: a node restarted on the
+/// same port right away (as a program restarting would) can bind it. Several rounds on
+/// the multi-thread runtime, where the listener's task runs on another thread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listen_port_is_free_when_shutdown_returns() {
+    let first = config("portfree");
+    let mut n = Node::start(first.clone()).await.unwrap();
+    let port = n.port();
+    for _ in 0..50 {
+        n.shutdown().await;
+        drop(n);
+        let mut again = first.clone();
+        again.listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+        n = Node::start(again).await.expect("port free after shutdown");
+    }
+    n.shutdown().await;
+}
