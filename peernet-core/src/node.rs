@@ -102,8 +102,7 @@ impl Shared {
                 // Confirmed by this handshake; keeps the source it was first known by
                 // (discovery, dial-back), else it came from `connect`.
                 peers.confirm_address(info.peer, info.remote);
-            } else if info.peer_hello.listen_port != 0 {
-                let back = SocketAddr::new(info.remote.ip(), info.peer_hello.listen_port);
+            } else if let Some(back) = info.listen_addr() {
                 peers.note_address(info.peer, back, AddressSource::DialBack, false);
             }
             // The peer's authenticated Hello names the one port it listens on now:
@@ -154,11 +153,14 @@ impl Shared {
             // Reconnect with backoff (not after untrust, disconnect or shutdown: the
             // supervisor checks) — at once if discovery already reports the peer at
             // another address (it restarted elsewhere before we noticed the drop).
+            // (Compared with where the peer listens, not with the source address of a
+            // connection it dialed, whose ephemeral port would always look "moved".)
+            let info = &conn.info;
             let moved = lock(&self.peers)
-                .get(&conn.info.peer)
+                .get(&info.peer)
                 .and_then(|e| e.discovered)
-                .is_some_and(|a| a != conn.info.remote);
-            self.ensure_dialer(conn.info.peer, moved);
+                .is_some_and(|a| Some(a) != info.listen_addr());
+            self.ensure_dialer(info.peer, moved);
         }
         self.conns_changed.notify_waiters();
     }

@@ -118,6 +118,24 @@ pub(crate) struct ConnInfo {
     pub peer_hello: Hello,
 }
 
+impl ConnInfo {
+    /// Where the peer accepts connections: the address we dialed, or, for a connection
+    /// it dialed, its source IP with the port its Hello names (its source port is an
+    /// ephemeral one). `None` when it dialed us and listens nowhere.
+    pub(crate) fn listen_addr(&self) -> Option<SocketAddr> {
+        if self.outbound {
+            Some(self.remote)
+        } else if self.peer_hello.listen_port != 0 {
+            Some(SocketAddr::new(
+                self.remote.ip(),
+                self.peer_hello.listen_port,
+            ))
+        } else {
+            None
+        }
+    }
+}
+
 /// The handle to one live connection.
 pub(crate) struct Conn {
     pub info: ConnInfo,
@@ -492,5 +510,32 @@ struct PendingGuard<'a> {
 impl Drop for PendingGuard<'_> {
     fn drop(&mut self) {
         self.conn.remove_pending(self.id);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn info(outbound: bool, remote: &str, listen_port: u16) -> ConnInfo {
+        ConnInfo {
+            id: 1,
+            peer: Key::from_bytes([2; 32]),
+            initiator: Key::from_bytes([2; 32]),
+            outbound,
+            remote: remote.parse().unwrap(),
+            local: "127.0.0.1:4000".parse().unwrap(),
+            peer_hello: Hello::new(1 << 20, listen_port),
+        }
+    }
+
+    #[test]
+    fn listen_addr_of_outbound_and_inbound_connections() {
+        let a: SocketAddr = "10.0.0.2:7002".parse().unwrap();
+        assert_eq!(info(true, "10.0.0.2:7002", 7002).listen_addr(), Some(a));
+        // It dialed us from an ephemeral port: its Hello names where it listens.
+        assert_eq!(info(false, "10.0.0.2:51234", 7002).listen_addr(), Some(a));
+        assert_eq!(info(false, "10.0.0.2:51234", 0).listen_addr(), None);
     }
 }
