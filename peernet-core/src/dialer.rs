@@ -31,6 +31,11 @@ pub(crate) const MAX_ROUNDS: u32 = 24;
 const MAX_PER_ROUND: usize = 8;
 /// Shortest time between the starts of two rounds, even when woken by hints.
 const MIN_GAP: Duration = Duration::from_millis(200);
+/// A peer heard again at its known address (`DiscoveryEvent::Alive`) wakes its
+/// supervisor only during this many first rounds (about 30 s of backoff): long enough
+/// to find a restarting peer at once, while a peer that is up but refuses us is not
+/// dialed at every announcement for ever (the backoff and the give-up still apply).
+pub(crate) const ALIVE_ROUNDS: u32 = 6;
 
 /// A jitter value in [0, 1) (randomly keyed SipHash of the time; no crate needed for
 /// something this unimportant).
@@ -99,6 +104,7 @@ impl Shared {
         }
         let wake = Arc::new(Notify::new());
         e.dialer = Some(Arc::clone(&wake));
+        e.dial_rounds = 0;
         drop(peers);
         let stop = self.shutdown_rx();
         self.rt
@@ -176,6 +182,7 @@ async fn supervise(
         };
         last_round = Some(Instant::now());
         rounds += 1;
+        lock(&shared.peers).entry(key).dial_rounds = rounds;
         let mut failed = Vec::new();
         for addr in addrs.into_iter().take(MAX_PER_ROUND) {
             if shared.is_shutting_down() || lock(&shared.peers).route(&key).is_some() {
@@ -210,6 +217,7 @@ async fn supervise(
                 return;
             }
             rounds = 0;
+            lock(&shared.peers).entry(key).dial_rounds = 0;
             backoff.reset();
         }
         delay = backoff.next_delay(jitter());

@@ -490,10 +490,10 @@ impl Node {
     /// Manual discovery: the program heard (from Bonjour, a configuration file, ...)
     /// that `key` may be reached at `addr`. The address is recorded unconfirmed (only a
     /// handshake confirms it), a `Discovered` event is reported when it is new, and a
-    /// trusted peer without a connection is dialed (auto-connect) — also when the same
-    /// address is reported again (the peer is up again: no event, but no waiting for the
-    /// rest of a reconnect backoff step either). Untrusted keys are recorded too
-    /// (`peers()` lists them) but never dialed.
+    /// trusted peer without a connection is dialed (auto-connect). The same address
+    /// reported again is no new event, but while the peer is being redialed (the first
+    /// rounds after a drop) it is dialed at once rather than at the end of the backoff
+    /// step. Untrusted keys are recorded too (`peers()` lists them) but never dialed.
     pub fn discovered(&self, key: &Key, addr: SocketAddr) -> Result<()> {
         let ev = discovery::manual::discovered(&self.key(), key, addr)?;
         self.shared.apply_discovery(ev);

@@ -118,6 +118,8 @@ pub(crate) struct Entry {
     pub discovered: Option<SocketAddr>,
     /// Wakes the peer's dial supervisor, if one runs (see `dialer`).
     pub dialer: Option<Arc<tokio::sync::Notify>>,
+    /// Rounds the running supervisor has made (see `dialer::ALIVE_ROUNDS`).
+    pub dial_rounds: u32,
     /// The program disconnected the peer: no redial until a new hint (connect,
     /// discovery, trust, network change).
     pub hold: bool,

@@ -7,9 +7,9 @@
 //! [`DiscoveryEvent`]s, which `Shared::apply_discovery` folds into the peer table:
 //! the address is recorded unconfirmed, the event is reported once, and a trusted peer
 //! gets a dial supervisor (`dialer`). The same address heard again (`Alive`, or a
-//! repeated manual hint) reports nothing, but a trusted peer we are not connected to is
-//! dialed at once: that is how a peer restarting on its address is found again without
-//! waiting out a reconnect backoff step.
+//! repeated manual hint) reports nothing, but wakes the dial supervisor of a trusted
+//! peer we are not connected to during its first rounds: that is how a peer restarting
+//! on its address is found again without waiting out a reconnect backoff step.
 
 pub(crate) mod manual;
 pub(crate) mod service;
@@ -25,6 +25,7 @@ use std::sync::Arc;
 use peernet_proto::Key;
 
 use crate::conn::lock;
+use crate::dialer::ALIVE_ROUNDS;
 use crate::events::EventKind;
 use crate::node::Shared;
 use crate::peers::AddressSource;
@@ -41,8 +42,8 @@ pub(crate) enum DiscoveryEvent {
     },
     /// `key` announced itself again at the address already reported: it is up. No
     /// event for the program; a trusted peer we are not connected to is dialed now
-    /// (its supervisor woken, at most every `MIN_GAP`), not after the rest of a backoff
-    /// step: this is how a peer that restarted on the same address is found at once.
+    /// rather than after the rest of a backoff step (see `Shared::peer_alive`): this is
+    /// how a peer that restarted on the same address is found at once.
     Alive {
         /// The peer's key.
         key: Key,
@@ -61,23 +62,28 @@ pub(crate) trait Discovery: Send + Sync {
 }
 
 impl Shared {
-    /// A peer announced (or was hinted at) the address already reported: if we trust it
-    /// and are not connected, dial it now (a running supervisor is woken; it still waits
-    /// `MIN_GAP` after its last round).
-    fn peer_alive(self: &Arc<Self>, key: Key) {
+    /// A peer announced (or was hinted at) the address already reported: if we trust it,
+    /// are not connected and its dial supervisor is still in its first
+    /// [`ALIVE_ROUNDS`] rounds, the supervisor dials now instead of at the end of its
+    /// backoff step (it still keeps `MIN_GAP` after its last round). No supervisor is
+    /// started: after a drop one always runs, and one that gave up stays given up (the
+    /// restarted peer dials us when it hears our announcement).
+    fn peer_alive(&self, key: Key) {
         if !self.is_trusted(&key) {
             return;
         }
-        let down = {
-            let mut peers = lock(&self.peers);
-            // The announced address stays a candidate (refreshed; back if it was evicted).
-            if let Some(addr) = peers.get(&key).and_then(|e| e.discovered) {
-                peers.note_address(key, addr, AddressSource::Discovery, false);
+        let mut peers = lock(&self.peers);
+        // The announced address stays a candidate (refreshed; back if it was evicted).
+        if let Some(addr) = peers.get(&key).and_then(|e| e.discovered) {
+            peers.note_address(key, addr, AddressSource::Discovery, false);
+        }
+        if peers.route(&key).is_some() {
+            return;
+        }
+        if let Some(e) = peers.get(&key) {
+            if let Some(w) = e.dialer.as_ref().filter(|_| e.dial_rounds < ALIVE_ROUNDS) {
+                w.notify_one();
             }
-            peers.route(&key).is_none()
-        };
-        if down {
-            self.ensure_dialer(key, true);
         }
     }
 

@@ -9,9 +9,9 @@
 //!   own key from anywhere else is reported (rate-limited) as a warning: another node
 //!   uses our identity, or someone replays our announcements.
 //! - A peer is reported (`Discovered`) once when first heard and again only when its
-//!   address changes; the same address again is only `Alive` (the node redials a
-//!   trusted peer it is not connected to, no event); a peer not heard from for 3
-//!   intervals is lost (and forgotten).
+//!   address changes; the same address again is only `Alive` (no event; it can hurry
+//!   the redial of a trusted peer we are not connected to); a peer not heard from for
+//!   3 intervals is lost (and forgotten).
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
