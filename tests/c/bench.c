@@ -158,9 +158,9 @@ static int measure(const char *root, bool inline_callbacks, int rtt_calls, long 
     pthread_mutex_unlock(&w.mu);
     out->rate = total / ((now_us() - t0) / 1e6);
     out->failed = atomic_load(&w.failed);
-    free(cc);
-    peernet_node_free(a);
+    peernet_node_free(a); /* waits for every completion still returning */
     peernet_node_free(b);
+    free(cc);
     return 0;
 }
 
