@@ -14,9 +14,11 @@ use peernet_core::{Error, Handler, Key, Node, NodeConfig, Request, Result, UdpDi
 use crate::measure::{nanos, Bound, Budget, Latency};
 use crate::nodes::{self, T};
 
-/// The dialer's first backoff step, nominal (`peernet_proto::backoff`, 0.5 s doubling
-/// to 30 s; the jittered delay is between half of it and all of it).
-pub const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+/// The dialer's first backoff step, nominal: what `peernet_proto::backoff` gives with
+/// the largest jitter (the jittered delay is between half of it and all of it).
+pub fn first_backoff() -> Duration {
+    peernet_proto::backoff::Backoff::default_reconnect().next_delay(1.0)
+}
 
 /// Most runs of each figure (each run starts and stops nodes).
 const RUNS: u64 = 20;

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::liveness::FIRST_BACKOFF;
+use crate::liveness::first_backoff;
 use crate::measure::Flavour;
 use crate::peernet::HS_CLIENTS;
 use crate::results::Results;
@@ -169,7 +169,7 @@ fn rows(r: &Results) -> Vec<Row> {
                 goal: Goal::RatioAtLeast(0.8),
             });
         }
-        let step = secs(FIRST_BACKOFF);
+        let step = secs(first_backoff());
         let timed = [
             (
                 "discovery: start of 2 nodes to first call",

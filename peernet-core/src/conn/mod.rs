@@ -532,10 +532,10 @@ mod tests {
 
     #[test]
     fn listen_addr_of_outbound_and_inbound_connections() {
-        let a: SocketAddr = "10.0.0.2:7002".parse().unwrap();
-        assert_eq!(info(true, "10.0.0.2:7002", 7002).listen_addr(), Some(a));
+        let a: SocketAddr = "127.0.0.2:7002".parse().unwrap();
+        assert_eq!(info(true, "127.0.0.2:7002", 7002).listen_addr(), Some(a));
         // It dialed us from an ephemeral port: its Hello names where it listens.
-        assert_eq!(info(false, "10.0.0.2:51234", 7002).listen_addr(), Some(a));
-        assert_eq!(info(false, "10.0.0.2:51234", 0).listen_addr(), None);
+        assert_eq!(info(false, "127.0.0.2:51234", 7002).listen_addr(), Some(a));
+        assert_eq!(info(false, "127.0.0.2:51234", 0).listen_addr(), None);
     }
 }
