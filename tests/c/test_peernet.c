@@ -773,11 +773,14 @@ static void test_free_from_callback(void) {
 
 /* node_free from inside a completion while the other completions of that node are
  * still queued or running: every one of them still runs exactly once, and node_free
- * returns (the thread it blocks must not strand the others) */
+ * returns (the thread it blocks must not strand the others). The completion that frees
+ * the node first waits until the test thread has issued all 64 calls: a handle must not
+ * be used after another thread may have freed it (on a loaded machine the first reply
+ * can arrive while the loop is still calling). */
 typedef struct free_many {
     peernet_node *n;
-    atomic_int first, freed_before_return, calls[64];
-    waiter done;
+    atomic_int first, freed_before_return, gate_timed_out, calls[64];
+    waiter issued, done;
 } free_many;
 
 typedef struct free_many_one {
@@ -791,6 +794,7 @@ static void free_many_done(void *ud, peernet_status s, const uint8_t *d, size_t 
     free_many *fm = one->fm;
     atomic_fetch_add(&fm->calls[one->index], 1);
     if (atomic_exchange(&fm->first, 1) == 0) {
+        if (waiter_wait(&fm->issued, 1, 20000) != 1) atomic_store(&fm->gate_timed_out, 1);
         peernet_node_free(fm->n);
         /* every other completion has run by now: node_free waits for them */
         atomic_store(&fm->freed_before_return, (int)waiter_get(&fm->done) + 1);
@@ -806,18 +810,23 @@ static void test_free_from_callback_many(void) {
     free_many_one ones[64];
     REQUIRE(fm);
     fm->n = p.a;
+    waiter_init(&fm->issued);
     waiter_init(&fm->done);
     for (int i = 0; i < 64; i++) {
         ones[i].fm = fm;
         ones[i].index = i;
         CHECK_OK(peernet_call_async(p.a, &p.kb, "echo", NULL, 0, 5000, free_many_done, &ones[i]));
     }
+    /* p.a may be freed from here on: the loop above was its last use by this thread */
+    waiter_add(&fm->issued, 1);
     CHECK(waiter_wait(&fm->done, 64, 20000) == 64);
+    CHECK(atomic_load(&fm->gate_timed_out) == 0);
     CHECK(atomic_load(&fm->freed_before_return) == 64);
     int once = 1;
     for (int i = 0; i < 64; i++) once &= atomic_load(&fm->calls[i]) == 1;
     CHECK(once);
     peernet_node_free(p.b);
+    waiter_destroy(&fm->issued);
     waiter_destroy(&fm->done);
     free(fm);
 }
