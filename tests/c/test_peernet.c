@@ -271,20 +271,27 @@ static void gate_handler(void *ud, const peernet_key *from, const uint8_t *body,
     if (r) peernet_respond(r, (const uint8_t *)"late", 4);
 }
 
-static void *listen_no_accept(int *fd_out, int *port_out) {
+/* a loopback TCP socket on a port of the kernel's choosing; listening (never
+ * accepting) or only bound (a connect to it is refused, and the port stays ours) */
+static void *bind_loopback(int *fd_out, int *port_out, int do_listen) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in sa;
     memset(&sa, 0, sizeof sa);
     sa.sin_family = AF_INET;
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     sa.sin_port = 0;
-    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(fd, 8) != 0) return NULL;
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || (do_listen && listen(fd, 8) != 0)) {
+        if (fd >= 0) close(fd);
+        return NULL;
+    }
     socklen_t sl = sizeof sa;
     getsockname(fd, (struct sockaddr *)&sa, &sl);
     *fd_out = fd;
     *port_out = ntohs(sa.sin_port);
     return fd_out;
 }
+
+static void *listen_no_accept(int *fd_out, int *port_out) { return bind_loopback(fd_out, port_out, 1); }
 
 static void test_every_status(void) {
     /* OK, INVALID_ARGUMENT, INTERNAL: covered above. */
@@ -300,14 +307,15 @@ static void test_every_status(void) {
     CHECK_STATUS(peernet_call(p.a, &p.kb, "echo", NULL, 0, 1000, NULL), PEERNET_ERR_NOT_CONNECTED);
     /* UNTRUSTED_PEER */
     CHECK_STATUS(peernet_connect(p.a, &stranger, addr_b, 1000), PEERNET_ERR_UNTRUSTED_PEER);
-    /* IO: connection refused (a port nobody listens on: bind, then close) */
+    /* IO: connection refused (a port bound by this test, not listening: no other
+     * process can start listening there meanwhile) */
     {
         int fd, port;
-        REQUIRE(listen_no_accept(&fd, &port));
-        close(fd);
+        REQUIRE(bind_loopback(&fd, &port, 0));
         char a[64];
         snprintf(a, sizeof a, "127.0.0.1:%d", port);
         CHECK_STATUS(peernet_connect(p.a, &p.kb, a, 2000), PEERNET_ERR_IO);
+        close(fd);
     }
     /* IO: listen address in use */
     {

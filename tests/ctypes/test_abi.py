@@ -139,11 +139,12 @@ def test_every_status_code(nodes, pair, tmp_path):
     assert call(a, kc, b"echo")[0] == pn.ERR_NOT_CONNECTED
     assert lib.peernet_connect(a, ref(stranger), addr_of(b), 1000) == pn.ERR_UNTRUSTED_PEER
     # IO: refused, and listen address in use
+    # Bound but not listening: refused, and no other process can take the port meanwhile.
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
-    s.close()
     assert lib.peernet_connect(a, ref(kc), f"127.0.0.1:{port}".encode(), 2000) == pn.ERR_IO
+    s.close()
     cfg = nodes.config("io")
     lib.peernet_config_set_listen(cfg, addr_of(b))
     n = pn.NodeP()
