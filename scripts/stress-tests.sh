@@ -51,7 +51,6 @@ V=$WORK/venv/bin
         "$V/pip" install -q maturin==1.16.0 pytest==9.0.1 pytest-timeout==2.4.0 &&
         PATH="$V:$PATH" "$V/pip" install -q --no-build-isolation ./bindings/python
 } >"$WORK/build.log" 2>&1 || { cat "$WORK/build.log"; exit 1; }
-python3 -m pytest --version >/dev/null 2>&1 || { echo "ctypes suite needs pytest for python3" >&2; exit 1; }
 
 # ---- the suites ------------------------------------------------------------------
 rust_suite() { cargo test --workspace --no-fail-fast -q; }
@@ -60,7 +59,7 @@ c_asan() {
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
         timeout 900 "$WORK/c/test_peernet_asan"
 }
-ctypes_suite() { PEERNET_LIB="$LIB" timeout 600 python3 -m pytest -q -p no:cacheprovider tests/ctypes; }
+ctypes_suite() { PEERNET_LIB="$LIB" timeout 600 "$V/python" -m pytest -q -p no:cacheprovider tests/ctypes; }
 node_suite() { (cd tests/node && PEERNET_LIB=$LIB timeout 600 node --test --test-concurrency=1 test/); }
 python_suite() { (cd bindings/python && timeout 900 "$V/python" -m pytest -q -p no:cacheprovider tests); }
 SUITES=(rust_suite c_plain c_asan ctypes_suite node_suite python_suite)
