@@ -202,7 +202,8 @@ async fn not_connected_fails_at_once() {
         a.send(&b.key(), "echo", b"").await,
         Err(Error::NotConnected)
     ));
-    assert!(t0.elapsed() < Duration::from_secs(1));
+    // "At once" against the 30 s call timeout, with room for a loaded machine.
+    assert!(t0.elapsed() < Duration::from_secs(10));
 }
 
 #[tokio::test]
