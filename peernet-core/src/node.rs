@@ -442,11 +442,12 @@ impl Node {
     pub fn peers(&self) -> Vec<PeerInfo> {
         // A snapshot, not the trust lock held while taking the peer table's: the lock
         // order is peers, then trust (registration checks trust under the peer table).
-        let trusted: std::collections::HashMap<Key, (bool, String)> = lock(&self.shared.trust)
-            .list()
-            .into_iter()
-            .map(|e| (e.key, (e.rpc, e.label)))
-            .collect();
+        let trusted: std::collections::HashMap<Key, (bool, String)> = {
+            let trust = lock(&self.shared.trust);
+            let keys = trust.list().into_iter().map(|e| e.key);
+            keys.filter_map(|k| trust.get(&k).map(|e| (k, (e.rpc, e.label.clone()))))
+                .collect()
+        };
         let keys: Vec<Key> = trusted.keys().copied().collect();
         let lookup = |k: &Key| trusted.get(k).cloned();
         lock(&self.shared.peers).infos(&lookup, &keys)

@@ -61,6 +61,10 @@ impl TrustStore {
         Ok(())
     }
 
+    pub(crate) fn get(&self, key: &Key) -> Option<&TrustEntry> {
+        self.entries.get(key)
+    }
+
     pub(crate) fn is_trusted(&self, key: &Key) -> bool {
         self.entries.contains_key(key)
     }
