@@ -309,6 +309,25 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_revoked_caller_starts_no_handler() {
+        let ran = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (r1, r2) = (Arc::clone(&ran), Arc::clone(&ran));
+        let revoked = Revoked::default();
+        revoked.set();
+        let h: Handler = Handler::from_async(move |r: Request| {
+            r1.fetch_add(1, Ordering::SeqCst);
+            async move { Ok(r.body) }
+        });
+        assert_eq!(h.handle(req(), &revoked).await, Handled::Forbidden);
+        let h: Handler = Handler::blocking(move |r: Request| {
+            r2.fetch_add(1, Ordering::SeqCst);
+            Ok(r.body)
+        });
+        assert_eq!(h.handle(req(), &revoked).await, Handled::Forbidden);
+        assert_eq!(ran.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
     async fn panics_are_contained() {
         let failed = Handled::Failed("handler panicked".to_owned());
         let h: Handler = Handler::from_async(|_req| async move {
