@@ -29,7 +29,7 @@ use crate::rpc::RpcCall;
 /// while full, up to twice the frame it holds the start of), never to the length a
 /// frame header claims before those bytes come, and shrinks back at a heartbeat tick
 /// that finds it drained (so bulk transfers keep theirs).
-pub(crate) const INITIAL_BUF: usize = 8 * 1024;
+const INITIAL_BUF: usize = 8 * 1024;
 /// Sends queued for the in-order send worker before the reader stops reading.
 const SEND_QUEUE: usize = 256;
 /// Longest handler error message sent back (longer ones are cut).
