@@ -132,6 +132,54 @@ async fn untrust_while_the_responder_delays_its_confirmation_never_registers() {
     );
 }
 
+/// Item 1, inbound: a peer untrusted in the middle of its handshake (after M2, before
+/// M3) sends M3 with a call pipelined behind it: it is refused at once, never
+/// registered, and the call runs nothing. (The inbound window between the responder's
+/// trust check after M3 and registration has no await in it; registration checks trust
+/// again under the peer-table lock, the same check the dial path goes through.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn untrust_during_an_inbound_handshake_never_registers() {
+    let node = node("server").await;
+    let ran = counting(&node, "echo");
+    let keys = RawKeys::new();
+    node.trust(&keys.public, None).unwrap();
+    let mut events = node.events();
+    let mut s = TcpStream::connect(addr(&node)).await.unwrap();
+    let hello = Hello::new(1 << 20, 0);
+    let mut hs = Handshake::with_options(true, &keys.private, PROLOGUE, None, &hello).unwrap();
+    s.write_all(&framed(&hs.write_message(&[]).unwrap()))
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let m2 = read_frame(&mut s, &mut buf).await.expect("M2");
+    hs.read_message(&m2).unwrap();
+    assert!(node.untrust(&keys.public).unwrap());
+    let mut out = framed(&hs.write_message(&hello.encode()).unwrap());
+    let (mut send, _recv) = hs.split().unwrap();
+    out.extend(seal(
+        &mut send,
+        &Envelope::Call {
+            id: 1,
+            name: "echo",
+            body: b"x",
+        },
+    ));
+    let _ = s.write_all(&out).await;
+    assert!(
+        closed_within(&mut s, T).await,
+        "the untrusted initiator stayed connected"
+    );
+    while let Ok(e) = events.try_recv() {
+        assert_ne!(
+            e.kind,
+            EventKind::Connected,
+            "a Connected event for an untrusted key"
+        );
+    }
+    assert_eq!(node.connection_count(), 0);
+    assert_eq!(ran.load(Ordering::SeqCst), 0);
+}
+
 /// Item 1, inbound, and item 2: a trusted peer floods calls and sends; the node untrusts
 /// it while sends are queued behind a running one and calls are dispatched (some of
 /// their tasks not yet started). After `untrust` returns, no handler of the peer
