@@ -31,6 +31,10 @@ impl Default for UdpDiscoveryConfig {
     }
 }
 
+/// Default of [`NodeConfig::max_connections_per_peer`]: the two of a duplicate (spec
+/// 5.1), a redial while the old connection is not yet known dead, and one dial.
+pub const DEFAULT_MAX_CONNECTIONS_PER_PEER: usize = 4;
+
 /// Everything a node needs to start. `NodeConfig::new(dir)` gives the spec defaults.
 #[derive(Debug, Clone)]
 pub struct NodeConfig {
@@ -42,8 +46,15 @@ pub struct NodeConfig {
     pub max_frame_len: u32,
     /// Deadline for a whole handshake (default 5 s).
     pub handshake_timeout: Duration,
-    /// Handshakes in progress at once; more are closed at once (default 64).
+    /// Handshakes in progress at once; more are closed at once (default 64). One source
+    /// IP address gets at most a quarter of them (at least one), so one host cannot hold
+    /// every slot.
     pub max_handshakes: usize,
+    /// Connections one peer key may hold at once, counting draining duplicates and this
+    /// node's dials to it in progress (default 4, at least 2: spec 5.1 resolves a
+    /// duplicate by keeping one of two). A connection beyond it is refused at
+    /// registration.
+    pub max_connections_per_peer: usize,
     /// Ping interval (default 15 s).
     pub heartbeat_interval: Duration,
     /// A ping unanswered this long marks the connection dead (default 45 s).
@@ -78,6 +89,7 @@ impl NodeConfig {
             max_frame_len: DEFAULT_MAX_FRAME_LEN,
             handshake_timeout: Duration::from_secs(5),
             max_handshakes: 64,
+            max_connections_per_peer: DEFAULT_MAX_CONNECTIONS_PER_PEER,
             heartbeat_interval: Duration::from_secs(15),
             heartbeat_timeout: Duration::from_secs(45),
             max_concurrent_calls: 1024,
@@ -112,6 +124,11 @@ impl NodeConfig {
         }
         if self.max_handshakes == 0 || self.max_concurrent_calls == 0 {
             return Err(Error::invalid("limits must be positive"));
+        }
+        if self.max_connections_per_peer < 2 {
+            return Err(Error::invalid(
+                "max_connections_per_peer must be at least 2 (a duplicate connection needs two)",
+            ));
         }
         if self.max_inbound_bytes < 64 * 1024 {
             return Err(Error::invalid("max_inbound_bytes must be at least 64 KiB"));

@@ -5,6 +5,7 @@ use std::fmt;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::task::{Context, Poll};
 
@@ -80,6 +81,22 @@ pub(crate) enum Handled {
     Forbidden,
 }
 
+/// Set once the caller's trust is revoked (`Node::untrust`): from then on no handler
+/// starts for that caller. Checked in the same synchronous step that invokes the
+/// handler (for a blocking handler: on the blocking thread, right before it).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Revoked(Arc<AtomicBool>);
+
+impl Revoked {
+    pub(crate) fn set(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    pub(crate) fn is_set(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
 /// A handler: async (runs on the runtime) or blocking (runs with its authorize predicate
 /// on the blocking pool, so it never stalls other connections), with an optional
 /// authorize predicate. `R` is [`Request`] for named handlers and
@@ -152,11 +169,12 @@ impl<R: Caller + Send + 'static> Handler<R> {
     }
 
     /// Authorizes and runs the handler; panics become `Failed("handler panicked")`, so no
-    /// stack trace ever leaves the node.
-    pub(crate) async fn handle(&self, req: R) -> Handled {
+    /// stack trace ever leaves the node. Once `revoked` is set, it never starts
+    /// (`Forbidden`).
+    pub(crate) async fn handle(&self, req: R, revoked: &Revoked) -> Handled {
         match &self.body {
             Body::Async(f) => {
-                if !authorized(&self.authorize, req.caller()) {
+                if revoked.is_set() || !authorized(&self.authorize, req.caller()) {
                     return Handled::Forbidden;
                 }
                 let fut = catch_unwind(AssertUnwindSafe(|| f(req)))
@@ -166,8 +184,9 @@ impl<R: Caller + Send + 'static> Handler<R> {
             Body::Blocking(f) => {
                 let f = Arc::clone(f);
                 let auth = self.authorize.clone();
+                let revoked = revoked.clone();
                 let job = move || {
-                    if !authorized(&auth, req.caller()) {
+                    if revoked.is_set() || !authorized(&auth, req.caller()) {
                         return Handled::Forbidden;
                     }
                     catch_unwind(AssertUnwindSafe(|| f(req)))
@@ -290,6 +309,25 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_revoked_caller_starts_no_handler() {
+        let ran = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (r1, r2) = (Arc::clone(&ran), Arc::clone(&ran));
+        let revoked = Revoked::default();
+        revoked.set();
+        let h: Handler = Handler::from_async(move |r: Request| {
+            r1.fetch_add(1, Ordering::SeqCst);
+            async move { Ok(r.body) }
+        });
+        assert_eq!(h.handle(req(), &revoked).await, Handled::Forbidden);
+        let h: Handler = Handler::blocking(move |r: Request| {
+            r2.fetch_add(1, Ordering::SeqCst);
+            Ok(r.body)
+        });
+        assert_eq!(h.handle(req(), &revoked).await, Handled::Forbidden);
+        assert_eq!(ran.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
     async fn panics_are_contained() {
         let failed = Handled::Failed("handler panicked".to_owned());
         let h: Handler = Handler::from_async(|_req| async move {
@@ -298,18 +336,24 @@ mod tests {
             }
             Ok(vec![])
         });
-        assert_eq!(h.handle(req()).await, failed);
+        assert_eq!(h.handle(req(), &Revoked::default()).await, failed);
         let h: Handler = Handler::from_async(|_req| -> std::future::Ready<HandlerResult> {
             panic!("before the future")
         });
-        assert_eq!(h.handle(req()).await, failed);
+        assert_eq!(h.handle(req(), &Revoked::default()).await, failed);
         let h: Handler = Handler::blocking(|_req| panic!("boom"));
-        assert_eq!(h.handle(req()).await, failed);
+        assert_eq!(h.handle(req(), &Revoked::default()).await, failed);
         let h: Handler =
             Handler::blocking(|r: Request| Ok(r.body)).with_authorize(|_| panic!("no"));
-        assert_eq!(h.handle(req()).await, Handled::Forbidden);
+        assert_eq!(
+            h.handle(req(), &Revoked::default()).await,
+            Handled::Forbidden
+        );
         let h: Handler = Handler::from_async(|r: Request| async move { Ok(r.body) })
             .with_authorize(|k| k.as_bytes()[0] == 1);
-        assert_eq!(h.handle(req()).await, Handled::Ok(b"b".to_vec()));
+        assert_eq!(
+            h.handle(req(), &Revoked::default()).await,
+            Handled::Ok(b"b".to_vec())
+        );
     }
 }

@@ -6,6 +6,7 @@
 //! The wire protocol lives in the sans-IO crate [`peernet_proto`]; this crate adds
 //! sockets, tasks and the public API.
 
+mod admission;
 pub mod blocking;
 mod config;
 mod conn;
@@ -25,7 +26,7 @@ mod rpc;
 mod sys;
 mod trust;
 
-pub use config::{NodeConfig, UdpDiscoveryConfig};
+pub use config::{NodeConfig, UdpDiscoveryConfig, DEFAULT_MAX_CONNECTIONS_PER_PEER};
 pub use error::{Error, Result};
 pub use events::{Event, EventKind};
 pub use handlers::{Caller, Handler, HandlerFuture, HandlerResult, Request, RequestKind};

@@ -67,7 +67,9 @@ pub(crate) async fn dial(
     if shared.is_shutting_down() {
         return Err(Error::Closed);
     }
-    Ok(spawn_connection(shared, est, true, addr))
+    // Registration checks trust again: the peer chose when to confirm (spec 3.4), and
+    // it may have been untrusted meanwhile.
+    spawn_connection(shared, est, true, addr)
 }
 
 /// Binds the discovery socket and starts the UDP discovery service.
@@ -138,6 +140,12 @@ pub(crate) async fn accept_loop(
                 continue;
             }
         };
+        // Its source's share first, so one host holding its share costs the others no
+        // global slot.
+        let Some(slot) = shared.sources.try_acquire(remote.ip()) else {
+            tracing::debug!(%remote, "this source holds its share of handshakes; connection closed");
+            continue;
+        };
         let Ok(permit) = Arc::clone(&shared.handshakes).try_acquire_owned() else {
             tracing::debug!(%remote, "too many handshakes in progress; connection closed");
             continue;
@@ -145,7 +153,7 @@ pub(crate) async fn accept_loop(
         let shared = Arc::clone(&shared);
         let mut stop = stop.clone();
         tokio::spawn(async move {
-            let _permit = permit;
+            let _permit = (permit, slot);
             let _ = stream.set_nodelay(true);
             let trusted = |k: &Key| shared.is_trusted(k);
             let res = tokio::select! {
@@ -156,10 +164,11 @@ pub(crate) async fn accept_loop(
                 _ = stop.wait_for(|s| *s) => return,
             };
             match res {
-                Ok(Ok(est)) if !shared.is_shutting_down() => {
-                    spawn_connection(&shared, est, false, remote);
+                Ok(Ok(est)) => {
+                    if let Err(e) = spawn_connection(&shared, est, false, remote) {
+                        tracing::debug!(%remote, error = %e, "inbound connection refused");
+                    }
                 }
-                Ok(Ok(_)) => {}
                 Ok(Err(e)) => tracing::debug!(%remote, error = %e, "inbound handshake failed"),
                 Err(_) => tracing::debug!(%remote, "inbound handshake timed out"),
             }

@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{broadcast, watch, Notify, Semaphore};
 use tokio::time::Instant;
 
+use crate::admission::SourceShares;
 use crate::config::NodeConfig;
 use crate::conn::{lock, CloseCause, Conn};
 use crate::discovery::{self, Discovery};
@@ -23,7 +24,7 @@ use crate::fsutil;
 use crate::handlers::{Handler, Registry};
 use crate::identity::Identity;
 use crate::net::{accept_loop, dial, start_udp_discovery};
-use crate::peers::{AddressSource, PeerInfo, PeerTable};
+use crate::peers::{PeerInfo, PeerTable};
 use crate::rpc::RpcDispatcher;
 use crate::trust::TrustStore;
 
@@ -43,11 +44,13 @@ pub(crate) struct Shared {
     rpc: RwLock<Option<RpcDispatcher>>,
     shutdown: watch::Sender<bool>,
     pub(crate) handshakes: Arc<Semaphore>,
+    /// Each source IP address's share of `handshakes`.
+    pub(crate) sources: Arc<SourceShares>,
     conn_ids: AtomicU64,
     /// The runtime the node started in: tasks started from synchronous methods
     /// (`trust`, `discovered`) go there, so those work from any thread.
     pub(crate) rt: tokio::runtime::Handle,
-    conns_changed: Notify,
+    pub(crate) conns_changed: Notify,
     /// Running discovery services (told about network changes).
     pub(crate) discovery: Mutex<Vec<Box<dyn Discovery>>>,
 }
@@ -91,78 +94,6 @@ impl Shared {
     /// Becomes true when the node stops.
     pub(crate) fn shutdown_rx(&self) -> watch::Receiver<bool> {
         self.shutdown.subscribe()
-    }
-
-    /// Called once per connection, before its tasks run.
-    pub(crate) fn connection_opened(&self, conn: &Arc<Conn>) {
-        let info = &conn.info;
-        let added = {
-            let mut peers = lock(&self.peers);
-            if info.outbound {
-                // Confirmed by this handshake; keeps the source it was first known by
-                // (discovery, dial-back), else it came from `connect`.
-                peers.confirm_address(info.peer, info.remote);
-            } else if let Some(back) = info.listen_addr() {
-                peers.note_address(info.peer, back, AddressSource::DialBack, false);
-            }
-            // The peer's authenticated Hello names the one port it listens on now:
-            // confirmed addresses with another port are stale (it restarted).
-            let port = info.peer_hello.listen_port;
-            if port != 0 {
-                peers.demote_other_ports(&info.peer, port);
-            }
-            let added = peers.add(conn);
-            // A dial supervisor still waiting (it found `connect` dialing, or was woken
-            // while this connection was being made) re-checks now and ends. Left
-            // asleep, it would still be there when this connection drops, and the drop
-            // would wake it into an immediate redial of a peer that just went away,
-            // instead of a first backoff step (a refused dial there costs a second,
-            // longer step).
-            if let Some(w) = peers.get(&info.peer).and_then(|e| e.dialer.as_ref()) {
-                w.notify_one();
-            }
-            added
-        };
-        tracing::debug!(peer = %info.peer.fingerprint(), remote = %info.remote, outbound = info.outbound, "connection established");
-        if let Some(loser) = added.loser {
-            tracing::debug!(peer = %info.peer.fingerprint(), "duplicate connection; draining the loser");
-            loser.drain(self.config.drain_timeout);
-        }
-        if added.newly_connected {
-            self.emit(
-                EventKind::Connected,
-                Some(info.peer),
-                Some(info.remote),
-                String::new(),
-            );
-        }
-        self.conns_changed.notify_waiters();
-    }
-
-    /// Called once per connection, when its tasks have ended.
-    pub(crate) fn connection_closed(self: &Arc<Self>, conn: &Arc<Conn>, cause: CloseCause) {
-        let gone = lock(&self.peers).remove(conn);
-        tracing::debug!(peer = %conn.info.peer.fingerprint(), remote = %conn.info.remote, %cause, "connection closed");
-        if gone {
-            self.emit(
-                EventKind::Disconnected,
-                Some(conn.info.peer),
-                Some(conn.info.remote),
-                cause.to_string(),
-            );
-            // Reconnect with backoff (not after untrust, disconnect or shutdown: the
-            // supervisor checks) — at once if discovery already reports the peer at
-            // another address (it restarted elsewhere before we noticed the drop).
-            // (Compared with where the peer listens, not with the source address of a
-            // connection it dialed, whose ephemeral port would always look "moved".)
-            let info = &conn.info;
-            let moved = lock(&self.peers)
-                .get(&info.peer)
-                .and_then(|e| e.discovered)
-                .is_some_and(|a| Some(a) != info.listen_addr());
-            self.ensure_dialer(info.peer, moved);
-        }
-        self.conns_changed.notify_waiters();
     }
 
     fn route(&self, key: &Key) -> Result<Arc<Conn>> {
@@ -215,6 +146,7 @@ impl Node {
         let shared = Arc::new(Shared {
             hello: Hello::new(config.max_frame_len, port),
             handshakes: Arc::new(Semaphore::new(config.max_handshakes)),
+            sources: SourceShares::new(config.max_handshakes),
             identity,
             registry: Registry::default(),
             trust: Mutex::new(trust),
@@ -293,17 +225,15 @@ impl Node {
     }
 
     /// Removes `key` from the trust store (and its RPC right) and closes its live
-    /// connections with Goodbye 2. Returns whether it was trusted.
+    /// connections with Goodbye 2. Returns whether it was trusted. Once it returns, no
+    /// connection of the peer is registered (one still in its handshake is refused), no
+    /// envelope of it is dispatched and no handler starts for it.
     pub fn untrust(&self, key: &Key) -> Result<bool> {
+        // Trust first, then the peer table (see `admission`).
         let was = lock(&self.shared.trust).untrust(key)?;
+        self.shared.revoke_connections(key);
         // Wakes the peer's dial supervisor, which sees the untrust and stops.
         self.shared.ensure_dialer(*key, false);
-        for c in lock(&self.shared.peers).conns(key) {
-            c.close(
-                Some(GoodbyeReason::TrustRevoked),
-                CloseCause::Local("trust revoked".into()),
-            );
-        }
         Ok(was)
     }
 
@@ -510,9 +440,16 @@ impl Node {
 
     /// A snapshot of every known peer (connected, discovered or trusted).
     pub fn peers(&self) -> Vec<PeerInfo> {
-        let trust = lock(&self.shared.trust);
-        let keys: Vec<Key> = trust.list().iter().map(|e| e.key).collect();
-        let lookup = |k: &Key| trust.get(k).map(|e| (e.rpc, e.label.clone()));
+        // A snapshot, not the trust lock held while taking the peer table's: the lock
+        // order is peers, then trust (registration checks trust under the peer table).
+        let trusted: std::collections::HashMap<Key, (bool, String)> = {
+            let trust = lock(&self.shared.trust);
+            let keys = trust.list().into_iter().map(|e| e.key);
+            keys.filter_map(|k| trust.get(&k).map(|e| (k, (e.rpc, e.label.clone()))))
+                .collect()
+        };
+        let keys: Vec<Key> = trusted.keys().copied().collect();
+        let lookup = |k: &Key| trusted.get(k).cloned();
         lock(&self.shared.peers).infos(&lookup, &keys)
     }
 

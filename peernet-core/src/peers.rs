@@ -226,6 +226,17 @@ impl PeerTable {
             .collect()
     }
 
+    /// Connections `key` holds (active, draining, closing but not yet gone) plus this
+    /// node's dials to it in progress, one fewer when `own_dial`: the connection being
+    /// registered came from one of those dials.
+    pub(crate) fn held(&self, key: &Key, own_dial: bool) -> usize {
+        self.peers.get(key).map_or(0, |e| {
+            usize::from(e.active.is_some())
+                + e.draining.len()
+                + e.dialing.saturating_sub(u32::from(own_dial)) as usize
+        })
+    }
+
     pub(crate) fn conn_count(&self) -> usize {
         self.peers
             .values()

@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, oneshot, watch, Notify, OwnedSemaphorePermit, Semaphore}
 use tokio::time::Instant;
 
 use crate::error::{Error, Result};
+use crate::handlers::Revoked;
 use pending::{Callback, Pending, Waiter};
 
 pub(crate) use pending::CallbackFn;
@@ -162,6 +163,9 @@ pub(crate) struct Conn {
     peer_goodbye_notify: Notify,
     pub(crate) stats: Stats,
     rtt_us: AtomicU32,
+    /// Set by `untrust` (under the peer-table lock): the reader dispatches nothing more
+    /// and no handler of this peer starts.
+    pub(crate) revoked: Revoked,
 }
 
 impl std::fmt::Debug for Conn {
@@ -217,6 +221,7 @@ impl Conn {
             peer_goodbye_notify: Notify::new(),
             stats: Stats::default(),
             rtt_us: AtomicU32::new(0),
+            revoked: Revoked::default(),
         });
         (conn, rx, close_rx)
     }
@@ -420,6 +425,16 @@ impl Conn {
                 false
             }
         });
+    }
+
+    /// The peer's trust was revoked: nothing more is dispatched or started for it, and
+    /// the connection closes with Goodbye 2.
+    pub(crate) fn revoke(&self) {
+        self.revoked.set();
+        self.close(
+            Some(GoodbyeReason::TrustRevoked),
+            CloseCause::Local("trust revoked".into()),
+        );
     }
 
     pub(crate) fn is_closing(&self) -> bool {

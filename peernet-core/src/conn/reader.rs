@@ -20,26 +20,30 @@ use tokio::time::Instant;
 
 use super::handshake::Established;
 use super::{writer, CloseCause, Conn, ConnInfo, ConnLimits, Out};
-use crate::error::Error;
-use crate::handlers::{Handled, Request, RequestKind};
+use crate::error::{Error, Result};
+use crate::handlers::{Handled, Request, RequestKind, Revoked};
 use crate::node::Shared;
 use crate::rpc::RpcCall;
 
-/// Read buffer of an idle connection; it grows to the largest frame seen and shrinks
-/// back at a heartbeat tick that finds it drained (so bulk transfers keep theirs).
+/// Read buffer of an idle connection. It grows with the bytes that arrive (doubling
+/// while full, up to twice the frame it holds the start of), never to the length a
+/// frame header claims before those bytes come, and shrinks back at a heartbeat tick
+/// that finds it drained (so bulk transfers keep theirs).
 const INITIAL_BUF: usize = 8 * 1024;
 /// Sends queued for the in-order send worker before the reader stops reading.
 const SEND_QUEUE: usize = 256;
 /// Longest handler error message sent back (longer ones are cut).
 const MAX_ERROR_MESSAGE: usize = 4096;
 
-/// Registers an established connection with the node and starts its tasks.
+/// Registers an established connection with the node and starts its tasks. Refused
+/// (nothing is sent, the socket closes) when the peer is no longer trusted, the node is
+/// stopping, or the peer holds its share of connections (`Shared::connection_opened`).
 pub(crate) fn spawn_connection(
     shared: &Arc<Shared>,
     est: Established,
     outbound: bool,
     remote: SocketAddr,
-) -> Arc<Conn> {
+) -> Result<Arc<Conn>> {
     let local = est
         .stream
         .local_addr()
@@ -61,6 +65,8 @@ pub(crate) fn spawn_connection(
         inbound_bytes: shared.config.max_inbound_bytes,
     };
     let (conn, out_rx, close_rx) = Conn::new(info, limits);
+    // Before anything is queued or any task runs: a refused connection sends nothing.
+    shared.connection_opened(&conn)?;
     if outbound {
         if let Some(nonce) = est.confirm_ping {
             conn.enqueue_control(&Envelope::Pong { nonce });
@@ -70,9 +76,12 @@ pub(crate) fn spawn_connection(
         conn.enqueue_control(&Envelope::Ping { nonce: 0 });
     }
     let (rd, wr) = est.stream.into_split();
-    shared.connection_opened(&conn);
     let (send_tx, send_rx) = mpsc::channel(SEND_QUEUE);
-    tokio::spawn(send_worker(Arc::clone(shared), send_rx));
+    tokio::spawn(send_worker(
+        Arc::clone(shared),
+        conn.revoked.clone(),
+        send_rx,
+    ));
     let now = Instant::now().into_std();
     let reader = Reader {
         conn: Arc::clone(&conn),
@@ -113,7 +122,7 @@ pub(crate) fn spawn_connection(
         }
         shared.connection_closed(&conn, cause);
     });
-    conn
+    Ok(conn)
 }
 
 impl Conn {
@@ -176,6 +185,15 @@ fn heartbeat_tick(hb: &mut Heartbeat, conn: &Conn) -> Option<CloseCause> {
     }
 }
 
+/// Grows a full read buffer (it holds the start of a frame of `want` bytes, header
+/// included, that is longer than the buffer): at most doubling, so memory follows the
+/// bytes that actually arrived; up to `2 * want`, room for the next frame too, so large
+/// frames then take fewer reads and no compaction per frame.
+fn grow(buf: &mut Vec<u8>, want: usize) {
+    let len = (2 * buf.len()).min(2 * want).max(buf.len() + 1);
+    buf.resize(len, 0);
+}
+
 fn close_cause(close_rx: &watch::Receiver<Option<CloseCause>>) -> CloseCause {
     let cause = close_rx.borrow().clone();
     cause.unwrap_or(CloseCause::Local("closed".into()))
@@ -195,23 +213,26 @@ impl Reader {
             buf.resize(INITIAL_BUF, 0);
         }
         loop {
+            // Length (header included) of the frame whose start the buffer holds.
+            let mut want = 0;
             // Every whole frame in the buffer.
             loop {
+                // `untrust` sets this under the peer-table lock before it returns:
+                // frames already read are not dispatched after it.
+                if conn.revoked.is_set() {
+                    return CloseCause::Local("trust revoked".into());
+                }
                 let n = match frame::parse_header(&buf[start..end], self.limit) {
                     Err(e) => return CloseCause::Protocol(e.to_string()),
                     Ok(None) => break,
                     Ok(Some(n)) => n,
                 };
                 if end - start < HEADER_LEN + n {
-                    if buf.len() - start < HEADER_LEN + n {
+                    want = HEADER_LEN + n;
+                    if buf.len() - start < want {
                         buf.copy_within(start..end, 0);
                         end -= start;
                         start = 0;
-                        if buf.len() < HEADER_LEN + n {
-                            // Room for the next frame too: large frames then take
-                            // fewer reads and no compaction per frame.
-                            buf.resize(2 * (HEADER_LEN + n), 0);
-                        }
                     }
                     break;
                 }
@@ -281,6 +302,9 @@ impl Reader {
                 buf.copy_within(start..end, 0);
                 end -= start;
                 start = 0;
+            }
+            if end == buf.len() {
+                grow(&mut buf, want);
             }
             let deadline = tokio::time::Instant::from_std(hb.next_deadline());
             tokio::select! {
@@ -364,7 +388,7 @@ impl Reader {
         };
         let conn = Arc::clone(conn);
         tokio::spawn(async move {
-            let handled = handler.handle(req).await;
+            let handled = handler.handle(req, &conn.revoked).await;
             conn.stats.calls_served.fetch_add(1, Ordering::Relaxed);
             conn.reply_handled(id, handled).await;
             drop((permit, bytes));
@@ -401,7 +425,7 @@ impl Reader {
         };
         let conn = Arc::clone(conn);
         tokio::spawn(async move {
-            let handled = dispatcher.handle(call).await;
+            let handled = dispatcher.handle(call, &conn.revoked).await;
             conn.stats.calls_served.fetch_add(1, Ordering::Relaxed);
             conn.reply_handled(id, handled).await;
             drop((permit, bytes));
@@ -410,14 +434,22 @@ impl Reader {
 }
 
 /// Runs sends in the order they arrived on one connection (spec 5).
-async fn send_worker(shared: Arc<Shared>, mut rx: mpsc::Receiver<(Request, OwnedSemaphorePermit)>) {
+async fn send_worker(
+    shared: Arc<Shared>,
+    revoked: Revoked,
+    mut rx: mpsc::Receiver<(Request, OwnedSemaphorePermit)>,
+) {
     while let Some((req, _bytes)) = rx.recv().await {
+        if revoked.is_set() {
+            // Trust revoked: the sends still queued are dropped, none starts.
+            continue;
+        }
         let Some(handler) = shared.registry.get(&req.name) else {
             tracing::debug!(peer = %req.from.fingerprint(), name = %req.name, "send to unknown handler dropped");
             continue;
         };
         let (peer, name) = (req.from, req.name.clone());
-        match handler.handle(req).await {
+        match handler.handle(req, &revoked).await {
             Handled::Ok(_) => {}
             Handled::Forbidden => {
                 tracing::debug!(peer = %peer.fingerprint(), %name, "send refused by authorize")
@@ -429,7 +461,7 @@ async fn send_worker(shared: Arc<Shared>, mut rx: mpsc::Receiver<(Request, Owned
     }
 }
 
-fn outcome_result(outcome: Outcome<'_>) -> crate::error::Result<Vec<u8>> {
+fn outcome_result(outcome: Outcome<'_>) -> Result<Vec<u8>> {
     match outcome {
         Outcome::Ok(v) => Ok(v.to_vec()),
         Outcome::NoSuchHandler => Err(Error::NoSuchHandler),

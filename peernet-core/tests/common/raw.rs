@@ -194,3 +194,39 @@ impl From<Envelope<'_>> for EnvOwned {
         }
     }
 }
+
+/// A TCP connection to `addr` from source address `ip` (any of 127.0.0.0/8 is loopback
+/// on Linux, so tests can play several hosts).
+pub async fn connect_from(ip: [u8; 4], addr: SocketAddr) -> TcpStream {
+    let s = tokio::net::TcpSocket::new_v4().unwrap();
+    s.bind(SocketAddr::from((ip, 0))).unwrap();
+    s.connect(addr).await.unwrap()
+}
+
+/// Runs M1..M3 as `keys` over `s` with a default Hello and waits for the responder's
+/// confirming Ping: `Some` if it came (the connection is registered), `None` if the
+/// responder closed (or sent something else) before.
+pub async fn try_handshake(mut s: TcpStream, keys: &RawKeys) -> Option<RawConn> {
+    let hello = Hello::new(1 << 20, 0);
+    let mut hs = Handshake::with_options(true, &keys.private, PROLOGUE, None, &hello).unwrap();
+    s.write_all(&framed(&hs.write_message(&[]).unwrap()))
+        .await
+        .ok()?;
+    let mut buf = Vec::new();
+    let m2 = read_frame(&mut s, &mut buf).await?;
+    hs.read_message(&m2).ok()?;
+    s.write_all(&framed(&hs.write_message(&hello.encode()).unwrap()))
+        .await
+        .ok()?;
+    let (send, recv) = hs.split().unwrap();
+    let mut c = RawConn {
+        stream: s,
+        send,
+        recv,
+        buf,
+    };
+    match c.recv_env().await {
+        Some(EnvOwned::Ping(_)) => Some(c),
+        _ => None,
+    }
+}

@@ -1,0 +1,202 @@
+//! Who may hold what: the registration of an authenticated connection (trusted at that
+//! moment, within the peer's connection cap), its removal, revocation by `untrust`, and
+//! the per-source share of the handshake slots.
+//!
+//! Registration and revocation are atomic with respect to each other: registration
+//! checks trust while it holds the peer-table lock, and `untrust` removes trust before it
+//! takes that lock to revoke the peer's connections. So a connection is either refused
+//! at registration or revoked (and closed) by `untrust` — never registered for a key
+//! that is not trusted at that moment — and a revoked connection dispatches nothing more
+//! and starts no handler (see `Conn::revoked`).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+use peernet_proto::Key;
+
+use crate::conn::{lock, CloseCause, Conn};
+use crate::error::{Error, Result};
+use crate::events::EventKind;
+use crate::node::Shared;
+use crate::peers::AddressSource;
+
+impl Shared {
+    /// Called once per connection, before its tasks run: registers it, or refuses it
+    /// (the caller then drops it: nothing was sent on it yet).
+    pub(crate) fn connection_opened(&self, conn: &Arc<Conn>) -> Result<()> {
+        let info = &conn.info;
+        let added = {
+            let mut peers = lock(&self.peers);
+            // Under the peer-table lock (lock order: peers, then trust): see the module
+            // comment. Shutdown works the same way (flag first, then this lock).
+            if !self.is_trusted(&info.peer) {
+                return Err(Error::UntrustedPeer(format!(
+                    "{} was untrusted during the handshake; connection refused",
+                    info.peer.fingerprint()
+                )));
+            }
+            if self.is_shutting_down() {
+                return Err(Error::Closed);
+            }
+            let held = peers.held(&info.peer, info.outbound);
+            let cap = self.config.max_connections_per_peer;
+            if held >= cap {
+                tracing::debug!(peer = %info.peer.fingerprint(), held, "connection cap reached; connection refused");
+                return Err(Error::HandshakeFailed(format!(
+                    "{} already holds {held} connections here (max_connections_per_peer \
+                     {cap}); connection refused, retry once one has closed",
+                    info.peer.fingerprint()
+                )));
+            }
+            if info.outbound {
+                // Confirmed by this handshake; keeps the source it was first known by
+                // (discovery, dial-back), else it came from `connect`.
+                peers.confirm_address(info.peer, info.remote);
+            } else if let Some(back) = info.listen_addr() {
+                peers.note_address(info.peer, back, AddressSource::DialBack, false);
+            }
+            // The peer's authenticated Hello names the one port it listens on now:
+            // confirmed addresses with another port are stale (it restarted).
+            let port = info.peer_hello.listen_port;
+            if port != 0 {
+                peers.demote_other_ports(&info.peer, port);
+            }
+            let added = peers.add(conn);
+            // A dial supervisor still waiting (it found `connect` dialing, or was woken
+            // while this connection was being made) re-checks now and ends. Left
+            // asleep, it would still be there when this connection drops, and the drop
+            // would wake it into an immediate redial of a peer that just went away,
+            // instead of a first backoff step (a refused dial there costs a second,
+            // longer step).
+            if let Some(w) = peers.get(&info.peer).and_then(|e| e.dialer.as_ref()) {
+                w.notify_one();
+            }
+            added
+        };
+        tracing::debug!(peer = %info.peer.fingerprint(), remote = %info.remote, outbound = info.outbound, "connection established");
+        if let Some(loser) = added.loser {
+            tracing::debug!(peer = %info.peer.fingerprint(), "duplicate connection; draining the loser");
+            loser.drain(self.config.drain_timeout);
+        }
+        if added.newly_connected {
+            self.emit(
+                EventKind::Connected,
+                Some(info.peer),
+                Some(info.remote),
+                String::new(),
+            );
+        }
+        self.conns_changed.notify_waiters();
+        Ok(())
+    }
+
+    /// Called by `untrust` after the trust store dropped `key`: every registered
+    /// connection of the peer dispatches nothing more, starts no handler, and closes
+    /// with Goodbye 2.
+    pub(crate) fn revoke_connections(&self, key: &Key) {
+        for c in lock(&self.peers).conns(key) {
+            c.revoke();
+        }
+    }
+
+    /// Called once per connection, when its tasks have ended.
+    pub(crate) fn connection_closed(self: &Arc<Self>, conn: &Arc<Conn>, cause: CloseCause) {
+        let gone = lock(&self.peers).remove(conn);
+        tracing::debug!(peer = %conn.info.peer.fingerprint(), remote = %conn.info.remote, %cause, "connection closed");
+        if gone {
+            self.emit(
+                EventKind::Disconnected,
+                Some(conn.info.peer),
+                Some(conn.info.remote),
+                cause.to_string(),
+            );
+            // Reconnect with backoff (not after untrust, disconnect or shutdown: the
+            // supervisor checks) — at once if discovery already reports the peer at
+            // another address (it restarted elsewhere before we noticed the drop).
+            // (Compared with where the peer listens, not with the source address of a
+            // connection it dialed, whose ephemeral port would always look "moved".)
+            let info = &conn.info;
+            let moved = lock(&self.peers)
+                .get(&info.peer)
+                .and_then(|e| e.discovered)
+                .is_some_and(|a| Some(a) != info.listen_addr());
+            self.ensure_dialer(info.peer, moved);
+        }
+        self.conns_changed.notify_waiters();
+    }
+}
+
+/// Handshake slots held per source IP address: each source gets at most `share` of the
+/// node's `max_handshakes` at once.
+#[derive(Debug)]
+pub(crate) struct SourceShares {
+    share: usize,
+    held: Mutex<HashMap<IpAddr, usize>>,
+}
+
+impl SourceShares {
+    /// A quarter of `max_handshakes` per source, at least one.
+    pub(crate) fn new(max_handshakes: usize) -> Arc<SourceShares> {
+        Arc::new(SourceShares {
+            share: (max_handshakes / 4).max(1),
+            held: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// A slot for `ip` if it holds fewer than its share (an IPv4-mapped IPv6 address
+    /// counts as its IPv4 address). The map holds only sources with a slot, so it is
+    /// bounded by `max_handshakes`.
+    pub(crate) fn try_acquire(self: &Arc<Self>, ip: IpAddr) -> Option<SourceSlot> {
+        let ip = ip.to_canonical();
+        let mut held = lock(&self.held);
+        let n = held.entry(ip).or_insert(0);
+        if *n >= self.share {
+            return None;
+        }
+        *n += 1;
+        Some(SourceSlot {
+            shares: Arc::clone(self),
+            ip,
+        })
+    }
+}
+
+/// One handshake slot of a source; released on drop.
+pub(crate) struct SourceSlot {
+    shares: Arc<SourceShares>,
+    ip: IpAddr,
+}
+
+impl Drop for SourceSlot {
+    fn drop(&mut self) {
+        let mut held = lock(&self.shares.held);
+        if let Some(n) = held.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                held.remove(&self.ip);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_source_gets_a_quarter_of_the_handshake_slots() {
+        let s = SourceShares::new(8);
+        let a: IpAddr = "127.0.0.1".parse().unwrap();
+        let mapped: IpAddr = "::ffff:127.0.0.1".parse().unwrap();
+        let b: IpAddr = "127.0.0.2".parse().unwrap();
+        let first = s.try_acquire(a).unwrap();
+        let _second = s.try_acquire(mapped).unwrap();
+        assert!(s.try_acquire(a).is_none(), "a third slot for one source");
+        let _other = s.try_acquire(b).unwrap();
+        drop(first);
+        assert!(s.try_acquire(a).is_some(), "a released slot is free again");
+        assert_eq!(SourceShares::new(3).share, 1);
+    }
+}
