@@ -75,6 +75,7 @@ impl TrustStore {
 
     /// Trusts `key` (or updates its label if `label` is given and it is trusted already).
     pub(crate) fn trust(&mut self, key: Key, label: Option<&str>) -> Result<()> {
+        trustfile::validate_key(&key)?;
         if let Some(l) = label {
             trustfile::validate_label(l)?;
         }
@@ -189,5 +190,17 @@ mod tests {
         assert!(s.trust(Key::from_bytes([2; 32]), None).is_err());
         assert!(!s.is_trusted(&Key::from_bytes([2; 32])));
         assert_eq!(std::fs::read(dir.join(TRUST_FILE)).unwrap(), before);
+    }
+
+    #[test]
+    fn trust_refuses_low_order_keys() {
+        let dir = tempdir();
+        let mut s = TrustStore::load(&dir).unwrap();
+        for p in peernet_proto::key::LOW_ORDER_POINTS {
+            let e = s.trust(Key::from_bytes(p), None).unwrap_err();
+            assert!(matches!(e, Error::InvalidArgument(_)), "{e}");
+            assert!(e.to_string().contains("low-order"), "{e}");
+        }
+        assert!(s.list().is_empty());
     }
 }

@@ -53,6 +53,16 @@ pub fn validate_label(label: &str) -> Result<(), ProtoError> {
     }
 }
 
+/// Checks a key before it is trusted: a low-order point is refused
+/// ([`ProtoError::LowOrderKey`]).
+pub fn validate_key(key: &Key) -> Result<(), ProtoError> {
+    if key.is_low_order() {
+        Err(ProtoError::LowOrderKey)
+    } else {
+        Ok(())
+    }
+}
+
 fn err(line: usize, reason: impl Into<String>) -> ProtoError {
     ProtoError::TrustFile {
         line,
@@ -77,6 +87,7 @@ fn parse_entry(n: usize, line: &str) -> Result<TrustEntry, ProtoError> {
     let (key_text, rest) = next_field(line);
     let key = Key::from_hex(key_text)
         .map_err(|_| err(n, format!("{key_text:?} is not a 64-digit hex key")))?;
+    validate_key(&key).map_err(|e| err(n, e.to_string()))?;
     let (added_text, rest) = next_field(rest.unwrap_or(""));
     if added_text.is_empty() || !added_text.bytes().all(|b| b.is_ascii_digit()) {
         return Err(err(
