@@ -76,6 +76,20 @@ impl Shared {
         lock(&self.trust).is_trusted(key)
     }
 
+    /// Persists the peer table's confirmed addresses of a trusted `key` with its trust
+    /// entry (no write when unchanged; a failed write is logged, the connection stays).
+    pub(crate) fn remember_confirmed(&self, key: &Key) {
+        let addrs = lock(&self.peers).confirmed(key);
+        if let Err(e) = lock(&self.trust).remember_addresses(key, &addrs) {
+            tracing::warn!(peer = %key.fingerprint(), error = %e, "confirmed addresses not saved");
+        }
+    }
+
+    /// The trust store's entries.
+    pub(crate) fn trust_list(&self) -> Vec<TrustEntry> {
+        lock(&self.trust).list()
+    }
+
     pub(crate) fn rpc_allowed(&self, key: &Key) -> bool {
         lock(&self.trust).rpc_allowed(key)
     }
@@ -123,6 +137,8 @@ impl Shared {
             }
             added
         };
+        // Confirmed addresses survive a restart (dialed first, whatever discovery hears).
+        self.remember_confirmed(&info.peer);
         tracing::debug!(peer = %info.peer.fingerprint(), remote = %info.remote, outbound = info.outbound, "connection established");
         if let Some(loser) = added.loser {
             tracing::debug!(peer = %info.peer.fingerprint(), "duplicate connection; draining the loser");
@@ -251,6 +267,7 @@ impl Node {
                 shared.shutdown_rx(),
             );
         }
+        shared.dial_remembered();
         tracing::info!(key = %shared.identity.public().fingerprint(), ?local_addr, "node started");
         Ok(Node {
             shared,

@@ -2,6 +2,7 @@
 //! in the human-readable format of `peernet_proto::trustfile` (see docs/protocol.md).
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -89,6 +90,7 @@ impl TrustStore {
                 label: String::new(),
                 added_at,
                 rpc: false,
+                addresses: Vec::new(),
             });
             if let Some(l) = label {
                 e.label = l.to_owned();
@@ -116,6 +118,29 @@ impl TrustStore {
         self.update(|m| {
             if let Some(e) = m.get_mut(key) {
                 e.rpc = allowed;
+            }
+        })
+    }
+
+    /// Remembers the confirmed addresses of a trusted peer (newest first; at most
+    /// `trustfile::MAX_ADDRESSES`). Nothing is written when they did not change or the
+    /// peer is not trusted.
+    pub(crate) fn remember_addresses(&mut self, key: &Key, addrs: &[SocketAddr]) -> Result<()> {
+        let mut list: Vec<SocketAddr> = Vec::with_capacity(trustfile::MAX_ADDRESSES);
+        for a in addrs {
+            let a = SocketAddr::new(a.ip(), a.port());
+            if trustfile::is_storable_address(&a) && !list.contains(&a) {
+                list.push(a);
+            }
+        }
+        list.truncate(trustfile::MAX_ADDRESSES);
+        match self.entries.get(key) {
+            Some(e) if e.addresses != list => {}
+            _ => return Ok(()),
+        }
+        self.update(|m| {
+            if let Some(e) = m.get_mut(key) {
+                e.addresses = list;
             }
         })
     }
