@@ -121,13 +121,23 @@ impl Shared {
             .spawn(supervise(Arc::clone(self), key, wake, immediate, stop));
     }
 
+    /// Persists the peer table's confirmed addresses of a trusted `key` with its trust
+    /// entry (no write when unchanged; a failed write is logged, the connection stays).
+    pub(crate) fn remember_confirmed(&self, key: &Key) {
+        let addrs = lock(&self.peers).confirmed(key);
+        if let Err(e) = lock(&self.trust).remember_addresses(key, &addrs) {
+            tracing::warn!(peer = %key.fingerprint(), error = %e, "confirmed addresses not saved");
+        }
+    }
+
     /// At start: the confirmed addresses remembered in the trust file become the peers'
     /// first candidates, and each trusted peer with one is dialed (discovery or not).
     pub(crate) fn dial_remembered(self: &Arc<Self>) {
         let mut keys = Vec::new();
+        let entries = lock(&self.trust).list();
         {
             let mut peers = lock(&self.peers);
-            for e in self.trust_list() {
+            for e in entries {
                 // Oldest first, so the newest ends up most recently seen.
                 for a in e.addresses.iter().rev() {
                     peers.note_address(e.key, *a, AddressSource::Manual, true);

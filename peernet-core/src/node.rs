@@ -37,7 +37,7 @@ pub(crate) struct Shared {
     pub config: NodeConfig,
     pub hello: Hello,
     pub registry: Registry,
-    trust: Mutex<TrustStore>,
+    pub(crate) trust: Mutex<TrustStore>,
     pub peers: Mutex<PeerTable>,
     events: broadcast::Sender<Event>,
     rpc: RwLock<Option<RpcDispatcher>>,
@@ -74,20 +74,6 @@ impl Shared {
 
     pub(crate) fn is_trusted(&self, key: &Key) -> bool {
         lock(&self.trust).is_trusted(key)
-    }
-
-    /// Persists the peer table's confirmed addresses of a trusted `key` with its trust
-    /// entry (no write when unchanged; a failed write is logged, the connection stays).
-    pub(crate) fn remember_confirmed(&self, key: &Key) {
-        let addrs = lock(&self.peers).confirmed(key);
-        if let Err(e) = lock(&self.trust).remember_addresses(key, &addrs) {
-            tracing::warn!(peer = %key.fingerprint(), error = %e, "confirmed addresses not saved");
-        }
-    }
-
-    /// The trust store's entries.
-    pub(crate) fn trust_list(&self) -> Vec<TrustEntry> {
-        lock(&self.trust).list()
     }
 
     pub(crate) fn rpc_allowed(&self, key: &Key) -> bool {
