@@ -74,6 +74,8 @@ impl Shared {
             }
             added
         };
+        // Confirmed addresses survive a restart (dialed first, whatever discovery hears).
+        self.remember_confirmed(&info.peer);
         tracing::debug!(peer = %info.peer.fingerprint(), remote = %info.remote, outbound = info.outbound, "connection established");
         if let Some(loser) = added.loser {
             tracing::debug!(peer = %info.peer.fingerprint(), "duplicate connection; draining the loser");

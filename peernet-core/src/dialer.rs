@@ -4,12 +4,18 @@
 //! out of addresses, after a bounded number of rounds, or at shutdown.
 //!
 //! A round tries the peer's addresses best first (confirmed before unconfirmed, see
-//! `PeerTable::candidates`), one dial at a time. Between rounds the supervisor waits an
+//! `PeerTable::candidates`), staggered like happy eyeballs: the next dial starts
+//! `STAGGER` after the previous one (at once when one fails), several run at a time,
+//! and the first to authenticate wins (the others are cancelled). A dead address (one
+//! that accepts TCP and never answers) so costs the real one at most `STAGGER` per
+//! address ranked before it, not a whole handshake timeout. A round lasts at most
+//! `STAGGER × (MAX_PER_ROUND - 1)` plus one dial timeout. Between rounds the supervisor waits an
 //! exponential backoff (0.5 s doubling to 30 s, jittered, `peernet_proto::backoff`); a
 //! new hint wakes it early, but never sooner than `MIN_GAP` after the last round, so a
 //! flood of announcements cannot become a flood of dials.
 
 use std::collections::hash_map::RandomState;
+use std::collections::VecDeque;
 use std::hash::{BuildHasher, Hasher};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,18 +23,22 @@ use std::time::Duration;
 
 use peernet_proto::backoff::Backoff;
 use peernet_proto::Key;
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::conn::lock;
 use crate::net::dial;
 use crate::node::Shared;
+use crate::peers::AddressSource;
 
 /// Rounds a supervisor makes before giving up until the next hint (about ten minutes
 /// at the backoff cap).
 pub(crate) const MAX_ROUNDS: u32 = 24;
 /// Addresses tried per round.
 const MAX_PER_ROUND: usize = 8;
+/// Delay between the starts of two dials of one round.
+pub(crate) const STAGGER: Duration = Duration::from_millis(250);
 /// Shortest time between the starts of two rounds, even when woken by hints.
 const MIN_GAP: Duration = Duration::from_millis(200);
 /// A peer heard again at its known address (`DiscoveryEvent::Alive`) wakes its
@@ -111,6 +121,37 @@ impl Shared {
             .spawn(supervise(Arc::clone(self), key, wake, immediate, stop));
     }
 
+    /// Persists the peer table's confirmed addresses of a trusted `key` with its trust
+    /// entry (no write when unchanged; a failed write is logged, the connection stays).
+    pub(crate) fn remember_confirmed(&self, key: &Key) {
+        let addrs = lock(&self.peers).confirmed(key);
+        if let Err(e) = lock(&self.trust).remember_addresses(key, &addrs) {
+            tracing::warn!(peer = %key.fingerprint(), error = %e, "confirmed addresses not saved");
+        }
+    }
+
+    /// At start: the confirmed addresses remembered in the trust file become the peers'
+    /// first candidates, and each trusted peer with one is dialed (discovery or not).
+    pub(crate) fn dial_remembered(self: &Arc<Self>) {
+        let mut keys = Vec::new();
+        let entries = lock(&self.trust).list();
+        {
+            let mut peers = lock(&self.peers);
+            for e in entries {
+                // Oldest first, so the newest ends up most recently seen.
+                for a in e.addresses.iter().rev() {
+                    peers.note_address(e.key, *a, AddressSource::Manual, true);
+                }
+                if !e.addresses.is_empty() {
+                    keys.push(e.key);
+                }
+            }
+        }
+        for k in keys {
+            self.ensure_dialer(k, true);
+        }
+    }
+
     /// Wakes every running supervisor and starts one for every disconnected trusted
     /// peer with an address (after a network change).
     pub(crate) fn redial_all(self: &Arc<Self>) {
@@ -183,26 +224,16 @@ async fn supervise(
         last_round = Some(Instant::now());
         rounds += 1;
         lock(&shared.peers).entry(key).dial_rounds = rounds;
-        let mut failed = Vec::new();
-        for addr in addrs.into_iter().take(MAX_PER_ROUND) {
-            if shared.is_shutting_down() || lock(&shared.peers).route(&key).is_some() {
-                break;
-            }
-            let attempt = tokio::select! {
-                r = dial(&shared, key, addr, timeout) => r,
-                _ = stop.wait_for(|s| *s) => return,
-            };
-            match attempt {
-                Ok(_) => {
-                    lock(&shared.peers).demote(&key, &failed);
-                    tracing::debug!(peer = %key.fingerprint(), %addr, rounds, "auto-connected");
-                    break;
+        match dial_round(&shared, key, addrs, timeout, &mut stop).await {
+            Round::Stopped => return,
+            Round::Connected { addr, failed } => {
+                lock(&shared.peers).demote(&key, &failed);
+                if !failed.is_empty() {
+                    shared.remember_confirmed(&key);
                 }
-                Err(e) => {
-                    tracing::debug!(peer = %key.fingerprint(), %addr, error = %e, "dial failed");
-                    failed.push(addr);
-                }
+                tracing::debug!(peer = %key.fingerprint(), %addr, rounds, "auto-connected");
             }
+            Round::Failed => {}
         }
         if lock(&shared.peers).route(&key).is_some() && shared.supervisor_may_exit(&key, false) {
             return;
@@ -221,6 +252,69 @@ async fn supervise(
             backoff.reset();
         }
         delay = backoff.next_delay(jitter());
+    }
+}
+
+/// How a dial round ended.
+enum Round {
+    /// A dial to `addr` authenticated; `failed` had failed before it.
+    Connected {
+        addr: SocketAddr,
+        failed: Vec<SocketAddr>,
+    },
+    /// Every dial failed, or the peer got connected some other way.
+    Failed,
+    /// The node is shutting down.
+    Stopped,
+}
+
+/// One round: dials `addrs` (best first, at most `MAX_PER_ROUND`) staggered by
+/// `STAGGER`, the next at once when one fails; the first to authenticate ends the
+/// round and the others are cancelled (their tasks aborted when the set drops).
+async fn dial_round(
+    shared: &Arc<Shared>,
+    key: Key,
+    addrs: Vec<SocketAddr>,
+    timeout: Duration,
+    stop: &mut watch::Receiver<bool>,
+) -> Round {
+    let mut queue: VecDeque<SocketAddr> = addrs.into_iter().take(MAX_PER_ROUND).collect();
+    let mut running: JoinSet<(SocketAddr, bool)> = JoinSet::new();
+    let mut failed = Vec::new();
+    let mut next_start = Instant::now();
+    loop {
+        if shared.is_shutting_down() {
+            return Round::Stopped;
+        }
+        if lock(&shared.peers).route(&key).is_some() || (queue.is_empty() && running.is_empty()) {
+            return Round::Failed;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep_until(next_start), if !queue.is_empty() => {
+                if let Some(addr) = queue.pop_front() {
+                    let s = Arc::clone(shared);
+                    running.spawn(async move {
+                        match dial(&s, key, addr, timeout).await {
+                            Ok(_) => (addr, true),
+                            Err(e) => {
+                                tracing::debug!(peer = %key.fingerprint(), %addr, error = %e, "dial failed");
+                                (addr, false)
+                            }
+                        }
+                    });
+                }
+                next_start = Instant::now() + STAGGER;
+            }
+            Some(done) = running.join_next(), if !running.is_empty() => match done {
+                Ok((addr, true)) => return Round::Connected { addr, failed },
+                Ok((addr, false)) => {
+                    failed.push(addr);
+                    next_start = Instant::now();
+                }
+                Err(e) => tracing::debug!(error = %e, "dial task ended abnormally"),
+            },
+            _ = stop.wait_for(|s| *s) => return Round::Stopped,
+        }
     }
 }
 

@@ -113,7 +113,7 @@ impl std::error::Error for Error {
 impl From<ProtoError> for Error {
     fn from(e: ProtoError) -> Error {
         match e {
-            ProtoError::BadKeyHex | ProtoError::BadLabel(_) => {
+            ProtoError::BadKeyHex | ProtoError::BadLabel(_) | ProtoError::LowOrderKey => {
                 Error::InvalidArgument(e.to_string())
             }
             ProtoError::Handshake(_) | ProtoError::BadHello(_) => {

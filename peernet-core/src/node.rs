@@ -38,7 +38,7 @@ pub(crate) struct Shared {
     pub config: NodeConfig,
     pub hello: Hello,
     pub registry: Registry,
-    trust: Mutex<TrustStore>,
+    pub(crate) trust: Mutex<TrustStore>,
     pub peers: Mutex<PeerTable>,
     events: broadcast::Sender<Event>,
     rpc: RwLock<Option<RpcDispatcher>>,
@@ -183,6 +183,7 @@ impl Node {
                 shared.shutdown_rx(),
             );
         }
+        shared.dial_remembered();
         tracing::info!(key = %shared.identity.public().fingerprint(), ?local_addr, "node started");
         Ok(Node {
             shared,

@@ -16,7 +16,8 @@ use crate::conn::Conn;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum AddressSource {
-    /// Given by the program (`connect`, manual discovery).
+    /// Given by the program (`connect`, manual discovery), or remembered from the trust
+    /// file (confirmed by a handshake before a restart).
     Manual,
     /// Heard in a LAN announcement (unauthenticated: a hint).
     Discovery,
@@ -102,8 +103,65 @@ pub struct PeerInfo {
     pub stats: PeerStats,
 }
 
-/// Most addresses remembered per peer (oldest unconfirmed ones go first).
-const MAX_ADDRESSES: usize = 8;
+/// Most addresses remembered per peer.
+pub(crate) const MAX_ADDRESSES: usize = 8;
+/// Most unconfirmed addresses of one peer from one source IP (the IP an announcement
+/// came from, which is the IP of the address it names): a host announcing a key at many
+/// ports replaces only its own hints, never another source's or a confirmed address.
+pub(crate) const MAX_UNCONFIRMED_PER_SOURCE: usize = 2;
+
+/// Makes room for `new` (not yet in `addrs`) in a peer's address list, or says it must
+/// not be added. Unconfirmed addresses are capped per source IP (the oldest of that
+/// source goes); in a full list an unconfirmed newcomer displaces only the oldest
+/// unconfirmed address among the sources holding the most, and never a confirmed one (if
+/// every address is confirmed the newcomer is dropped). A confirmed newcomer displaces
+/// the oldest unconfirmed address, else the oldest confirmed one.
+fn make_room(addrs: &mut Vec<KnownAddress>, new: &KnownAddress) -> bool {
+    let oldest = |addrs: &[KnownAddress], pick: &dyn Fn(&KnownAddress) -> bool| {
+        (0..addrs.len())
+            .filter(|&i| pick(&addrs[i]))
+            .min_by_key(|&i| addrs[i].last_seen)
+    };
+    if !new.confirmed {
+        let ip = new.addr.ip();
+        let same = |a: &KnownAddress| !a.confirmed && a.addr.ip() == ip;
+        if addrs.iter().filter(|a| same(a)).count() >= MAX_UNCONFIRMED_PER_SOURCE {
+            if let Some(i) = oldest(addrs, &same) {
+                addrs.remove(i);
+            }
+            return true;
+        }
+    }
+    if addrs.len() < MAX_ADDRESSES {
+        return true;
+    }
+    let unconfirmed = |ip| {
+        addrs
+            .iter()
+            .filter(|a| !a.confirmed && a.addr.ip() == ip)
+            .count()
+    };
+    let most = addrs
+        .iter()
+        .filter(|a| !a.confirmed)
+        .map(|a| unconfirmed(a.addr.ip()))
+        .max();
+    let victim = match most {
+        // The oldest hint among the sources holding the most.
+        Some(n) => oldest(addrs, &|a: &KnownAddress| {
+            !a.confirmed && unconfirmed(a.addr.ip()) == n
+        }),
+        None if new.confirmed => oldest(addrs, &|_: &KnownAddress| true),
+        None => None,
+    };
+    match victim {
+        Some(i) => {
+            addrs.remove(i);
+            true
+        }
+        None => false,
+    }
+}
 
 #[derive(Debug, Default)]
 pub(crate) struct Entry {
@@ -275,20 +333,25 @@ impl PeerTable {
             }
             return;
         }
-        if e.addrs.len() >= MAX_ADDRESSES {
-            // Drop the oldest, unconfirmed first.
-            if let Some(i) =
-                (0..e.addrs.len()).min_by_key(|&i| (e.addrs[i].confirmed, e.addrs[i].last_seen))
-            {
-                e.addrs.remove(i);
-            }
-        }
-        e.addrs.push(KnownAddress {
+        let new = KnownAddress {
             addr,
             source,
             confirmed,
             last_seen: now,
-        });
+        };
+        if make_room(&mut e.addrs, &new) {
+            e.addrs.push(new);
+        }
+    }
+
+    /// The confirmed addresses of a peer, newest first (what the trust file keeps).
+    pub(crate) fn confirmed(&self, key: &Key) -> Vec<SocketAddr> {
+        let Some(e) = self.peers.get(key) else {
+            return Vec::new();
+        };
+        let mut v: Vec<&KnownAddress> = e.addrs.iter().filter(|a| a.confirmed).collect();
+        v.sort_by_key(|a| std::cmp::Reverse(a.last_seen));
+        v.into_iter().map(|a| a.addr).collect()
     }
 
     /// Addresses to dial, best first: confirmed ones (newest first), then unconfirmed
@@ -399,3 +462,7 @@ impl PeerTable {
             .collect()
     }
 }
+
+#[cfg(test)]
+#[path = "peers_tests.rs"]
+mod tests;

@@ -2,6 +2,7 @@
 //! in the human-readable format of `peernet_proto::trustfile` (see docs/protocol.md).
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -75,6 +76,7 @@ impl TrustStore {
 
     /// Trusts `key` (or updates its label if `label` is given and it is trusted already).
     pub(crate) fn trust(&mut self, key: Key, label: Option<&str>) -> Result<()> {
+        trustfile::validate_key(&key)?;
         if let Some(l) = label {
             trustfile::validate_label(l)?;
         }
@@ -88,6 +90,7 @@ impl TrustStore {
                 label: String::new(),
                 added_at,
                 rpc: false,
+                addresses: Vec::new(),
             });
             if let Some(l) = label {
                 e.label = l.to_owned();
@@ -115,6 +118,29 @@ impl TrustStore {
         self.update(|m| {
             if let Some(e) = m.get_mut(key) {
                 e.rpc = allowed;
+            }
+        })
+    }
+
+    /// Remembers the confirmed addresses of a trusted peer (newest first; at most
+    /// `trustfile::MAX_ADDRESSES`). Nothing is written when they did not change or the
+    /// peer is not trusted.
+    pub(crate) fn remember_addresses(&mut self, key: &Key, addrs: &[SocketAddr]) -> Result<()> {
+        let mut list: Vec<SocketAddr> = Vec::with_capacity(trustfile::MAX_ADDRESSES);
+        for a in addrs {
+            let a = SocketAddr::new(a.ip(), a.port());
+            if trustfile::is_storable_address(&a) && !list.contains(&a) {
+                list.push(a);
+            }
+        }
+        list.truncate(trustfile::MAX_ADDRESSES);
+        match self.entries.get(key) {
+            Some(e) if e.addresses != list => {}
+            _ => return Ok(()),
+        }
+        self.update(|m| {
+            if let Some(e) = m.get_mut(key) {
+                e.addresses = list;
             }
         })
     }
@@ -189,5 +215,17 @@ mod tests {
         assert!(s.trust(Key::from_bytes([2; 32]), None).is_err());
         assert!(!s.is_trusted(&Key::from_bytes([2; 32])));
         assert_eq!(std::fs::read(dir.join(TRUST_FILE)).unwrap(), before);
+    }
+
+    #[test]
+    fn trust_refuses_low_order_keys() {
+        let dir = tempdir();
+        let mut s = TrustStore::load(&dir).unwrap();
+        for p in peernet_proto::key::LOW_ORDER_POINTS {
+            let e = s.trust(Key::from_bytes(p), None).unwrap_err();
+            assert!(matches!(e, Error::InvalidArgument(_)), "{e}");
+            assert!(e.to_string().contains("low-order"), "{e}");
+        }
+        assert!(s.list().is_empty());
     }
 }

@@ -66,6 +66,7 @@ fn write_trust(dir: &Path, keys: &[Key]) {
             label: String::new(),
             added_at: 1,
             rpc: false,
+            addresses: Vec::new(),
         })
         .collect();
     std::fs::write(dir.join(TRUST_FILE), trustfile::render(&entries)).unwrap();

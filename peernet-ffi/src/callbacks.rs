@@ -3,14 +3,14 @@
 //! turn C handler / RPC functions into core `Handler`s.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::ffi::{c_void, CString};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 
 use peernet_core::{Handler, HandlerResult, Key, Request, RequestKind, RpcCall, RpcDispatcher};
 use tokio::sync::oneshot;
 
+use crate::responders::{self, NodeResponders, Refused, Reply};
 use crate::types::{
     key_out, peernet_authorize_fn, peernet_free_fn, peernet_handler_fn, peernet_responder,
     peernet_rpc_fn,
@@ -113,6 +113,8 @@ pub(crate) struct NodeCtx {
     wait: Mutex<()>,
     changed: Condvar,
     user_data: Mutex<Vec<Weak<UserData>>>,
+    /// The node's pending replies to calls (see `responders`).
+    pub(crate) responders: NodeResponders,
 }
 
 /// The top bit of [`NodeCtx::inflight`]: no new callback may start.
@@ -152,8 +154,10 @@ static NEXT_NODE_ID: AtomicUsize = AtomicUsize::new(1);
 
 impl NodeCtx {
     pub(crate) fn new(inline: bool) -> Arc<NodeCtx> {
+        let id = NEXT_NODE_ID.fetch_add(1, Ordering::Relaxed) as u64;
         Arc::new(NodeCtx {
-            id: NEXT_NODE_ID.fetch_add(1, Ordering::Relaxed) as u64,
+            id,
+            responders: NodeResponders::new(id),
             inline,
             inflight: AtomicUsize::new(0),
             wait: Mutex::new(()),
@@ -216,57 +220,9 @@ impl NodeCtx {
 
 // ---- responders ----
 
-type Reply = oneshot::Sender<HandlerResult>;
-type ResponderMap = HashMap<usize, (u64, Reply)>;
-
-/// The pending replies, sharded by token so that the runtime's workers registering and
-/// answering calls at the same time rarely wait for one another.
-const SHARDS: usize = 16;
-
-fn shards() -> &'static [Mutex<ResponderMap>; SHARDS] {
-    static MAP: OnceLock<[Mutex<ResponderMap>; SHARDS]> = OnceLock::new();
-    MAP.get_or_init(|| std::array::from_fn(|_| Mutex::new(HashMap::new())))
-}
-
-/// The shard of a token (tokens are multiples of 16: the bits above those).
-fn shard(token: usize) -> &'static Mutex<ResponderMap> {
-    &shards()[(token >> 4) % SHARDS]
-}
-
-static NEXT_RESPONDER: AtomicUsize = AtomicUsize::new(1);
-
-/// Registers a pending reply; returns its token (never 0).
-fn register_responder(node: u64, tx: Reply) -> usize {
-    // Tokens are multiples of 16 so they look like (and are as opaque as) pointers.
-    let token = NEXT_RESPONDER
-        .fetch_add(1, Ordering::Relaxed)
-        .wrapping_mul(16);
-    lock(shard(token)).insert(token, (node, tx));
-    token
-}
-
-/// Takes a pending reply out of the table (None: answered already, or its call is gone).
-pub(crate) fn take_responder(r: *mut peernet_responder) -> Option<Reply> {
-    let token = r as usize;
-    lock(shard(token)).remove(&token).map(|(_, tx)| tx)
-}
-
-/// Drops every pending reply of a node (node free): the waiting calls fail.
-pub(crate) fn drop_responders(node: u64) {
-    let mut gone: Vec<Reply> = Vec::new();
-    for m in shards() {
-        let mut map = lock(m);
-        let keys: Vec<usize> = map
-            .iter()
-            .filter(|(_, (n, _))| *n == node)
-            .map(|(k, _)| *k)
-            .collect();
-        gone.extend(
-            keys.into_iter()
-                .filter_map(|k| map.remove(&k).map(|(_, tx)| tx)),
-        );
-    }
-    drop(gone);
+/// Takes a pending reply out of its table (`Err`: why the token is refused).
+pub(crate) fn take_responder(r: *mut peernet_responder) -> Result<Reply, Refused> {
+    responders::take(r as usize)
 }
 
 /// Removes a responder when its call is dropped before it was answered (connection
@@ -283,7 +239,7 @@ impl ResponderCleanup {
 impl Drop for ResponderCleanup {
     fn drop(&mut self) {
         if self.0 != 0 {
-            lock(shard(self.0)).remove(&self.0);
+            drop(responders::take(self.0));
         }
     }
 }
@@ -351,7 +307,7 @@ pub(crate) fn make_handler(
             };
             let reply = (req.kind == RequestKind::Call).then(|| {
                 let (tx, rx) = oneshot::channel();
-                (register_responder(cb.ctx.id, tx), rx)
+                (cb.ctx.responders.register(tx), rx)
             });
             let from = key_out(&req.from);
             let body = req.body;
@@ -405,7 +361,7 @@ pub(crate) fn make_rpc_dispatcher(
                 return Err(NODE_CLOSING.into());
             };
             let (tx, rx) = oneshot::channel();
-            let reply = Some((register_responder(ctx.id, tx), rx));
+            let reply = Some((ctx.responders.register(tx), rx));
             let from = key_out(&call.from);
             let args = call.args;
             dispatch(guard, reply, move |token| {

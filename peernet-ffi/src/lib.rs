@@ -20,6 +20,7 @@ mod logger;
 mod messages;
 mod node;
 mod peers;
+mod responders;
 mod runtime;
 
 pub use basics::*;

@@ -98,8 +98,7 @@ fn answer(
     r: *mut peernet_responder,
     result: Result<Vec<u8>, String>,
 ) -> Result<peernet_status, Error> {
-    let tx = take_responder(r)
-        .ok_or_else(|| invalid("unknown responder: already answered, or its node was freed"))?;
+    let tx = take_responder(r).map_err(|why| invalid(why.message()))?;
     tx.send(result).map_err(|_| Error::Closed)?;
     Ok(peernet_status::PEERNET_OK)
 }

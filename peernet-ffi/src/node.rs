@@ -9,7 +9,7 @@ use std::time::Duration;
 use peernet_core::{Error, Node};
 use tokio::sync::watch;
 
-use crate::callbacks::{drop_responders, lock, NodeCtx};
+use crate::callbacks::{lock, NodeCtx};
 use crate::config::{parse_addr, peernet_config};
 use crate::events::{spawn_event_thread, EventState};
 use crate::guard::{cstr, ffi_guard, key_in, opt_cstr, out};
@@ -69,7 +69,7 @@ impl peernet_node {
         if let Err(e) = block_on(self.node.shutdown()) {
             tracing::warn!(error = %e, "node shutdown");
         }
-        drop_responders(self.ctx.id);
+        self.ctx.responders.drop_all();
         self.stop.send_replace(true);
         // Waiting below blocks this thread: on a runtime thread (an inline callback),
         // its queued tasks (completions among them) move to another thread first.

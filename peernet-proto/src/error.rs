@@ -41,6 +41,9 @@ pub enum ProtoError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A public key of small order (see `Key::is_low_order`): refused for trust and in
+    /// handshakes, since a Diffie-Hellman with it has a fixed, public result.
+    LowOrderKey,
     /// A trust-entry label that is too long or contains control characters.
     BadLabel(&'static str),
 }
@@ -64,6 +67,10 @@ impl fmt::Display for ProtoError {
                 write!(f, "bad trust file, line {line}: {reason}")
             }
             ProtoError::BadLabel(why) => write!(f, "bad label: {why}"),
+            ProtoError::LowOrderKey => f.write_str(
+                "a low-order (small-subgroup) X25519 point is not a usable public key; \
+                 check that the key was copied from the peer's identity",
+            ),
         }
     }
 }

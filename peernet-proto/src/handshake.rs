@@ -158,6 +158,19 @@ impl Handshake {
                 limit: HANDSHAKE_FRAME_LIMIT,
             });
         }
+        // M1 and M2 start with the sender's ephemeral key in clear: a low-order one
+        // would make the DH results fixed and public (snow does not refuse them).
+        if self.done < 2 {
+            let mut e = [0u8; 32];
+            if let Some(b) = msg.get(..32) {
+                e.copy_from_slice(b);
+                if Key(e).is_low_order() {
+                    return self.poison(ProtoError::Handshake(
+                        "the peer's ephemeral key is a low-order point".into(),
+                    ));
+                }
+            }
+        }
         match self.state.read_message(msg, payload) {
             Ok(n) => {
                 self.done += 1;
@@ -185,6 +198,9 @@ impl Handshake {
             Err(e) => return self.poison(e),
         };
         match self.remote_static() {
+            Some(key) if key.is_low_order() => self.poison(ProtoError::Handshake(
+                "the peer's static key is a low-order point".into(),
+            )),
             Some(key) => Ok((key, hello)),
             None => self.poison(ProtoError::Handshake("no remote static key".into())),
         }

@@ -1,16 +1,23 @@
 //! The persisted trust store: a human-readable, hand-editable text file.
 //!
 //! ```text
-//! # PeerNet trust store, format 1
-//! # One peer per line: <key hex> <added-at unix seconds> <rights> <label>
-//! # rights: "-" (none) or "rpc". Label: rest of the line (may be empty).
-//! 8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a 1764090000 rpc Bob's laptop
+//! # PeerNet trust store, format 2
+//! # One peer per line: <key hex> <added-at unix seconds> <rights> <addresses> <label>
+//! # rights: "-" (none) or "rpc". addresses: "-" (none) or up to 4 confirmed ip:port,
+//! # comma-separated, newest first. Label: rest of the line (may be empty).
+//! 8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a 1764090000 rpc 192.168.1.20:7000,[fe80::1]:7000 Bob's laptop
 //! ```
 //!
 //! Rules:
-//! - The first line must be the header `# PeerNet trust store, format <n>`; only format
-//!   1 is understood. A file without it (including an empty file) is an error, so a
+//! - The first line must be the header `# PeerNet trust store, format <n>`; formats 1
+//!   and 2 are understood, [`render`] writes 2. Format 1 lines have no addresses field
+//!   (`<key> <added-at> <rights> <label>`): an old file loads unchanged, with no
+//!   addresses. A file without the header (including an empty file) is an error, so a
 //!   truncated or foreign file never loads as an empty store.
+//! - Addresses (format 2) are where a handshake with the peer's key last completed
+//!   ([`MAX_ADDRESSES`] at most, no duplicates, no port 0, unspecified or multicast IP).
+//!   They are hints with priority (a node dials them first after a restart), never
+//!   trust: the handshake still authenticates the key.
 //! - Other lines starting with `#` (after optional whitespace) and blank (whitespace
 //!   only) lines are ignored.
 //! - Fields are separated by spaces or tabs (one or more). The key is 64 hex digits (either
@@ -20,14 +27,20 @@
 //! - A trailing `\r` (CRLF files) is ignored. A key listed twice is an error.
 //! - Every error names its 1-based line.
 
+use std::net::SocketAddr;
+
 use crate::{Key, ProtoError};
 
 /// Longest label, in bytes.
 pub const MAX_LABEL_LEN: usize = 256;
 /// The header every trust file starts with, minus the version number.
 pub const HEADER_PREFIX: &str = "# PeerNet trust store, format ";
-/// The format version written by [`render`] and understood by [`parse`].
-pub const FORMAT_VERSION: u32 = 1;
+/// The format version written by [`render`] (and the newest [`parse`] understands).
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest format [`parse`] still reads (no addresses field).
+pub const OLDEST_FORMAT: u32 = 1;
+/// Most confirmed addresses kept per peer.
+pub const MAX_ADDRESSES: usize = 4;
 
 /// One trusted peer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +53,49 @@ pub struct TrustEntry {
     pub added_at: u64,
     /// Whether the peer may use `peernet.rpc` (spec 6).
     pub rpc: bool,
+    /// Addresses an authenticated handshake with the peer completed over, newest
+    /// first (at most [`MAX_ADDRESSES`]; empty in a format-1 file).
+    pub addresses: Vec<SocketAddr>,
+}
+
+/// Whether `addr` may be stored as a peer's address (a dialable unicast address).
+pub fn is_storable_address(addr: &SocketAddr) -> bool {
+    addr.port() != 0 && !addr.ip().is_unspecified() && !addr.ip().is_multicast()
+}
+
+/// The text form of an address keeps IP and port only (no IPv6 scope id or flow
+/// info): what is parsed and what is written are the same value.
+fn plain(a: SocketAddr) -> SocketAddr {
+    SocketAddr::new(a.ip(), a.port())
+}
+
+/// Parses the addresses field: `-` or comma-separated addresses.
+fn parse_addresses(n: usize, field: &str) -> Result<Vec<SocketAddr>, ProtoError> {
+    if field == "-" {
+        return Ok(Vec::new());
+    }
+    if field.is_empty() {
+        return Err(err(n, "missing addresses field (\"-\" or ip:port,...)"));
+    }
+    // Bounded before anything is allocated per item.
+    if field.split(',').count() > MAX_ADDRESSES {
+        return Err(err(n, format!("more than {MAX_ADDRESSES} addresses")));
+    }
+    let mut out: Vec<SocketAddr> = Vec::with_capacity(MAX_ADDRESSES);
+    for text in field.split(',') {
+        let a: SocketAddr = text
+            .parse()
+            .map(plain)
+            .map_err(|_| err(n, format!("{text:?} is not an ip:port address")))?;
+        if !is_storable_address(&a) {
+            return Err(err(n, format!("{a} cannot be dialed")));
+        }
+        if out.contains(&a) {
+            return Err(err(n, format!("{a} is listed twice")));
+        }
+        out.push(a);
+    }
+    Ok(out)
 }
 
 /// Checks a label: at most 256 bytes, no control characters.
@@ -48,6 +104,16 @@ pub fn validate_label(label: &str) -> Result<(), ProtoError> {
         Err(ProtoError::BadLabel("longer than 256 bytes"))
     } else if label.chars().any(char::is_control) {
         Err(ProtoError::BadLabel("contains a control character"))
+    } else {
+        Ok(())
+    }
+}
+
+/// Checks a key before it is trusted: a low-order point is refused
+/// ([`ProtoError::LowOrderKey`]).
+pub fn validate_key(key: &Key) -> Result<(), ProtoError> {
+    if key.is_low_order() {
+        Err(ProtoError::LowOrderKey)
     } else {
         Ok(())
     }
@@ -73,10 +139,11 @@ fn next_field(s: &str) -> (&str, Option<&str>) {
     }
 }
 
-fn parse_entry(n: usize, line: &str) -> Result<TrustEntry, ProtoError> {
+fn parse_entry(n: usize, line: &str, version: u32) -> Result<TrustEntry, ProtoError> {
     let (key_text, rest) = next_field(line);
     let key = Key::from_hex(key_text)
         .map_err(|_| err(n, format!("{key_text:?} is not a 64-digit hex key")))?;
+    validate_key(&key).map_err(|e| err(n, e.to_string()))?;
     let (added_text, rest) = next_field(rest.unwrap_or(""));
     if added_text.is_empty() || !added_text.bytes().all(|b| b.is_ascii_digit()) {
         return Err(err(
@@ -87,7 +154,7 @@ fn parse_entry(n: usize, line: &str) -> Result<TrustEntry, ProtoError> {
     let added_at: u64 = added_text
         .parse()
         .map_err(|_| err(n, format!("added-at {added_text:?} is too large")))?;
-    let (rights, label) = next_field(rest.unwrap_or(""));
+    let (rights, rest) = next_field(rest.unwrap_or(""));
     let rpc = match rights {
         "-" => false,
         "rpc" => true,
@@ -99,6 +166,12 @@ fn parse_entry(n: usize, line: &str) -> Result<TrustEntry, ProtoError> {
             ))
         }
     };
+    let (addresses, label) = if version >= 2 {
+        let (field, label) = next_field(rest.unwrap_or(""));
+        (parse_addresses(n, field)?, label)
+    } else {
+        (Vec::new(), rest)
+    };
     let label = label.unwrap_or("");
     validate_label(label).map_err(|e| err(n, e.to_string()))?;
     Ok(TrustEntry {
@@ -106,29 +179,35 @@ fn parse_entry(n: usize, line: &str) -> Result<TrustEntry, ProtoError> {
         label: label.to_owned(),
         added_at,
         rpc,
+        addresses,
     })
 }
 
-fn parse_header(line: &str) -> Result<(), ProtoError> {
+fn parse_header(line: &str) -> Result<u32, ProtoError> {
     let version = line.strip_prefix(HEADER_PREFIX).ok_or_else(|| {
         err(
             1,
             format!("missing header line \"{HEADER_PREFIX}{FORMAT_VERSION}\""),
         )
     })?;
-    if version.trim() != FORMAT_VERSION.to_string() {
-        return Err(err(
+    match version.trim().parse::<u32>() {
+        Ok(v) if (OLDEST_FORMAT..=FORMAT_VERSION).contains(&v) && version.trim() == v.to_string() => {
+            Ok(v)
+        }
+        _ => Err(err(
             1,
-            format!("unsupported trust file format {:?}", version.trim()),
-        ));
+            format!(
+                "unsupported trust file format {:?} (this version reads {OLDEST_FORMAT} to {FORMAT_VERSION})",
+                version.trim()
+            ),
+        )),
     }
-    Ok(())
 }
 
 /// Parses a trust file (see the module docs for the format).
 pub fn parse(text: &str) -> Result<Vec<TrustEntry>, ProtoError> {
     let mut lines = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
-    parse_header(lines.next().unwrap_or(""))?;
+    let version = parse_header(lines.next().unwrap_or(""))?;
     let mut entries: Vec<TrustEntry> = Vec::new();
     let mut first_line_of: std::collections::HashMap<Key, usize> = Default::default();
     for (i, line) in lines.enumerate() {
@@ -137,7 +216,7 @@ pub fn parse(text: &str) -> Result<Vec<TrustEntry>, ProtoError> {
         if trimmed.is_empty() || trimmed.starts_with('#') {
             continue;
         }
-        let entry = parse_entry(n, line)?;
+        let entry = parse_entry(n, line, version)?;
         if let Some(first) = first_line_of.insert(entry.key, n) {
             return Err(err(
                 n,
@@ -163,13 +242,38 @@ fn sanitize_label(label: &str) -> String {
     out
 }
 
+/// Writes the addresses field; addresses that could not be read back (undialable,
+/// duplicates, beyond [`MAX_ADDRESSES`]) are left out.
+fn render_addresses(out: &mut String, addresses: &[SocketAddr]) {
+    let mut written: Vec<SocketAddr> = Vec::with_capacity(MAX_ADDRESSES);
+    for a in addresses {
+        if written.len() == MAX_ADDRESSES {
+            break;
+        }
+        let a = plain(*a);
+        if is_storable_address(&a) && !written.contains(&a) {
+            written.push(a);
+        }
+    }
+    if written.is_empty() {
+        out.push('-');
+    }
+    for (i, a) in written.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&a.to_string());
+    }
+}
+
 /// Writes a trust file. `parse(&render(x)) == x` for entries with distinct keys and
 /// valid labels; invalid labels are sanitised (never break the line structure).
 pub fn render(entries: &[TrustEntry]) -> String {
     let mut out = format!(
         "{HEADER_PREFIX}{FORMAT_VERSION}\n\
-         # One peer per line: <key hex> <added-at unix seconds> <rights> <label>\n\
-         # rights: \"-\" (none) or \"rpc\". Label: rest of the line (may be empty).\n"
+         # One peer per line: <key hex> <added-at unix seconds> <rights> <addresses> <label>\n\
+         # rights: \"-\" (none) or \"rpc\". addresses: \"-\" (none) or up to 4 confirmed ip:port,\n\
+         # comma-separated, newest first. Label: rest of the line (may be empty).\n"
     );
     for e in entries {
         out.push_str(&e.key.to_hex());
@@ -177,6 +281,8 @@ pub fn render(entries: &[TrustEntry]) -> String {
         out.push_str(&e.added_at.to_string());
         out.push(' ');
         out.push_str(if e.rpc { "rpc" } else { "-" });
+        out.push(' ');
+        render_addresses(&mut out, &e.addresses);
         if !e.label.is_empty() {
             out.push(' ');
             out.push_str(&sanitize_label(&e.label));

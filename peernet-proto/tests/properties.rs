@@ -115,9 +115,19 @@ proptest! {
 
     #[test]
     fn trust_files_round_trip(entries in proptest::collection::btree_map(
-        any::<[u8; 32]>(), (any::<u64>(), any::<bool>(), "[a-zA-Z0-9 '._-]{0,40}"), 0..8)) {
-        let list: Vec<TrustEntry> = entries.into_iter().map(|(k, (t, rpc, label))| TrustEntry {
-            key: Key::from_bytes(k), label, added_at: t, rpc,
+        any::<[u8; 32]>(), (any::<u64>(), any::<bool>(), "[a-zA-Z0-9 '._-]{0,40}",
+            proptest::collection::vec((any::<[u8; 4]>(), 1u16..), 0..4)), 0..8)) {
+        let list: Vec<TrustEntry> = entries.into_iter()
+            .filter(|(k, _)| !Key::from_bytes(*k).is_low_order())
+            .map(|(k, (t, rpc, label, addrs))| {
+            let mut addresses: Vec<std::net::SocketAddr> = Vec::new();
+            for (ip, port) in addrs {
+                let a = std::net::SocketAddr::from((ip, port));
+                if trustfile::is_storable_address(&a) && !addresses.contains(&a) {
+                    addresses.push(a);
+                }
+            }
+            TrustEntry { key: Key::from_bytes(k), label, added_at: t, rpc, addresses }
         }).collect();
         prop_assert_eq!(trustfile::parse(&trustfile::render(&list)).unwrap(), list);
     }

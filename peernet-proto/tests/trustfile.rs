@@ -6,7 +6,8 @@ use peernet_proto::{Key, ProtoError};
 
 const A: &str = "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a";
 const B: &str = "de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f";
-const HEADER: &str = "# PeerNet trust store, format 1\n";
+const HEADER: &str = "# PeerNet trust store, format 2\n";
+const HEADER_V1: &str = "# PeerNet trust store, format 1\n";
 
 fn entries() -> Vec<TrustEntry> {
     vec![
@@ -15,24 +16,31 @@ fn entries() -> Vec<TrustEntry> {
             label: "Bob's laptop".into(),
             added_at: 1_764_090_000,
             rpc: true,
+            addresses: vec![
+                "192.168.1.20:7000".parse().unwrap(),
+                "[fe80::1]:7000".parse().unwrap(),
+            ],
         },
         TrustEntry {
             key: B.parse().unwrap(),
             label: String::new(),
             added_at: 0,
             rpc: false,
+            addresses: Vec::new(),
         },
         TrustEntry {
-            key: Key([0; 32]),
+            key: Key([0x11; 32]),
             label: "  spaced  ünïcode ✓ # not a comment".into(),
             added_at: u64::MAX,
             rpc: false,
+            addresses: Vec::new(),
         },
         TrustEntry {
             key: Key([0xff; 32]),
             label: "x".repeat(MAX_LABEL_LEN),
             added_at: 1,
             rpc: true,
+            addresses: vec!["10.0.0.1:1".parse().unwrap()],
         },
     ]
 }
@@ -44,15 +52,93 @@ fn round_trip() {
     assert!(text.starts_with(HEADER));
     assert_eq!(parse(&text).unwrap(), e);
     assert_eq!(parse(&render(&[])).unwrap(), vec![]);
-    assert!(text.contains(&format!("{A} 1764090000 rpc Bob's laptop\n")));
-    assert!(text.contains(&format!("{B} 0 -\n")));
+    assert!(text.contains(&format!(
+        "{A} 1764090000 rpc 192.168.1.20:7000,[fe80::1]:7000 Bob's laptop\n"
+    )));
+    assert!(text.contains(&format!("{B} 0 - -\n")));
+}
+
+/// The golden vector of format 2 (docs/protocol.md, "Trust file"): byte-exact.
+#[test]
+fn format_2_golden_vector() {
+    let golden = format!(
+        "# PeerNet trust store, format 2\n\
+         # One peer per line: <key hex> <added-at unix seconds> <rights> <addresses> <label>\n\
+         # rights: \"-\" (none) or \"rpc\". addresses: \"-\" (none) or up to 4 confirmed ip:port,\n\
+         # comma-separated, newest first. Label: rest of the line (may be empty).\n\
+         {A} 1764090000 rpc 192.168.1.20:7000,[fe80::1]:7000 Bob's laptop\n\
+         {B} 0 - -\n"
+    );
+    let e = entries();
+    assert_eq!(render(&e[..2]), golden);
+    assert_eq!(parse(&golden).unwrap(), e[..2].to_vec());
+}
+
+/// A format-1 file (no addresses field) still loads, with no addresses; it is
+/// written back as format 2 with the same entries.
+#[test]
+fn format_1_files_still_load() {
+    let text = format!("{HEADER_V1}{A} 1764090000 rpc Bob's laptop\n{B} 0 -\n");
+    let e = parse(&text).unwrap();
+    assert_eq!(e.len(), 2);
+    assert_eq!(
+        (e[0].added_at, e[0].rpc, e[0].label.as_str()),
+        (1_764_090_000, true, "Bob's laptop")
+    );
+    assert!(e[0].addresses.is_empty() && e[1].addresses.is_empty());
+    // In format 1 an address-looking word is part of the label.
+    let e = parse(&format!("{HEADER_V1}{A} 1 - 10.0.0.1:7000 x\n")).unwrap();
+    assert_eq!(e[0].label, "10.0.0.1:7000 x");
+    let again = render(&e);
+    assert!(again.starts_with(HEADER));
+    assert_eq!(parse(&again).unwrap(), e);
+}
+
+#[test]
+fn bad_addresses_name_their_line() {
+    for (field, needle) in [
+        ("", "missing addresses"),
+        ("nope", "not an ip:port"),
+        ("10.0.0.1", "not an ip:port"),
+        ("10.0.0.1:0", "cannot be dialed"),
+        ("0.0.0.0:7000", "cannot be dialed"),
+        ("224.0.0.1:7000", "cannot be dialed"),
+        ("10.0.0.1:7000,10.0.0.1:7000", "twice"),
+        (
+            "1.1.1.1:1,1.1.1.2:1,1.1.1.3:1,1.1.1.4:1,1.1.1.5:1",
+            "more than 4",
+        ),
+        ("10.0.0.1:7000,", "not an ip:port"),
+    ] {
+        let (line, reason) = line_of(&format!("{HEADER}{A} 1 rpc {field}\n"));
+        assert_eq!(line, 2, "{field:?}: {reason}");
+        assert!(
+            reason.contains(needle),
+            "{field:?}: {reason:?} lacks {needle:?}"
+        );
+    }
+    // Render drops what could not be read back.
+    let odd = vec![TrustEntry {
+        key: A.parse().unwrap(),
+        label: String::new(),
+        added_at: 1,
+        rpc: false,
+        addresses: vec![
+            "0.0.0.0:1".parse().unwrap(),
+            "10.0.0.1:5".parse().unwrap(),
+            "10.0.0.1:5".parse().unwrap(),
+            "10.0.0.1:0".parse().unwrap(),
+        ],
+    }];
+    let back = parse(&render(&odd)).unwrap();
+    assert_eq!(back[0].addresses, vec!["10.0.0.1:5".parse().unwrap()]);
 }
 
 #[test]
 fn hand_edited_file_parses() {
     let text = format!(
         "{}\r\n\n   # a comment\n\t\n{}   12 \t rpc   Alice\r\n  {A}\t7\t-\t\n",
-        HEADER.trim_end(),
+        HEADER_V1.trim_end(),
         B.to_uppercase()
     );
     let e = parse(&text).unwrap();
@@ -82,32 +168,34 @@ fn corrupt_cases_name_their_line() {
         (String::new(), 1, "header"),
         ("\n".into(), 1, "header"),
         (format!("{A} 1 rpc no header\n"), 1, "header"),
-        ("# PeerNet trust store, format 2\n".into(), 1, "format"),
+        ("# PeerNet trust store, format 3\n".into(), 1, "format"),
+        ("# PeerNet trust store, format 0\n".into(), 1, "format"),
+        ("# PeerNet trust store, format 02\n".into(), 1, "format"),
         (
-            format!("{HEADER}{good}\n{A} 2 - dup\n"),
+            format!("{HEADER_V1}{good}\n{A} 2 - dup\n"),
             3,
             "already listed on line 2",
         ),
-        (format!("{HEADER}\n{}x 1 -\n", &A[..63]), 3, "hex key"),
-        (format!("{HEADER}{}\n", &A[..62]), 2, "hex key"),
-        (format!("{HEADER}{A}\n"), 2, "added-at"),
-        (format!("{HEADER}{A} -1 rpc\n"), 2, "added-at"),
-        (format!("{HEADER}{A} +1 rpc\n"), 2, "added-at"),
+        (format!("{HEADER_V1}\n{}x 1 -\n", &A[..63]), 3, "hex key"),
+        (format!("{HEADER_V1}{}\n", &A[..62]), 2, "hex key"),
+        (format!("{HEADER_V1}{A}\n"), 2, "added-at"),
+        (format!("{HEADER_V1}{A} -1 rpc\n"), 2, "added-at"),
+        (format!("{HEADER_V1}{A} +1 rpc\n"), 2, "added-at"),
         (
-            format!("{HEADER}{A} 99999999999999999999 rpc\n"),
+            format!("{HEADER_V1}{A} 99999999999999999999 rpc\n"),
             2,
             "too large",
         ),
-        (format!("{HEADER}{A} 1\n"), 2, "rights"),
-        (format!("{HEADER}{A} 1 admin\n"), 2, "rights"),
-        (format!("{HEADER}{A} 1 rpc tab\there\n"), 2, "control"),
+        (format!("{HEADER_V1}{A} 1\n"), 2, "rights"),
+        (format!("{HEADER_V1}{A} 1 admin\n"), 2, "rights"),
+        (format!("{HEADER_V1}{A} 1 rpc tab\there\n"), 2, "control"),
         (
-            format!("{HEADER}{A} 1 rpc {}\n", "y".repeat(MAX_LABEL_LEN + 1)),
+            format!("{HEADER_V1}{A} 1 rpc {}\n", "y".repeat(MAX_LABEL_LEN + 1)),
             2,
             "256",
         ),
         (
-            format!("{HEADER}# c\n\n{good}\n{A}\u{a0}1 rpc\n"),
+            format!("{HEADER_V1}# c\n\n{good}\n{A}\u{a0}1 rpc\n"),
             5,
             "hex key",
         ),
@@ -141,6 +229,7 @@ fn render_never_breaks_line_structure() {
         label: format!("x\n{B} 1 rpc injected{}", "é".repeat(200)),
         added_at: 5,
         rpc: false,
+        addresses: Vec::new(),
     }];
     let back = parse(&render(&evil)).unwrap();
     assert_eq!(back.len(), 1);

@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::service::{self, Env};
 use super::transport::fake::FakeNet;
-use super::udp::{Incoming, UdpState, BURST, MAX_PEERS};
+use super::udp::{Incoming, UdpState, BURST, MAX_PEERS, MAX_SOURCES, SOURCE_BURST};
 use super::{Discovery, DiscoveryEvent};
 
 const IV: Duration = Duration::from_secs(5);
@@ -167,19 +167,41 @@ fn a_peer_silent_for_three_intervals_is_lost() {
     ));
 }
 
+fn numbered(i: usize, fill: u8) -> Key {
+    let mut k = [fill; 32];
+    k[..8].copy_from_slice(&(i as u64 + 10).to_le_bytes());
+    Key(k)
+}
+
+fn source_n(i: usize) -> SocketAddr {
+    SocketAddr::from(([10, 1, (i >> 8) as u8, i as u8], 4040))
+}
+
 #[test]
 fn incoming_processing_is_rate_limited_and_the_table_bounded() {
     let t0 = Instant::now();
     let mut s = UdpState::new(key(1), 7000, IV, t0);
-    let from = src("10.0.0.2:4040");
+    // One source: its own bucket runs dry first.
     let mut events = 0;
-    for i in 0..(BURST as usize + 100) {
-        let mut k = [0u8; 32];
-        k[..8].copy_from_slice(&(i as u64 + 10).to_le_bytes());
+    for i in 0..(SOURCE_BURST as usize + 50) {
+        let a = ann(numbered(i, 0), 7002);
         if matches!(
-            s.on_datagram(from, &ann(Key(k), 7002), t0),
+            s.on_datagram(src("10.0.0.2:4040"), &a, t0),
             Incoming::Event(_)
         ) {
+            events += 1;
+        }
+    }
+    assert_eq!(
+        events, SOURCE_BURST as usize,
+        "one source beyond its bucket"
+    );
+    // Many sources: the shared bucket bounds the total.
+    let mut s = UdpState::new(key(1), 7000, IV, t0);
+    let mut events = 0;
+    for i in 0..(BURST as usize + 100) {
+        let a = ann(numbered(i, 0), 7002);
+        if matches!(s.on_datagram(source_n(i), &a, t0), Incoming::Event(_)) {
             events += 1;
         }
     }
@@ -187,15 +209,48 @@ fn incoming_processing_is_rate_limited_and_the_table_bounded() {
         events, BURST as usize,
         "a burst beyond the bucket is dropped unread"
     );
-    // A second later the bucket has refilled; the table still never exceeds its bound.
+    assert!(s.sources() <= MAX_SOURCES);
+    // Later the buckets have refilled; the tables still never exceed their bounds.
     let mut t = t0;
     for i in 0..(MAX_PEERS * 2) {
         t += Duration::from_millis(10);
-        let mut k = [0xffu8; 32];
-        k[..8].copy_from_slice(&(i as u64).to_le_bytes());
-        s.on_datagram(from, &ann(Key(k), 7002), t);
+        s.on_datagram(source_n(i), &ann(numbered(i, 0xff), 7002), t);
     }
     assert!(s.heard() <= MAX_PEERS);
+    assert!(s.sources() <= MAX_SOURCES);
+}
+
+#[test]
+fn one_source_flooding_junk_does_not_silence_another() {
+    let t0 = Instant::now();
+    let mut s = UdpState::new(key(1), 7000, IV, t0);
+    let flooder = src("10.0.0.66:4040");
+    let mut junk = ann(key(9), 7009);
+    junk[0] = b'X';
+    // 10,000 junk datagrams (and valid ones of made-up keys) at one instant, as fast
+    // as a socket delivers them.
+    for i in 0..10_000 {
+        if i % 2 == 0 {
+            assert_eq!(s.on_datagram(flooder, &junk, t0), Incoming::Nothing);
+        } else {
+            s.on_datagram(flooder, &ann(numbered(i, 0x33), 7009), t0);
+        }
+    }
+    // Another source's valid announcement, at that same instant, is accepted.
+    assert_eq!(
+        s.on_datagram(src("10.0.0.2:4040"), &ann(key(2), 7002), t0),
+        Incoming::Event(DiscoveryEvent::Discovered {
+            key: key(2),
+            addr: src("10.0.0.2:7002")
+        })
+    );
+    // And so are many others (the flooder spent only its own bucket).
+    for i in 0..50 {
+        assert!(matches!(
+            s.on_datagram(source_n(i), &ann(numbered(i, 0x44), 7002), t0),
+            Incoming::Event(_)
+        ));
+    }
 }
 
 fn start(

@@ -3,8 +3,11 @@
 //! `service.rs` drives it over a `UdpTransport`.
 //!
 //! - Announce at start, every interval, and after a network change.
-//! - Incoming datagrams are rate-limited (a token bucket) before they are even parsed;
-//!   wrong length, magic or version are dropped (`Announcement::decode`).
+//! - Incoming datagrams are rate-limited per source IP first (a small bounded table of
+//!   token buckets, least recently heard source evicted), then checked cheaply (wrong
+//!   length, magic or version are dropped, `Announcement::decode`), and only a
+//!   well-formed announcement spends the shared budget (a global token bucket): one
+//!   source's junk, however fast, cannot crowd out another source's announcements.
 //! - Our own key from one of our own addresses with our port is our echo: dropped. Our
 //!   own key from anywhere else is reported (rate-limited) as a warning: another node
 //!   uses our identity, or someone replays our announcements.
@@ -26,6 +29,14 @@ use super::DiscoveryEvent;
 pub(crate) const RATE_PER_SEC: u32 = 200;
 /// Datagrams processed in a burst.
 pub(crate) const BURST: u32 = 400;
+/// Datagrams processed per second from one source IP, sustained (each node on a host
+/// announces once per interval; this leaves room for dozens of nodes per host).
+pub(crate) const SOURCE_RATE_PER_SEC: u32 = 50;
+/// Datagrams processed in a burst from one source IP.
+pub(crate) const SOURCE_BURST: u32 = 100;
+/// Source IPs with a bucket of their own at once (the least recently heard is evicted;
+/// about 40 bytes each).
+pub(crate) const MAX_SOURCES: usize = 256;
 /// Peers remembered at once; announcements of further new keys are dropped until some
 /// are lost.
 pub(crate) const MAX_PEERS: usize = 1024;
@@ -62,13 +73,24 @@ pub(crate) struct Due {
 struct Bucket {
     tokens: f64,
     last: Instant,
+    rate: u32,
+    burst: u32,
 }
 
 impl Bucket {
+    fn full(rate: u32, burst: u32, now: Instant) -> Bucket {
+        Bucket {
+            tokens: f64::from(burst),
+            last: now,
+            rate,
+            burst,
+        }
+    }
+
     fn take(&mut self, now: Instant) -> bool {
         let dt = now.saturating_duration_since(self.last).as_secs_f64();
         self.last = now;
-        self.tokens = (self.tokens + dt * f64::from(RATE_PER_SEC)).min(f64::from(BURST));
+        self.tokens = (self.tokens + dt * f64::from(self.rate)).min(f64::from(self.burst));
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
             true
@@ -90,6 +112,7 @@ pub(crate) struct UdpState {
     next_announce: Instant,
     last_announce: Option<Instant>,
     bucket: Bucket,
+    sources: HashMap<IpAddr, Bucket>,
     warned: HashMap<SocketAddr, Instant>,
 }
 
@@ -111,10 +134,8 @@ impl UdpState {
             heard: HashMap::new(),
             next_announce: now,
             last_announce: None,
-            bucket: Bucket {
-                tokens: f64::from(BURST),
-                last: now,
-            },
+            bucket: Bucket::full(RATE_PER_SEC, BURST, now),
+            sources: HashMap::new(),
             warned: HashMap::new(),
         }
     }
@@ -135,14 +156,36 @@ impl UdpState {
         self.next_announce = self.next_announce.min(soonest.max(now));
     }
 
+    /// Spends a token of `ip`'s own bucket (a new source evicts the least recently
+    /// heard one when the table is full; it starts with a full bucket).
+    fn source_allows(&mut self, ip: IpAddr, now: Instant) -> bool {
+        if !self.sources.contains_key(&ip) && self.sources.len() >= MAX_SOURCES {
+            if let Some(oldest) = self
+                .sources
+                .iter()
+                .min_by_key(|(_, b)| b.last)
+                .map(|(k, _)| *k)
+            {
+                self.sources.remove(&oldest);
+            }
+        }
+        self.sources
+            .entry(ip)
+            .or_insert_with(|| Bucket::full(SOURCE_RATE_PER_SEC, SOURCE_BURST, now))
+            .take(now)
+    }
+
     /// Handles one datagram from `src`.
     pub(crate) fn on_datagram(&mut self, src: SocketAddr, data: &[u8], now: Instant) -> Incoming {
-        if !self.bucket.take(now) {
+        if !self.source_allows(src.ip(), now) {
             return Incoming::Nothing;
         }
         let Ok(a) = Announcement::decode(data) else {
             return Incoming::Nothing;
         };
+        if !self.bucket.take(now) {
+            return Incoming::Nothing;
+        }
         let addr = SocketAddr::new(src.ip(), a.tcp_port);
         if a.key == self.own {
             let ours = src.ip().is_loopback() || self.local_ips.contains(&src.ip());
@@ -209,6 +252,12 @@ impl UdpState {
             .values()
             .map(|(_, last)| *last + limit)
             .fold(self.next_announce, Instant::min)
+    }
+
+    /// Source IPs with a bucket.
+    #[cfg(test)]
+    pub(crate) fn sources(&self) -> usize {
+        self.sources.len()
     }
 
     /// Peers currently heard of.

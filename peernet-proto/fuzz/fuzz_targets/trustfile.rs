@@ -1,5 +1,6 @@
-//! Trust-file parser: never panics on any text; what parses renders back to a file
-//! that parses to the same entries.
+//! Trust-file parser: never panics on any text (formats 1 and 2, addresses field
+//! included); what parses renders back to a (format 2) file that parses to the same
+//! entries.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use peernet_proto::trustfile;
