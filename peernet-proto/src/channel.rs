@@ -4,6 +4,7 @@
 use std::fmt;
 
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, CHACHA20_POLY1305};
+use zeroize::Zeroize;
 
 use crate::ProtoError;
 
@@ -37,11 +38,13 @@ pub struct SendCipher {
 
 impl SendCipher {
     /// A fresh sending state with counter 0.
-    pub fn new(key: [u8; 32]) -> SendCipher {
-        SendCipher {
+    pub fn new(mut key: [u8; 32]) -> SendCipher {
+        let cipher = SendCipher {
             key: aead_key(&key),
             counter: 0,
-        }
+        };
+        key.zeroize();
+        cipher
     }
 
     /// Encrypts `buf[start..]` in place (empty AAD) and appends the 16-byte tag;
@@ -99,11 +102,13 @@ pub struct RecvCipher {
 
 impl RecvCipher {
     /// A fresh receiving state with counter 0.
-    pub fn new(key: [u8; 32]) -> RecvCipher {
-        RecvCipher {
+    pub fn new(mut key: [u8; 32]) -> RecvCipher {
+        let cipher = RecvCipher {
             key: aead_key(&key),
             counter: 0,
-        }
+        };
+        key.zeroize();
+        cipher
     }
 
     /// Opens a frame body (`ciphertext ‖ tag`) in place with the receive counter and

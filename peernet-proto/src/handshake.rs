@@ -15,6 +15,8 @@
 
 use std::fmt;
 
+use zeroize::Zeroize;
+
 use crate::channel::{RecvCipher, SendCipher};
 use crate::frame::HANDSHAKE_FRAME_LIMIT;
 use crate::hello::Hello;
@@ -254,12 +256,17 @@ impl Handshake {
         if !self.is_finished() {
             return Err(misuse("split"));
         }
-        let (k1, k2) = self.state.dangerously_get_raw_split();
-        Ok(if self.initiator {
+        let (mut k1, mut k2) = self.state.dangerously_get_raw_split();
+        let pair = if self.initiator {
             (SendCipher::new(k1), RecvCipher::new(k2))
         } else {
             (SendCipher::new(k2), RecvCipher::new(k1))
-        })
+        };
+        // The raw keys live on in the ciphers only: wipe these copies (volatile writes
+        // the optimizer keeps). `new` wipes its own copy too.
+        k1.zeroize();
+        k2.zeroize();
+        Ok(pair)
     }
 
     /// The current Noise handshake hash `h` (final after the last message).
