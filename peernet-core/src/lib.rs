@@ -9,6 +9,7 @@
 pub mod blocking;
 mod config;
 mod conn;
+mod datadir;
 mod dialer;
 mod discovery;
 mod error;
@@ -26,6 +27,7 @@ mod sys;
 mod trust;
 
 pub use config::{NodeConfig, UdpDiscoveryConfig};
+pub use datadir::LOCK_FILE;
 pub use error::{Error, Result};
 pub use events::{Event, EventKind};
 pub use handlers::{Caller, Handler, HandlerFuture, HandlerResult, Request, RequestKind};

@@ -19,7 +19,6 @@ use crate::conn::{lock, CloseCause, Conn};
 use crate::discovery::{self, Discovery};
 use crate::error::{Error, Result};
 use crate::events::{Event, EventKind};
-use crate::fsutil;
 use crate::handlers::{Handler, Registry};
 use crate::identity::Identity;
 use crate::net::{accept_loop, dial, start_udp_discovery};
@@ -192,9 +191,10 @@ impl Node {
     /// Must be called inside a tokio runtime.
     pub async fn start(config: NodeConfig) -> Result<Node> {
         config.validate()?;
-        fsutil::ensure_dir(&config.data_dir)?;
+        // Checked and locked (else `Error::Busy`) before any file in it is read.
+        let dir_lock = crate::datadir::open(&config.data_dir)?;
         let identity = Identity::load_or_create(&config.data_dir)?;
-        let trust = TrustStore::load(&config.data_dir)?;
+        let trust = TrustStore::load(&config.data_dir, dir_lock)?;
         let listener = match config.listen {
             Some(addr) => Some(
                 TcpListener::bind(addr)
@@ -293,9 +293,11 @@ impl Node {
     }
 
     /// Removes `key` from the trust store (and its RPC right) and closes its live
-    /// connections with Goodbye 2. Returns whether it was trusted.
+    /// connections with Goodbye 2. Returns whether it was trusted. Fails closed: if the
+    /// trust file cannot be written, the key is still untrusted and disconnected, and
+    /// the error says the file lags behind (untrust again once writing works).
     pub fn untrust(&self, key: &Key) -> Result<bool> {
-        let was = lock(&self.shared.trust).untrust(key)?;
+        let (was, saved) = lock(&self.shared.trust).untrust(key);
         // Wakes the peer's dial supervisor, which sees the untrust and stops.
         self.shared.ensure_dialer(*key, false);
         for c in lock(&self.shared.peers).conns(key) {
@@ -304,7 +306,7 @@ impl Node {
                 CloseCause::Local("trust revoked".into()),
             );
         }
-        Ok(was)
+        saved.map(|()| was)
     }
 
     /// Grants or withdraws RPC rights to a trusted peer (persisted; effective on the
@@ -522,8 +524,9 @@ impl Node {
     }
 
     /// Stops the node: stops accepting, closes every connection (Goodbye 0; calls in
-    /// flight fail with `Closed`), drops every handler, and waits until all connection
-    /// tasks have ended (at most 5 s).
+    /// flight fail with `Closed`), drops every handler, waits until all connection
+    /// tasks have ended (at most 5 s), and releases the data directory (another node may
+    /// open it; trust changes on this one then fail with `Closed`).
     pub async fn shutdown(&self) {
         self.shared.shutdown.send_replace(true);
         for c in lock(&self.shared.peers).all_conns() {
@@ -540,6 +543,7 @@ impl Node {
         let _ = tokio::time::timeout_at(deadline, self.shared.shutdown.closed()).await;
         self.shared.registry.clear();
         self.set_rpc_dispatcher(None);
+        lock(&self.shared.trust).release();
     }
 
     #[doc(hidden)]
@@ -589,6 +593,7 @@ impl Drop for Node {
         }
         self.shared.registry.clear();
         *self.shared.rpc.write().unwrap_or_else(|p| p.into_inner()) = None;
+        lock(&self.shared.trust).release();
     }
 }
 

@@ -8,8 +8,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use peernet_proto::trustfile::{self, TrustEntry};
 use peernet_proto::Key;
 
+use crate::datadir::DirLock;
 use crate::error::{Error, Result};
-use crate::fsutil;
+use crate::fsutil::{self, Access};
 
 /// File name of the trust store inside the data directory.
 pub const TRUST_FILE: &str = "trusted_peers";
@@ -17,19 +18,25 @@ pub const TRUST_FILE: &str = "trusted_peers";
 /// Largest trust file loaded (about 10,000 peers).
 const MAX_TRUST_FILE: u64 = 4 << 20;
 
-/// The trust store: in memory, mirrored to disk on every change.
+/// The trust store: in memory, mirrored to disk on every change, while it holds the
+/// data directory's lock (so no other process writes the file meanwhile).
 #[derive(Debug)]
 pub(crate) struct TrustStore {
     path: PathBuf,
     entries: BTreeMap<Key, TrustEntry>,
+    /// `None` once the node stopped: from then on nothing is written.
+    lock: Option<DirLock>,
+    /// The file lags behind memory (a revocation whose write failed): the next change,
+    /// or the same untrust again, rewrites it.
+    dirty: bool,
 }
 
 impl TrustStore {
-    /// Loads the store of `dir` (empty if the file does not exist).
-    pub(crate) fn load(dir: &Path) -> Result<TrustStore> {
+    /// Loads the store of `dir` (empty if the file does not exist), which `lock` holds.
+    pub(crate) fn load(dir: &Path, lock: DirLock) -> Result<TrustStore> {
         let path = dir.join(TRUST_FILE);
         let mut entries = BTreeMap::new();
-        if let Some(bytes) = fsutil::read_bounded(&path, MAX_TRUST_FILE)? {
+        if let Some(bytes) = fsutil::read_bounded(&path, MAX_TRUST_FILE, Access::OwnerWrites)? {
             let corrupt = |detail: String| Error::CorruptFile {
                 path: path.clone(),
                 detail,
@@ -40,10 +47,23 @@ impl TrustStore {
                 entries.insert(e.key, e);
             }
         }
-        Ok(TrustStore { path, entries })
+        Ok(TrustStore {
+            path,
+            entries,
+            lock: Some(lock),
+            dirty: false,
+        })
+    }
+
+    /// Releases the data directory (the node stopped); later changes fail with `Closed`.
+    pub(crate) fn release(&mut self) {
+        self.lock = None;
     }
 
     fn save(&self, entries: &BTreeMap<Key, TrustEntry>) -> Result<()> {
+        if self.lock.is_none() {
+            return Err(Error::Closed);
+        }
         let list: Vec<TrustEntry> = entries.values().cloned().collect();
         fsutil::write_atomic(&self.path, trustfile::render(&list).as_bytes(), 0o600)
     }
@@ -53,11 +73,12 @@ impl TrustStore {
     fn update(&mut self, change: impl FnOnce(&mut BTreeMap<Key, TrustEntry>)) -> Result<()> {
         let mut next = self.entries.clone();
         change(&mut next);
-        if next == self.entries {
+        if next == self.entries && !self.dirty {
             return Ok(());
         }
         self.save(&next)?;
         self.entries = next;
+        self.dirty = false;
         Ok(())
     }
 
@@ -95,13 +116,31 @@ impl TrustStore {
         })
     }
 
-    /// Removes `key`; returns whether it was trusted.
-    pub(crate) fn untrust(&mut self, key: &Key) -> Result<bool> {
-        let was = self.entries.contains_key(key);
-        self.update(|m| {
-            m.remove(key);
-        })?;
-        Ok(was)
+    /// Removes `key` and returns whether it was trusted, with the outcome of writing the
+    /// file. Unlike the other changes this one fails closed: memory forgets the key
+    /// even when the write fails (a full disk must not keep a revoked peer trusted);
+    /// the file is then rewritten by the next change or the same untrust again.
+    pub(crate) fn untrust(&mut self, key: &Key) -> (bool, Result<()>) {
+        let was = self.entries.remove(key).is_some();
+        if !was && !self.dirty {
+            return (false, Ok(()));
+        }
+        let saved = self.save(&self.entries);
+        self.dirty = saved.is_err();
+        let saved = saved.map_err(|e| match e {
+            Error::Io { context, source } => Error::Io {
+                context: format!(
+                    "{} is untrusted now and its connections are closed, but saving {} \
+                     failed ({context}); the file still lists it, so a restart would trust \
+                     it again: fix that (free space, permissions) and untrust it again",
+                    key.fingerprint(),
+                    self.path.display()
+                ),
+                source,
+            },
+            other => other,
+        });
+        (was, saved)
     }
 
     /// Grants or withdraws RPC rights; the peer must be trusted.
@@ -129,14 +168,19 @@ mod tests {
     use super::*;
     use crate::fsutil::tests::tempdir;
 
+    fn load(dir: &Path) -> Result<TrustStore> {
+        TrustStore::load(dir, DirLock::acquire(dir)?)
+    }
+
     #[test]
     fn persisted_across_loads() {
         let dir = tempdir();
         let k = Key::from_bytes([7; 32]);
-        let mut s = TrustStore::load(&dir).unwrap();
+        let mut s = load(&dir).unwrap();
         s.trust(k, Some("Bob's laptop")).unwrap();
         s.grant_rpc(&k, true).unwrap();
-        let s2 = TrustStore::load(&dir).unwrap();
+        drop(s);
+        let s2 = load(&dir).unwrap();
         let e = s2.get(&k).unwrap();
         assert_eq!(e.label, "Bob's laptop");
         assert!(e.rpc);
@@ -147,10 +191,10 @@ mod tests {
     fn untrust_removes_rpc_right() {
         let dir = tempdir();
         let k = Key::from_bytes([7; 32]);
-        let mut s = TrustStore::load(&dir).unwrap();
+        let mut s = load(&dir).unwrap();
         s.trust(k, None).unwrap();
         s.grant_rpc(&k, true).unwrap();
-        assert!(s.untrust(&k).unwrap());
+        assert!(s.untrust(&k).0);
         s.trust(k, None).unwrap();
         assert!(!s.rpc_allowed(&k));
     }
@@ -158,7 +202,7 @@ mod tests {
     #[test]
     fn grant_needs_trust() {
         let dir = tempdir();
-        let mut s = TrustStore::load(&dir).unwrap();
+        let mut s = load(&dir).unwrap();
         assert!(matches!(
             s.grant_rpc(&Key::from_bytes([1; 32]), true),
             Err(Error::UntrustedPeer(_))
@@ -173,21 +217,90 @@ mod tests {
             "# PeerNet trust store, format 1\nnot-a-key 1 - x\n",
         )
         .unwrap();
-        let err = TrustStore::load(&dir).unwrap_err().to_string();
+        let err = load(&dir).unwrap_err().to_string();
         assert!(err.contains(TRUST_FILE), "{err}");
         assert!(err.contains('2'), "{err}");
+    }
+
+    /// A non-empty directory where the trust file belongs: the rename fails.
+    fn block_the_file(dir: &Path) {
+        let p = dir.join(TRUST_FILE);
+        std::fs::remove_file(&p).unwrap();
+        std::fs::create_dir(&p).unwrap();
+        std::fs::write(p.join("x"), b"").unwrap();
+    }
+
+    fn unblock_the_file(dir: &Path) {
+        std::fs::remove_dir_all(dir.join(TRUST_FILE)).unwrap();
     }
 
     #[test]
     fn failed_write_keeps_memory_and_disk() {
         let dir = tempdir();
-        let mut s = TrustStore::load(&dir).unwrap();
+        let mut s = load(&dir).unwrap();
         s.trust(Key::from_bytes([1; 32]), None).unwrap();
-        let before = std::fs::read(dir.join(TRUST_FILE)).unwrap();
-        // Block the temp file path so the next write fails.
-        std::fs::create_dir(dir.join(format!(".{TRUST_FILE}.tmp{}", std::process::id()))).unwrap();
+        block_the_file(&dir);
         assert!(s.trust(Key::from_bytes([2; 32]), None).is_err());
         assert!(!s.is_trusted(&Key::from_bytes([2; 32])));
-        assert_eq!(std::fs::read(dir.join(TRUST_FILE)).unwrap(), before);
+        assert!(s.is_trusted(&Key::from_bytes([1; 32])));
+    }
+
+    /// Issue 14 item 8 (store half; tests/datadir.rs has the node half): a failed
+    /// write kept the revoked key trusted. Now memory forgets it, the error says so,
+    /// and the same untrust again rewrites the file once writing works.
+    #[test]
+    fn failed_untrust_write_still_forgets_the_key() {
+        let dir = tempdir();
+        let k = Key::from_bytes([1; 32]);
+        let mut s = load(&dir).unwrap();
+        s.trust(k, None).unwrap();
+        block_the_file(&dir);
+        let (was, saved) = s.untrust(&k);
+        assert!(was);
+        let err = saved.unwrap_err().to_string();
+        assert!(
+            err.contains("untrusted now") && err.contains(TRUST_FILE),
+            "{err}"
+        );
+        assert!(!s.is_trusted(&k));
+        unblock_the_file(&dir);
+        std::fs::write(dir.join(TRUST_FILE), trustfile::render(&s.list_with(k))).unwrap();
+        let (was, saved) = s.untrust(&k);
+        assert!(!was);
+        saved.unwrap();
+        drop(s);
+        assert!(
+            !load(&dir).unwrap().is_trusted(&k),
+            "the retry did not rewrite the file"
+        );
+    }
+
+    #[test]
+    fn stopped_store_writes_nothing() {
+        let dir = tempdir();
+        let mut s = load(&dir).unwrap();
+        s.release();
+        assert!(matches!(
+            s.trust(Key::from_bytes([1; 32]), None),
+            Err(Error::Closed)
+        ));
+        assert!(!dir.join(TRUST_FILE).exists());
+        // The directory is free for the next owner.
+        let _other = load(&dir).unwrap();
+    }
+
+    impl TrustStore {
+        /// The file as it would be with `k` still trusted (the state a failed write
+        /// leaves on disk).
+        fn list_with(&self, k: Key) -> Vec<TrustEntry> {
+            let mut l = self.list();
+            l.push(TrustEntry {
+                key: k,
+                label: String::new(),
+                added_at: 1,
+                rpc: false,
+            });
+            l
+        }
     }
 }
