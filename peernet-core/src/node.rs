@@ -187,7 +187,8 @@ impl std::fmt::Debug for Node {
 }
 
 impl Node {
-    /// Starts a node: loads or creates its identity and trust store, and listens.
+    /// Starts a node: locks its data directory (`Error::Busy` while another node holds
+    /// it), loads or creates its identity and trust store, and listens.
     /// Must be called inside a tokio runtime.
     pub async fn start(config: NodeConfig) -> Result<Node> {
         config.validate()?;

@@ -15,9 +15,7 @@
 
 use std::fmt;
 
-use zeroize::Zeroize;
-
-use crate::channel::{RecvCipher, SendCipher};
+use crate::channel::{ciphers_from_raw, RecvCipher, SendCipher};
 use crate::frame::HANDSHAKE_FRAME_LIMIT;
 use crate::hello::Hello;
 use crate::{Key, ProtoError};
@@ -257,16 +255,12 @@ impl Handshake {
             return Err(misuse("split"));
         }
         let (mut k1, mut k2) = self.state.dangerously_get_raw_split();
-        let pair = if self.initiator {
-            (SendCipher::new(k1), RecvCipher::new(k2))
+        // The raw keys live on in the ciphers only: these copies are wiped.
+        Ok(if self.initiator {
+            ciphers_from_raw(&mut k1, &mut k2)
         } else {
-            (SendCipher::new(k2), RecvCipher::new(k1))
-        };
-        // The raw keys live on in the ciphers only: wipe these copies (volatile writes
-        // the optimizer keeps). `new` wipes its own copy too.
-        k1.zeroize();
-        k2.zeroize();
-        Ok(pair)
+            ciphers_from_raw(&mut k2, &mut k1)
+        })
     }
 
     /// The current Noise handshake hash `h` (final after the last message).
