@@ -219,7 +219,9 @@ pub unsafe extern "C" fn peernet_trust(
 
 /// Removes a peer from the trust store (and its RPC right) and closes its live
 /// connections. Untrusting an unknown key succeeds.
-/// Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL), `PEERNET_ERR_IO`, `PEERNET_ERR_CLOSED`.
+/// Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL), `PEERNET_ERR_IO` (the trust file could
+/// not be written: the key is untrusted and disconnected all the same, only the file
+/// lags; untrust again once writing works), `PEERNET_ERR_CLOSED`.
 /// Thread-safe.
 ///
 /// # Safety
