@@ -44,7 +44,7 @@
 /**
  * Number of status codes (one past the largest value).
  */
-#define PEERNET_STATUS_COUNT 16
+#define PEERNET_STATUS_COUNT 17
 
 /**
  * Bytes of `peernet_key_to_hex`'s output buffer: 64 hex digits and a NUL.
@@ -175,6 +175,11 @@ typedef enum peernet_status {
    * A bug inside libpeernet (a contained panic); the node stays usable.
    */
   PEERNET_ERR_INTERNAL = 15,
+  /**
+   * Another node (in this process or another) holds the data directory; the last
+   * error names it and the holder's pid. Stop that node or use another directory.
+   */
+  PEERNET_ERR_BUSY = 16,
 } peernet_status;
 
 /**
@@ -784,8 +789,11 @@ enum peernet_status peernet_rpc_call(struct peernet_node *node,
  * On success `*out` is a node the caller owns (free it with `peernet_node_free`); on
  * failure `*out` is NULL.
  * Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL, bad values), `PEERNET_ERR_IO` (data
- * directory, listen address in use), `PEERNET_ERR_CORRUPT_FILE` (identity or trust
- * file). Thread-safe.
+ * directory, listen address in use; a data directory or key file others could change
+ * or read is refused this way, the last error naming the `chmod` to run),
+ * `PEERNET_ERR_CORRUPT_FILE` (identity or trust file), `PEERNET_ERR_BUSY` (another
+ * node, in this process or another, holds the data directory until it is freed; the
+ * last error names its pid). Thread-safe.
  *
  * # Safety
  * `config` is NULL or live; `out` is NULL or writable.
@@ -843,7 +851,9 @@ enum peernet_status peernet_trust(struct peernet_node *node,
 /**
  * Removes a peer from the trust store (and its RPC right) and closes its live
  * connections. Untrusting an unknown key succeeds.
- * Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL), `PEERNET_ERR_IO`, `PEERNET_ERR_CLOSED`.
+ * Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL), `PEERNET_ERR_IO` (the trust file could
+ * not be written: the key is untrusted and disconnected all the same, only the file
+ * lags; untrust again once writing works), `PEERNET_ERR_CLOSED`.
  * Thread-safe.
  *
  * # Safety

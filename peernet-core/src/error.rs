@@ -57,6 +57,14 @@ pub enum Error {
     Closed,
     /// A bug inside PeerNet (a contained panic, a broken invariant).
     Internal(String),
+    /// Another node (in this process or another) holds the data directory: two
+    /// processes writing one identity and trust store would undo each other's changes.
+    Busy {
+        /// The data directory.
+        path: PathBuf,
+        /// The process holding it, as written in its lock file (`None` if unreadable).
+        pid: Option<u32>,
+    },
 }
 
 /// Result alias of the public API.
@@ -97,6 +105,16 @@ impl fmt::Display for Error {
             Error::AlreadyExists(m) => write!(f, "already exists: {m}"),
             Error::Closed => f.write_str("closed"),
             Error::Internal(m) => write!(f, "internal error: {m}"),
+            Error::Busy { path, pid } => {
+                let who = pid.map_or("another process".to_owned(), |p| format!("process {p}"));
+                write!(
+                    f,
+                    "busy: data directory {} is held by a running PeerNet node ({who}, \
+                     see {}); stop that node, or give this one another data directory",
+                    path.display(),
+                    path.join(crate::datadir::LOCK_FILE).display()
+                )
+            }
         }
     }
 }

@@ -10,6 +10,7 @@ mod admission;
 pub mod blocking;
 mod config;
 mod conn;
+mod datadir;
 mod dialer;
 mod discovery;
 mod error;
@@ -27,6 +28,7 @@ mod sys;
 mod trust;
 
 pub use config::{NodeConfig, UdpDiscoveryConfig, DEFAULT_MAX_CONNECTIONS_PER_PEER};
+pub use datadir::LOCK_FILE;
 pub use error::{Error, Result};
 pub use events::{Event, EventKind};
 pub use handlers::{Caller, Handler, HandlerFuture, HandlerResult, Request, RequestKind};

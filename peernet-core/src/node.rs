@@ -20,7 +20,6 @@ use crate::conn::{lock, CloseCause, Conn};
 use crate::discovery::{self, Discovery};
 use crate::error::{Error, Result};
 use crate::events::{Event, EventKind};
-use crate::fsutil;
 use crate::handlers::{Handler, Registry};
 use crate::identity::Identity;
 use crate::net::{accept_loop, dial, start_udp_discovery};
@@ -119,13 +118,15 @@ impl std::fmt::Debug for Node {
 }
 
 impl Node {
-    /// Starts a node: loads or creates its identity and trust store, and listens.
+    /// Starts a node: locks its data directory (`Error::Busy` while another node holds
+    /// it), loads or creates its identity and trust store, and listens.
     /// Must be called inside a tokio runtime.
     pub async fn start(config: NodeConfig) -> Result<Node> {
         config.validate()?;
-        fsutil::ensure_dir(&config.data_dir)?;
+        // Checked and locked (else `Error::Busy`) before any file in it is read.
+        let dir_lock = crate::datadir::open(&config.data_dir)?;
         let identity = Identity::load_or_create(&config.data_dir)?;
-        let trust = TrustStore::load(&config.data_dir)?;
+        let trust = TrustStore::load(&config.data_dir, dir_lock)?;
         let listener = match config.listen {
             Some(addr) => Some(
                 TcpListener::bind(addr)
@@ -228,18 +229,22 @@ impl Node {
     /// Removes `key` from the trust store (and its RPC right) and closes its live
     /// connections with Goodbye 2. Returns whether it was trusted. Once it returns, no
     /// connection of the peer is registered (one still in its handshake is refused), no
-    /// envelope of it is dispatched and no handler starts for it.
+    /// envelope of it is dispatched and no handler starts for it. Fails closed: if the
+    /// trust file cannot be written, the key is still untrusted and disconnected, and
+    /// the error says the file lags behind (untrust again once writing works).
     pub fn untrust(&self, key: &Key) -> Result<bool> {
         // Trust first, then the peer table (see `admission`).
-        let was = lock(&self.shared.trust).untrust(key)?;
+        let (was, saved) = lock(&self.shared.trust).untrust(key);
         self.shared.revoke_connections(key);
         // Wakes the peer's dial supervisor, which sees the untrust and stops.
         self.shared.ensure_dialer(*key, false);
-        Ok(was)
+        saved.map(|()| was)
     }
 
     /// Grants or withdraws RPC rights to a trusted peer (persisted; effective on the
-    /// next call).
+    /// next call). Withdrawing fails closed like [`untrust`](Node::untrust): if the
+    /// trust file cannot be written, the right is withdrawn all the same and the error
+    /// says the file lags behind.
     pub fn grant_rpc(&self, key: &Key, allowed: bool) -> Result<()> {
         lock(&self.shared.trust).grant_rpc(key, allowed)
     }
@@ -460,8 +465,9 @@ impl Node {
     }
 
     /// Stops the node: stops accepting, closes every connection (Goodbye 0; calls in
-    /// flight fail with `Closed`), drops every handler, and waits until all connection
-    /// tasks have ended (at most 5 s).
+    /// flight fail with `Closed`), drops every handler, waits until all connection
+    /// tasks have ended (at most 5 s), and releases the data directory (another node may
+    /// open it; trust changes on this one then fail with `Closed`).
     pub async fn shutdown(&self) {
         self.shared.shutdown.send_replace(true);
         for c in lock(&self.shared.peers).all_conns() {
@@ -478,6 +484,7 @@ impl Node {
         let _ = tokio::time::timeout_at(deadline, self.shared.shutdown.closed()).await;
         self.shared.registry.clear();
         self.set_rpc_dispatcher(None);
+        lock(&self.shared.trust).release();
     }
 
     #[doc(hidden)]
@@ -527,6 +534,7 @@ impl Drop for Node {
         }
         self.shared.registry.clear();
         *self.shared.rpc.write().unwrap_or_else(|p| p.into_inner()) = None;
+        lock(&self.shared.trust).release();
     }
 }
 

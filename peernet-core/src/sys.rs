@@ -1,7 +1,9 @@
 //! The one module of peernet-core that calls the C library directly: `getifaddrs`, for
 //! the network monitor (this host's addresses) and UDP discovery (the directed
-//! broadcast address of every IPv4 interface that is up). Every `unsafe` block says why
-//! it is sound. (`unsafe_code` is allowed for this module alone, in `lib.rs`.)
+//! broadcast address of every IPv4 interface that is up); `flock`, `geteuid` and
+//! `getrandom` for the data directory (its lock, ownership checks, temp file names).
+//! Every `unsafe` block says why it is sound. (`unsafe_code` is allowed for this module
+//! alone, in `lib.rs`.)
 
 use std::collections::BTreeSet;
 use std::ffi::CStr;
@@ -129,6 +131,53 @@ pub(crate) fn broadcast_addrs() -> io::Result<Vec<Ipv4Addr>> {
     Ok(v)
 }
 
+/// Takes an exclusive `flock` on `file` without waiting: `Ok(false)` when another open
+/// file description holds it (another process, or another open in this one). Released
+/// when the file is closed.
+pub(crate) fn try_lock_exclusive(file: &std::fs::File) -> io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    loop {
+        // SAFETY: the descriptor is open for as long as `file` is borrowed; flock takes
+        // no pointers.
+        let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if r == 0 {
+            return Ok(true);
+        }
+        let e = io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::EWOULDBLOCK) => return Ok(false),
+            _ => return Err(e),
+        }
+    }
+}
+
+/// The effective user id of this process.
+pub(crate) fn euid() -> u32 {
+    // SAFETY: geteuid has no arguments and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// 8 random bytes from the kernel (for unpredictable temp file names).
+pub(crate) fn random_u64() -> io::Result<u64> {
+    let mut buf = [0u8; 8];
+    let mut filled = 0;
+    while filled < buf.len() {
+        let rest = &mut buf[filled..];
+        // SAFETY: `rest` is a valid writable buffer of `rest.len()` bytes for the call.
+        let n = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return Err(e);
+        }
+        filled += n as usize;
+    }
+    Ok(u64::from_ne_bytes(buf))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,5 +191,18 @@ mod tests {
             .contains(&IpAddr::V4(Ipv4Addr::LOCALHOST)));
         // Loopback has no broadcast address; whatever is listed is not loopback.
         assert!(broadcast_addrs().unwrap().iter().all(|b| !b.is_loopback()));
+    }
+
+    #[test]
+    fn flock_excludes_a_second_open_and_random_differs() {
+        let dir = crate::fsutil::tests::tempdir();
+        let p = dir.join("lock");
+        let a = std::fs::File::create(&p).unwrap();
+        let b = std::fs::File::open(&p).unwrap();
+        assert!(try_lock_exclusive(&a).unwrap());
+        assert!(!try_lock_exclusive(&b).unwrap());
+        drop(a);
+        assert!(try_lock_exclusive(&b).unwrap());
+        assert_ne!(random_u64().unwrap(), random_u64().unwrap());
     }
 }

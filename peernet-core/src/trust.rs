@@ -9,8 +9,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use peernet_proto::trustfile::{self, TrustEntry};
 use peernet_proto::Key;
 
+use crate::datadir::DirLock;
 use crate::error::{Error, Result};
-use crate::fsutil;
+use crate::fsutil::{self, Access};
 
 /// File name of the trust store inside the data directory.
 pub const TRUST_FILE: &str = "trusted_peers";
@@ -18,19 +19,25 @@ pub const TRUST_FILE: &str = "trusted_peers";
 /// Largest trust file loaded (about 10,000 peers).
 const MAX_TRUST_FILE: u64 = 4 << 20;
 
-/// The trust store: in memory, mirrored to disk on every change.
+/// The trust store: in memory, mirrored to disk on every change, while it holds the
+/// data directory's lock (so no other process writes the file meanwhile).
 #[derive(Debug)]
 pub(crate) struct TrustStore {
     path: PathBuf,
     entries: BTreeMap<Key, TrustEntry>,
+    /// `None` once the node stopped: from then on nothing is written.
+    lock: Option<DirLock>,
+    /// The file lags behind memory (a revocation whose write failed): the next change,
+    /// or the same untrust again, rewrites it.
+    dirty: bool,
 }
 
 impl TrustStore {
-    /// Loads the store of `dir` (empty if the file does not exist).
-    pub(crate) fn load(dir: &Path) -> Result<TrustStore> {
+    /// Loads the store of `dir` (empty if the file does not exist), which `lock` holds.
+    pub(crate) fn load(dir: &Path, lock: DirLock) -> Result<TrustStore> {
         let path = dir.join(TRUST_FILE);
         let mut entries = BTreeMap::new();
-        if let Some(bytes) = fsutil::read_bounded(&path, MAX_TRUST_FILE)? {
+        if let Some(bytes) = fsutil::read_bounded(&path, MAX_TRUST_FILE, Access::OwnerWrites)? {
             let corrupt = |detail: String| Error::CorruptFile {
                 path: path.clone(),
                 detail,
@@ -41,10 +48,23 @@ impl TrustStore {
                 entries.insert(e.key, e);
             }
         }
-        Ok(TrustStore { path, entries })
+        Ok(TrustStore {
+            path,
+            entries,
+            lock: Some(lock),
+            dirty: false,
+        })
+    }
+
+    /// Releases the data directory (the node stopped); later changes fail with `Closed`.
+    pub(crate) fn release(&mut self) {
+        self.lock = None;
     }
 
     fn save(&self, entries: &BTreeMap<Key, TrustEntry>) -> Result<()> {
+        if self.lock.is_none() {
+            return Err(Error::Closed);
+        }
         let list: Vec<TrustEntry> = entries.values().cloned().collect();
         fsutil::write_atomic(&self.path, trustfile::render(&list).as_bytes(), 0o600)
     }
@@ -54,11 +74,12 @@ impl TrustStore {
     fn update(&mut self, change: impl FnOnce(&mut BTreeMap<Key, TrustEntry>)) -> Result<()> {
         let mut next = self.entries.clone();
         change(&mut next);
-        if next == self.entries {
+        if next == self.entries && !self.dirty {
             return Ok(());
         }
         self.save(&next)?;
         self.entries = next;
+        self.dirty = false;
         Ok(())
     }
 
@@ -98,16 +119,29 @@ impl TrustStore {
         })
     }
 
-    /// Removes `key`; returns whether it was trusted.
-    pub(crate) fn untrust(&mut self, key: &Key) -> Result<bool> {
+    /// Removes `key` and returns whether it was trusted, with the outcome of writing the
+    /// file. A revocation fails closed (see `revoke`).
+    pub(crate) fn untrust(&mut self, key: &Key) -> (bool, Result<()>) {
         let was = self.entries.contains_key(key);
-        self.update(|m| {
-            m.remove(key);
-        })?;
-        Ok(was)
+        if !was && !self.dirty {
+            return (false, Ok(()));
+        }
+        let what = format!(
+            "{} is untrusted now and its connections are closed",
+            key.fingerprint()
+        );
+        let saved = self.revoke(
+            |m| {
+                m.remove(key);
+            },
+            &what,
+        );
+        (was, saved)
     }
 
-    /// Grants or withdraws RPC rights; the peer must be trusted.
+    /// Grants or withdraws RPC rights; the peer must be trusted. Withdrawing is a
+    /// revocation and fails closed like `untrust`; granting changes nothing unless the
+    /// file is written.
     pub(crate) fn grant_rpc(&mut self, key: &Key, allowed: bool) -> Result<()> {
         if !self.entries.contains_key(key) {
             return Err(Error::UntrustedPeer(format!(
@@ -115,10 +149,40 @@ impl TrustStore {
                 key.fingerprint()
             )));
         }
-        self.update(|m| {
+        let set = |m: &mut BTreeMap<Key, TrustEntry>| {
             if let Some(e) = m.get_mut(key) {
                 e.rpc = allowed;
             }
+        };
+        if allowed || (!self.rpc_allowed(key) && !self.dirty) {
+            return self.update(set);
+        }
+        let what = format!("{} may no longer call RPC", key.fingerprint());
+        self.revoke(set, &what)
+    }
+
+    /// A revocation (untrust, RPC withdrawn) fails closed: memory changes first, even
+    /// when the write then fails (a full disk must not keep a revoked right alive); the
+    /// file is rewritten by the next change, or the same revocation again.
+    fn revoke(
+        &mut self,
+        change: impl FnOnce(&mut BTreeMap<Key, TrustEntry>),
+        what: &str,
+    ) -> Result<()> {
+        change(&mut self.entries);
+        let saved = self.save(&self.entries);
+        self.dirty = saved.is_err();
+        saved.map_err(|e| match e {
+            Error::Io { context, source } => Error::Io {
+                context: format!(
+                    "{what}, but saving {} failed ({context}); the file still has the old \
+                     state, so a restart would undo this: fix that (free space, \
+                     permissions) and do it again",
+                    self.path.display()
+                ),
+                source,
+            },
+            other => other,
         })
     }
 
@@ -155,14 +219,19 @@ mod tests {
     use super::*;
     use crate::fsutil::tests::tempdir;
 
+    fn load(dir: &Path) -> Result<TrustStore> {
+        TrustStore::load(dir, DirLock::acquire(dir)?)
+    }
+
     #[test]
     fn persisted_across_loads() {
         let dir = tempdir();
         let k = Key::from_bytes([7; 32]);
-        let mut s = TrustStore::load(&dir).unwrap();
+        let mut s = load(&dir).unwrap();
         s.trust(k, Some("Bob's laptop")).unwrap();
         s.grant_rpc(&k, true).unwrap();
-        let s2 = TrustStore::load(&dir).unwrap();
+        drop(s);
+        let s2 = load(&dir).unwrap();
         let e = s2.get(&k).unwrap();
         assert_eq!(e.label, "Bob's laptop");
         assert!(e.rpc);
@@ -173,10 +242,10 @@ mod tests {
     fn untrust_removes_rpc_right() {
         let dir = tempdir();
         let k = Key::from_bytes([7; 32]);
-        let mut s = TrustStore::load(&dir).unwrap();
+        let mut s = load(&dir).unwrap();
         s.trust(k, None).unwrap();
         s.grant_rpc(&k, true).unwrap();
-        assert!(s.untrust(&k).unwrap());
+        assert!(s.untrust(&k).0);
         s.trust(k, None).unwrap();
         assert!(!s.rpc_allowed(&k));
     }
@@ -184,7 +253,7 @@ mod tests {
     #[test]
     fn grant_needs_trust() {
         let dir = tempdir();
-        let mut s = TrustStore::load(&dir).unwrap();
+        let mut s = load(&dir).unwrap();
         assert!(matches!(
             s.grant_rpc(&Key::from_bytes([1; 32]), true),
             Err(Error::UntrustedPeer(_))
@@ -199,28 +268,122 @@ mod tests {
             "# PeerNet trust store, format 1\nnot-a-key 1 - x\n",
         )
         .unwrap();
-        let err = TrustStore::load(&dir).unwrap_err().to_string();
+        let err = load(&dir).unwrap_err().to_string();
         assert!(err.contains(TRUST_FILE), "{err}");
         assert!(err.contains('2'), "{err}");
+    }
+
+    /// A non-empty directory where the trust file belongs: the rename fails.
+    fn block_the_file(dir: &Path) {
+        let p = dir.join(TRUST_FILE);
+        std::fs::remove_file(&p).unwrap();
+        std::fs::create_dir(&p).unwrap();
+        std::fs::write(p.join("x"), b"").unwrap();
+    }
+
+    fn unblock_the_file(dir: &Path) {
+        std::fs::remove_dir_all(dir.join(TRUST_FILE)).unwrap();
     }
 
     #[test]
     fn failed_write_keeps_memory_and_disk() {
         let dir = tempdir();
-        let mut s = TrustStore::load(&dir).unwrap();
+        let mut s = load(&dir).unwrap();
         s.trust(Key::from_bytes([1; 32]), None).unwrap();
-        let before = std::fs::read(dir.join(TRUST_FILE)).unwrap();
-        // Block the temp file path so the next write fails.
-        std::fs::create_dir(dir.join(format!(".{TRUST_FILE}.tmp{}", std::process::id()))).unwrap();
+        block_the_file(&dir);
         assert!(s.trust(Key::from_bytes([2; 32]), None).is_err());
         assert!(!s.is_trusted(&Key::from_bytes([2; 32])));
-        assert_eq!(std::fs::read(dir.join(TRUST_FILE)).unwrap(), before);
+        assert!(s.is_trusted(&Key::from_bytes([1; 32])));
+    }
+
+    /// Issue 14 item 8 (store half; tests/datadir.rs has the node half): a failed
+    /// write kept the revoked key trusted. Now memory forgets it, the error says so,
+    /// and the same untrust again rewrites the file once writing works.
+    #[test]
+    fn failed_untrust_write_still_forgets_the_key() {
+        let dir = tempdir();
+        let k = Key::from_bytes([1; 32]);
+        let mut s = load(&dir).unwrap();
+        s.trust(k, None).unwrap();
+        block_the_file(&dir);
+        let (was, saved) = s.untrust(&k);
+        assert!(was);
+        let err = saved.unwrap_err().to_string();
+        assert!(
+            err.contains("untrusted now") && err.contains(TRUST_FILE),
+            "{err}"
+        );
+        assert!(!s.is_trusted(&k));
+        unblock_the_file(&dir);
+        std::fs::write(dir.join(TRUST_FILE), trustfile::render(&s.list_with(k))).unwrap();
+        let (was, saved) = s.untrust(&k);
+        assert!(!was);
+        saved.unwrap();
+        drop(s);
+        assert!(
+            !load(&dir).unwrap().is_trusted(&k),
+            "the retry did not rewrite the file"
+        );
+    }
+
+    /// Withdrawing RPC is a revocation too: a failed write must not keep the right.
+    #[test]
+    fn failed_rpc_withdrawal_write_still_withdraws() {
+        let dir = tempdir();
+        let k = Key::from_bytes([1; 32]);
+        let mut s = load(&dir).unwrap();
+        s.trust(k, None).unwrap();
+        s.grant_rpc(&k, true).unwrap();
+        block_the_file(&dir);
+        let err = s.grant_rpc(&k, false).unwrap_err().to_string();
+        assert!(!s.rpc_allowed(&k), "RPC still granted after a failed write");
+        assert!(
+            err.contains("may no longer call RPC") && err.contains(TRUST_FILE),
+            "{err}"
+        );
+        // Granting is not a revocation: a failed write changes nothing.
+        assert!(s.grant_rpc(&k, true).is_err());
+        assert!(!s.rpc_allowed(&k));
+        unblock_the_file(&dir);
+        s.grant_rpc(&k, false).unwrap();
+        drop(s);
+        assert!(!load(&dir).unwrap().rpc_allowed(&k));
+    }
+
+    #[test]
+    fn stopped_store_writes_nothing() {
+        let dir = tempdir();
+        let mut s = load(&dir).unwrap();
+        s.release();
+        assert!(matches!(
+            s.trust(Key::from_bytes([1; 32]), None),
+            Err(Error::Closed)
+        ));
+        assert!(!dir.join(TRUST_FILE).exists());
+        // The directory is free for the next owner.
+        let _other = load(&dir).unwrap();
+    }
+
+    impl TrustStore {
+        /// The file as it would be with `k` still trusted (the state a failed write
+        /// leaves on disk).
+        fn list_with(&self, k: Key) -> Vec<TrustEntry> {
+            let mut l = self.list();
+            l.push(TrustEntry {
+                key: k,
+                label: String::new(),
+                added_at: 1,
+                rpc: false,
+                addresses: Vec::new(),
+            });
+            l
+        }
     }
 
     #[test]
     fn trust_refuses_low_order_keys() {
         let dir = tempdir();
-        let mut s = TrustStore::load(&dir).unwrap();
+        let mut s = load(&dir).unwrap();
         for p in peernet_proto::key::LOW_ORDER_POINTS {
             let e = s.trust(Key::from_bytes(p), None).unwrap_err();
             assert!(matches!(e, Error::InvalidArgument(_)), "{e}");

@@ -49,6 +49,12 @@ async fn corrupt_files_stop_the_start_with_a_clear_error() {
     std::fs::remove_file(&path).unwrap();
     let key_path = cfg.data_dir.join(peernet_core::IDENTITY_FILE);
     std::fs::write(&key_path, [0u8; 71]).unwrap();
+    // Private to us (a key others can read is refused before it is parsed).
+    std::fs::set_permissions(
+        &key_path,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
     assert!(matches!(
         Node::start(cfg).await,
         Err(Error::CorruptFile { .. })

@@ -56,6 +56,7 @@ pub(crate) fn status_of(e: &Error) -> peernet_status {
         Error::PayloadTooLarge { .. } => PEERNET_ERR_PAYLOAD_TOO_LARGE,
         Error::AlreadyExists(_) => PEERNET_ERR_ALREADY_EXISTS,
         Error::Closed => PEERNET_ERR_CLOSED,
+        Error::Busy { .. } => PEERNET_ERR_BUSY,
         _ => PEERNET_ERR_INTERNAL,
     }
 }

@@ -96,8 +96,11 @@ pub(crate) fn ms(v: u32) -> Duration {
 /// On success `*out` is a node the caller owns (free it with `peernet_node_free`); on
 /// failure `*out` is NULL.
 /// Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL, bad values), `PEERNET_ERR_IO` (data
-/// directory, listen address in use), `PEERNET_ERR_CORRUPT_FILE` (identity or trust
-/// file). Thread-safe.
+/// directory, listen address in use; a data directory or key file others could change
+/// or read is refused this way, the last error naming the `chmod` to run),
+/// `PEERNET_ERR_CORRUPT_FILE` (identity or trust file), `PEERNET_ERR_BUSY` (another
+/// node, in this process or another, holds the data directory until it is freed; the
+/// last error names its pid). Thread-safe.
 ///
 /// # Safety
 /// `config` is NULL or live; `out` is NULL or writable.
@@ -216,7 +219,9 @@ pub unsafe extern "C" fn peernet_trust(
 
 /// Removes a peer from the trust store (and its RPC right) and closes its live
 /// connections. Untrusting an unknown key succeeds.
-/// Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL), `PEERNET_ERR_IO`, `PEERNET_ERR_CLOSED`.
+/// Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL), `PEERNET_ERR_IO` (the trust file could
+/// not be written: the key is untrusted and disconnected all the same, only the file
+/// lags; untrust again once writing works), `PEERNET_ERR_CLOSED`.
 /// Thread-safe.
 ///
 /// # Safety

@@ -43,10 +43,13 @@ pub enum peernet_status {
     PEERNET_ERR_CLOSED = 14,
     /// A bug inside libpeernet (a contained panic); the node stays usable.
     PEERNET_ERR_INTERNAL = 15,
+    /// Another node (in this process or another) holds the data directory; the last
+    /// error names it and the holder's pid. Stop that node or use another directory.
+    PEERNET_ERR_BUSY = 16,
 }
 
 /// Number of status codes (one past the largest value).
-pub const PEERNET_STATUS_COUNT: i32 = 16;
+pub const PEERNET_STATUS_COUNT: i32 = 17;
 
 /// An X25519 public key: a node's identity. Plain bytes; copy it freely.
 #[repr(C)]

@@ -4,6 +4,7 @@
 use std::fmt;
 
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, CHACHA20_POLY1305};
+use zeroize::Zeroize;
 
 use crate::ProtoError;
 
@@ -37,11 +38,13 @@ pub struct SendCipher {
 
 impl SendCipher {
     /// A fresh sending state with counter 0.
-    pub fn new(key: [u8; 32]) -> SendCipher {
-        SendCipher {
+    pub fn new(mut key: [u8; 32]) -> SendCipher {
+        let cipher = SendCipher {
             key: aead_key(&key),
             counter: 0,
-        }
+        };
+        key.zeroize();
+        cipher
     }
 
     /// Encrypts `buf[start..]` in place (empty AAD) and appends the 16-byte tag;
@@ -99,11 +102,13 @@ pub struct RecvCipher {
 
 impl RecvCipher {
     /// A fresh receiving state with counter 0.
-    pub fn new(key: [u8; 32]) -> RecvCipher {
-        RecvCipher {
+    pub fn new(mut key: [u8; 32]) -> RecvCipher {
+        let cipher = RecvCipher {
             key: aead_key(&key),
             counter: 0,
-        }
+        };
+        key.zeroize();
+        cipher
     }
 
     /// Opens a frame body (`ciphertext ‖ tag`) in place with the receive counter and
@@ -146,5 +151,35 @@ impl fmt::Debug for RecvCipher {
         f.debug_struct("RecvCipher")
             .field("counter", &self.counter)
             .finish_non_exhaustive()
+    }
+}
+
+/// Builds both halves of a channel from the raw `Split()` keys and wipes the raw keys
+/// (volatile writes the optimizer keeps): from then on only the ciphers hold them.
+pub(crate) fn ciphers_from_raw(
+    send: &mut [u8; 32],
+    recv: &mut [u8; 32],
+) -> (SendCipher, RecvCipher) {
+    let pair = (SendCipher::new(*send), RecvCipher::new(*recv));
+    send.zeroize();
+    recv.zeroize();
+    pair
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 14 item 11c: the raw split keys stayed in memory after the channel was
+    /// built. The buffers handed over are zero afterwards, and the ciphers still work.
+    #[test]
+    fn raw_keys_are_wiped_once_the_ciphers_hold_them() {
+        let (mut a, mut b) = ([7u8; 32], [7u8; 32]);
+        let (mut tx, mut rx) = ciphers_from_raw(&mut a, &mut b);
+        assert_eq!((a, b), ([0u8; 32], [0u8; 32]));
+        let mut buf = b"still keyed".to_vec();
+        tx.seal_in_place(&mut buf, 0).unwrap();
+        assert_eq!(rx.open_in_place(&mut buf).unwrap(), b"still keyed");
+        assert!(!format!("{tx:?}{rx:?}").contains("7, 7"));
     }
 }

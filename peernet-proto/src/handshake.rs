@@ -15,7 +15,7 @@
 
 use std::fmt;
 
-use crate::channel::{RecvCipher, SendCipher};
+use crate::channel::{ciphers_from_raw, RecvCipher, SendCipher};
 use crate::frame::HANDSHAKE_FRAME_LIMIT;
 use crate::hello::Hello;
 use crate::{Key, ProtoError};
@@ -270,11 +270,12 @@ impl Handshake {
         if !self.is_finished() {
             return Err(misuse("split"));
         }
-        let (k1, k2) = self.state.dangerously_get_raw_split();
+        let (mut k1, mut k2) = self.state.dangerously_get_raw_split();
+        // The raw keys live on in the ciphers only: these copies are wiped.
         Ok(if self.initiator {
-            (SendCipher::new(k1), RecvCipher::new(k2))
+            ciphers_from_raw(&mut k1, &mut k2)
         } else {
-            (SendCipher::new(k2), RecvCipher::new(k1))
+            ciphers_from_raw(&mut k2, &mut k1)
         })
     }
 

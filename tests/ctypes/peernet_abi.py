@@ -30,6 +30,7 @@ STATUS = [
     "PEERNET_ERR_ALREADY_EXISTS",
     "PEERNET_ERR_CLOSED",
     "PEERNET_ERR_INTERNAL",
+    "PEERNET_ERR_BUSY",
 ]
 for _i, _n in enumerate(STATUS):
     globals()[_n.replace("PEERNET_", "")] = _i

@@ -3,6 +3,7 @@ callbacks from library threads, respond-later, re-entrancy, free_user_data once,
 a node with calls in flight, 1,000 concurrent async calls."""
 
 import ctypes as C
+import os
 import socket
 import threading
 import time
@@ -197,6 +198,22 @@ def test_every_status_code(nodes, pair, tmp_path):
     assert result["s"] == pn.ERR_CLOSED
     # answering after the node was freed: an error, not a crash
     assert lib.peernet_respond(held[0], b"x", 1) == pn.ERR_INVALID_ARGUMENT
+
+
+def test_busy_data_dir(nodes):
+    """Issue 14 item 4: a second node on a data directory in use gets BUSY, naming the
+    holder's pid; freeing the first frees the directory."""
+    first = nodes.start("busy")
+    cfg = nodes.config("busy")
+    pn.check(lib.peernet_config_set_listen(cfg, b"none"))
+    n = pn.NodeP()
+    assert lib.peernet_node_start(cfg, ref(n)) == pn.ERR_BUSY
+    assert f"process {os.getpid()}" in pn.last_error(), pn.last_error()
+    assert pn.status_name(pn.ERR_BUSY) == "PEERNET_ERR_BUSY"
+    nodes.free(first)
+    pn.check(lib.peernet_node_start(cfg, ref(n)))
+    lib.peernet_config_free(cfg)
+    nodes.free(n)
 
 
 def test_overloaded(nodes):

@@ -24,6 +24,14 @@ pub(crate) fn to_py(py: Python<'_>, e: Error) -> PyErr {
         Error::AlreadyExists(_) => "AlreadyExists",
         Error::Closed => "Closed",
         Error::Internal(_) => "InternalError",
+        Error::Busy { path, pid } => {
+            // `pid` and `path` as attributes, so the CLI can say what to do.
+            let err = raise(py, "Busy", e.to_string());
+            let v = err.value(py);
+            let _ = v.setattr("pid", *pid);
+            let _ = v.setattr("path", path.to_string_lossy().into_owned());
+            return err;
+        }
         _ => "PeerNetError",
     };
     raise(py, class, e.to_string())

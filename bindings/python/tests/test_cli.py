@@ -120,6 +120,40 @@ def test_trust_add_list_remove(tmp_path: Path) -> None:
     assert r.returncode == 1 and "ValueError" in r.stderr
 
 
+def test_offline_commands_refuse_a_directory_a_node_holds(tmp_path: Path, procs: list[Proc]) -> None:
+    """Issue 14 item 4: `trust remove` beside a running node used to succeed and then be
+    undone by the node's next write. Now it fails, changes nothing, and says what to do."""
+    d = str(tmp_path / "held")
+    other = "cd" * 32
+    assert run("--dir", d, "trust", "add", other).returncode == 0
+    server = Proc([*PEERNET, "--dir", d, "serve", "--listen", "127.0.0.1:0"])
+    procs.append(server)
+    server.expect("listening")
+    for args in (("trust", "remove", other), ("trust", "add", "ef" * 32), ("id",)):
+        r = run("--dir", d, *args)
+        print(" ".join(args), "->", r.returncode, r.stderr.strip())
+        assert r.returncode == 1, r.stdout
+        assert f"a node (pid {server.p.pid}) holds {d}; stop it" in r.stderr, r.stderr
+        assert ("Node.untrust" if args[0] == "trust" else "Node.key") in r.stderr, r.stderr
+    r = run("--dir", d, "serve", "--listen", "127.0.0.1:0", "--duration", "0")
+    assert f"a node (pid {server.p.pid}) already runs on {d}" in r.stderr, r.stderr
+    server.stop()
+    # Nothing changed while it ran; now the removal goes through.
+    assert other in run("--dir", d, "trust", "list").stdout
+    assert run("--dir", d, "trust", "remove", other).returncode == 0
+    assert other not in run("--dir", d, "trust", "list").stdout
+
+
+def test_second_api_node_on_a_dir_raises_busy(tmp_path: Path) -> None:
+    with peernet.Node(tmp_path / "one", listen=None):
+        with pytest.raises(peernet.Busy) as e:
+            peernet.Node(tmp_path / "one", listen=None)
+        assert e.value.pid == os.getpid()
+        assert e.value.path == str(tmp_path / "one")
+        assert str(os.getpid()) in str(e.value)
+    peernet.Node(tmp_path / "one", listen=None).close()
+
+
 def test_serve_and_call_in_two_processes(tmp_path: Path, procs: list[Proc]) -> None:
     client_dir = tmp_path / "client"
     client_key = key_of(client_dir)

@@ -18,6 +18,7 @@ from ._api import (
 )
 from ._errors import (
     AlreadyExists,
+    Busy,
     Closed,
     CorruptFile,
     Forbidden,
@@ -46,6 +47,7 @@ __all__ = [
     "TrustEntry",
     "UdpDiscovery",
     "AlreadyExists",
+    "Busy",
     "Closed",
     "CorruptFile",
     "Forbidden",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 __all__ = [
     "PeerNetError",
     "NotConnected",
@@ -17,6 +19,7 @@ __all__ = [
     "AlreadyExists",
     "Closed",
     "InternalError",
+    "Busy",
 ]
 
 
@@ -74,3 +77,12 @@ class Closed(PeerNetError):
 
 class InternalError(PeerNetError):
     """A bug inside peernet."""
+
+
+class Busy(PeerNetError):
+    """Another node, in this process or another, holds the data directory: two processes
+    on one identity and trust store would undo each other's changes. Stop that node (its
+    pid is :attr:`pid`, when known) or use another data directory (:attr:`path`)."""
+
+    pid: Optional[int] = None
+    path: Optional[str] = None

@@ -13,7 +13,7 @@ from typing import Optional
 
 from . import _peernet
 from ._api import Event, Key, Node, UdpDiscovery
-from ._errors import PeerNetError
+from ._errors import Busy, PeerNetError
 
 DEFAULT_DIR = os.environ.get("PEERNET_DIR") or str(Path.home() / ".peernet")
 
@@ -37,6 +37,30 @@ def _discovery(args: argparse.Namespace) -> Optional[UdpDiscovery]:
         port=args.discovery_port,
         interval=args.discovery_interval,
         broadcast=args.broadcast or None,
+    )
+
+
+# Offline commands (id, trust) open the data directory like a node does, taking its
+# lock: while a node runs on it they fail with the message below and change nothing,
+# instead of writing a trust file the running node would overwrite from memory.
+def busy_message(cmd: str, e: Busy, data_dir: str) -> str:
+    """What to tell the user when another process holds the data directory."""
+    who = f"a node (pid {e.pid})" if e.pid is not None else "another PeerNet process"
+    where = e.path or os.path.abspath(data_dir)
+    if cmd == "trust":
+        return (
+            f"peernet trust: {who} holds {where}; stop it and run this again, or make the "
+            f"change through the running node (Node.trust / Node.untrust / Node.trusted in "
+            f"its program). Nothing was changed: offline commands take the node's lock"
+        )
+    if cmd == "id":
+        return (
+            f"peernet id: {who} holds {where}; stop it and run this again, or read the key "
+            f"from the running node (`peernet serve` prints it; Node.key in a program)"
+        )
+    return (
+        f"peernet {cmd}: {who} already runs on {where}; stop it, or give this one its own "
+        f"data directory (--dir DIR or PEERNET_DIR)"
     )
 
 
@@ -295,6 +319,9 @@ def main(argv: Optional[list[str]] = None) -> int:
             from .demo import run
 
             return run()
+    except Busy as e:
+        print(busy_message(args.cmd, e, args.dir), file=sys.stderr)
+        return 1
     except (PeerNetError, ValueError, OSError) as e:
         print(f"peernet {args.cmd}: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
