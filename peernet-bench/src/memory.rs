@@ -13,7 +13,8 @@ use crate::nodes::{self, T};
 
 /// Connections opened by default.
 pub const CONNS: usize = 1000;
-/// Dials in progress at once (below the server's `max_handshakes` of 64).
+/// Dials in progress at once: one source address gets a quarter of the server's 64
+/// handshake slots.
 const PARALLEL_DIALS: usize = 16;
 
 /// What the child reports.
