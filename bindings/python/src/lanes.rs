@@ -2,7 +2,7 @@
 //! code never runs on (and the GIL is never taken by) a tokio thread.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -22,6 +22,7 @@ const BATCH: usize = 256;
 /// A named pool of threads consuming jobs.
 pub(crate) struct Lane {
     tx: Mutex<Option<Sender<Job>>>,
+    waiting: Arc<AtomicUsize>,
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -32,18 +33,21 @@ impl Lane {
     pub(crate) fn new(name: &str, n: usize) -> std::io::Result<Arc<Lane>> {
         let (tx, rx) = channel::<Job>();
         let rx = Arc::new(Mutex::new(rx));
+        let waiting = Arc::new(AtomicUsize::new(0));
         let mut threads = Vec::with_capacity(n);
         for i in 0..n.max(1) {
             let rx = Arc::clone(&rx);
+            let waiting = Arc::clone(&waiting);
             let batch = n <= 1;
             threads.push(
                 std::thread::Builder::new()
                     .name(format!("{name}-{i}"))
-                    .spawn(move || run(&rx, batch))?,
+                    .spawn(move || run(&rx, &waiting, batch))?,
             );
         }
         Ok(Arc::new(Lane {
             tx: Mutex::new(Some(tx)),
+            waiting,
             threads: Mutex::new(threads),
         }))
     }
@@ -52,9 +56,21 @@ impl Lane {
     pub(crate) fn submit(&self, job: Job) -> bool {
         let tx = self.tx.lock().unwrap_or_else(|p| p.into_inner());
         match tx.as_ref() {
-            Some(tx) => tx.send(job).is_ok(),
+            Some(tx) => {
+                self.waiting.fetch_add(1, Ordering::Relaxed);
+                let sent = tx.send(job).is_ok();
+                if !sent {
+                    self.waiting.fetch_sub(1, Ordering::Relaxed);
+                }
+                sent
+            }
             None => false,
         }
+    }
+
+    /// Jobs queued and not started yet (tests and diagnostics).
+    pub(crate) fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
     }
 
     /// Stops accepting jobs; the threads end once the queue is drained.
@@ -83,13 +99,14 @@ impl Lane {
     }
 }
 
-fn run(rx: &Mutex<Receiver<Job>>, batch: bool) {
+fn run(rx: &Mutex<Receiver<Job>>, waiting: &AtomicUsize, batch: bool) {
     loop {
         let first = {
             let rx = rx.lock().unwrap_or_else(|p| p.into_inner());
             rx.recv()
         };
         let Ok(first) = first else { return };
+        waiting.fetch_sub(1, Ordering::Relaxed);
         if FINALIZING.load(Ordering::Acquire) {
             return;
         }
@@ -102,7 +119,10 @@ fn run(rx: &Mutex<Receiver<Job>>, batch: bool) {
                         Err(_) => Err(TryRecvError::Empty),
                     };
                     match next {
-                        Ok(job) => one(py, job),
+                        Ok(job) => {
+                            waiting.fetch_sub(1, Ordering::Relaxed);
+                            one(py, job)
+                        }
                         Err(_) => break,
                     }
                 }

@@ -757,6 +757,11 @@ impl NodeHandle {
         check(py, r)
     }
 
+    /// Test support: handler jobs queued on the handler threads and not started yet.
+    fn _handler_backlog(&self) -> usize {
+        self.pool.waiting()
+    }
+
     fn __repr__(&self) -> String {
         format!(
             "NodeHandle(key={}, local_addr={:?}, closed={})",
