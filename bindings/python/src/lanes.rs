@@ -1,8 +1,10 @@
 //! Lanes: small pools of std threads that run Python work with the GIL, so that Python
-//! code never runs on (and the GIL is never taken by) a tokio thread.
+//! code never runs on (and the GIL is never taken by) a tokio thread. This one is a
+//! single queue (completions, events); handlers and RPC run on per-peer fair lanes
+//! ([`crate::fair`]).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -22,7 +24,6 @@ const BATCH: usize = 256;
 /// A named pool of threads consuming jobs.
 pub(crate) struct Lane {
     tx: Mutex<Option<Sender<Job>>>,
-    waiting: Arc<AtomicUsize>,
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -33,21 +34,18 @@ impl Lane {
     pub(crate) fn new(name: &str, n: usize) -> std::io::Result<Arc<Lane>> {
         let (tx, rx) = channel::<Job>();
         let rx = Arc::new(Mutex::new(rx));
-        let waiting = Arc::new(AtomicUsize::new(0));
         let mut threads = Vec::with_capacity(n);
         for i in 0..n.max(1) {
             let rx = Arc::clone(&rx);
-            let waiting = Arc::clone(&waiting);
             let batch = n <= 1;
             threads.push(
                 std::thread::Builder::new()
                     .name(format!("{name}-{i}"))
-                    .spawn(move || run(&rx, &waiting, batch))?,
+                    .spawn(move || run(&rx, batch))?,
             );
         }
         Ok(Arc::new(Lane {
             tx: Mutex::new(Some(tx)),
-            waiting,
             threads: Mutex::new(threads),
         }))
     }
@@ -56,21 +54,9 @@ impl Lane {
     pub(crate) fn submit(&self, job: Job) -> bool {
         let tx = self.tx.lock().unwrap_or_else(|p| p.into_inner());
         match tx.as_ref() {
-            Some(tx) => {
-                self.waiting.fetch_add(1, Ordering::Relaxed);
-                let sent = tx.send(job).is_ok();
-                if !sent {
-                    self.waiting.fetch_sub(1, Ordering::Relaxed);
-                }
-                sent
-            }
+            Some(tx) => tx.send(job).is_ok(),
             None => false,
         }
-    }
-
-    /// Jobs queued and not started yet (tests and diagnostics).
-    pub(crate) fn waiting(&self) -> usize {
-        self.waiting.load(Ordering::Relaxed)
     }
 
     /// Stops accepting jobs; the threads end once the queue is drained.
@@ -99,14 +85,13 @@ impl Lane {
     }
 }
 
-fn run(rx: &Mutex<Receiver<Job>>, waiting: &AtomicUsize, batch: bool) {
+fn run(rx: &Mutex<Receiver<Job>>, batch: bool) {
     loop {
         let first = {
             let rx = rx.lock().unwrap_or_else(|p| p.into_inner());
             rx.recv()
         };
         let Ok(first) = first else { return };
-        waiting.fetch_sub(1, Ordering::Relaxed);
         if FINALIZING.load(Ordering::Acquire) {
             return;
         }
@@ -119,10 +104,7 @@ fn run(rx: &Mutex<Receiver<Job>>, waiting: &AtomicUsize, batch: bool) {
                         Err(_) => Err(TryRecvError::Empty),
                     };
                     match next {
-                        Ok(job) => {
-                            waiting.fetch_sub(1, Ordering::Relaxed);
-                            one(py, job)
-                        }
+                        Ok(job) => one(py, job),
                         Err(_) => break,
                     }
                 }

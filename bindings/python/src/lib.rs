@@ -4,6 +4,7 @@
 //! released, and runs Python callables only on its own threads ("lanes").
 
 mod errors;
+mod fair;
 mod lanes;
 mod logging;
 mod node;

@@ -20,6 +20,7 @@ use tokio::sync::{broadcast, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::errors::{check, to_py};
+use crate::fair::FairLane;
 use crate::lanes::{Job, Lane};
 use crate::runtime::{handle, wait};
 
@@ -112,9 +113,10 @@ impl Drop for Responder {
     }
 }
 
-/// Runs `target(*args, responder)` on `lane` and awaits the answer.
+/// Runs `target(*args, responder)` on `lane` in `peer`'s turn and awaits the answer.
 async fn dispatch(
-    lane: &Arc<Lane>,
+    lane: &FairLane,
+    peer: Key,
     target: Arc<Py<PyAny>>,
     args: impl FnOnce(Python<'_>) -> Vec<Py<PyAny>> + Send + 'static,
 ) -> HandlerResult {
@@ -134,14 +136,14 @@ async fn dispatch(
             responder.get().answer(Err(e.to_string()));
         }
     });
-    if !lane.submit(job) {
+    if !lane.submit(&peer, job) {
         return Err("node closed".to_owned());
     }
     rx.await.unwrap_or_else(|_| Err("node closed".to_owned()))
 }
 
 /// Runs `pred(peer)` on `lane` and waits (on a tokio blocking thread) for its verdict.
-fn run_authorize(lane: &Lane, pred: &Arc<Py<PyAny>>, peer: &Key) -> bool {
+fn run_authorize(lane: &FairLane, pred: &Arc<Py<PyAny>>, peer: &Key) -> bool {
     let (tx, rx) = mpsc::sync_channel(1);
     let pred = Arc::clone(pred);
     let peer = *peer;
@@ -158,7 +160,7 @@ fn run_authorize(lane: &Lane, pred: &Arc<Py<PyAny>>, peer: &Key) -> bool {
         };
         let _ = tx.send(ok);
     });
-    lane.submit(job) && rx.recv().unwrap_or(false)
+    lane.submit(&peer, job) && rx.recv().unwrap_or(false)
 }
 
 struct Inner {
@@ -186,7 +188,7 @@ pub struct NodeHandle {
     key: Key,
     port: u16,
     local_addr: Option<SocketAddr>,
-    pool: Arc<Lane>,
+    pool: Arc<FairLane>,
     completions: Arc<Lane>,
     event_lane: Arc<Lane>,
     event_backlog: Arc<AtomicUsize>,
@@ -271,7 +273,7 @@ impl NodeHandle {
                 events: None,
                 early: Some(early),
             })),
-            pool: Lane::new("peernet-handler", handler_threads).map_err(io)?,
+            pool: FairLane::new("peernet-handler", handler_threads).map_err(io)?,
             completions: Lane::new("peernet-complete", 1).map_err(io)?,
             event_lane: Lane::new("peernet-event", 1).map_err(io)?,
             event_backlog: Arc::new(AtomicUsize::new(0)),
@@ -367,7 +369,10 @@ impl NodeHandle {
             None => Handler::from_async(move |req: Request| {
                 let lane = Arc::clone(&lane);
                 let target = Arc::clone(&target);
-                async move { dispatch(&lane, target, move |py| request_args(py, req)).await }
+                async move {
+                    let peer = req.from;
+                    dispatch(&lane, peer, target, move |py| request_args(py, req)).await
+                }
             }),
             Some(pred) => {
                 // The core runs authorize predicates synchronously; a Python one must
@@ -378,7 +383,10 @@ impl NodeHandle {
                 let rt = handle()?;
                 Handler::blocking(move |req: Request| {
                     let target = Arc::clone(&target);
-                    rt.block_on(dispatch(&lane, target, move |py| request_args(py, req)))
+                    let peer = req.from;
+                    rt.block_on(dispatch(&lane, peer, target, move |py| {
+                        request_args(py, req)
+                    }))
                 })
                 .with_authorize(move |peer| run_authorize(&auth_lane, &pred, peer))
             }
@@ -405,7 +413,7 @@ impl NodeHandle {
                 let lane = Arc::clone(&lane);
                 let t = Arc::clone(&t);
                 async move {
-                    dispatch(&lane, t, move |py| {
+                    dispatch(&lane, c.from, t, move |py| {
                         vec![
                             PyBytes::new(py, c.from.as_bytes()).into_any().unbind(),
                             c.module
@@ -666,12 +674,10 @@ impl NodeHandle {
         let n = inner.node;
         wait(py, async move { n.shutdown().await })?;
         self.close_lanes();
-        let lanes = [
-            Arc::clone(&self.pool),
-            Arc::clone(&self.completions),
-            Arc::clone(&self.event_lane),
-        ];
+        let pool = Arc::clone(&self.pool);
+        let lanes = [Arc::clone(&self.completions), Arc::clone(&self.event_lane)];
         py.detach(|| {
+            pool.join(JOIN_LIMIT);
             for l in lanes {
                 l.join(JOIN_LIMIT);
             }
