@@ -5,9 +5,9 @@
 //! dispatcher, the event callback, completion callbacks) run only on the node's lanes.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use peernet_core::{
     Event, Handler, HandlerResult, Key, Node, NodeConfig, PeerState, Request, RequestKind, RpcCall,
@@ -120,8 +120,36 @@ async fn dispatch(
     target: Arc<Py<PyAny>>,
     args: impl FnOnce(Python<'_>) -> Vec<Py<PyAny>> + Send + 'static,
 ) -> HandlerResult {
+    dispatch_within(lane, peer, target, None, args).await
+}
+
+/// [`dispatch`], and with `budget` (an RPC): a job still queued when the budget is
+/// spent does not run, and the answer is an error once it is spent (a Python thread
+/// cannot be stopped: a job already running goes on to its end on its lane).
+async fn dispatch_within(
+    lane: &FairLane,
+    peer: Key,
+    target: Arc<Py<PyAny>>,
+    budget: Option<Duration>,
+    args: impl FnOnce(Python<'_>) -> Vec<Py<PyAny>> + Send + 'static,
+) -> HandlerResult {
     let (tx, rx) = oneshot::channel();
+    let deadline = budget.map(|b| (Instant::now() + b, b));
+    // Whether the job started or was given up: decided once, by whichever side is first.
+    let state = Arc::new(AtomicU8::new(QUEUED));
+    let job_state = Arc::clone(&state);
     let job: Job = Box::new(move |py| {
+        if let Some((at, b)) = deadline {
+            let start = Instant::now() < at
+                && job_state
+                    .compare_exchange(QUEUED, STARTED, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok();
+            if !start {
+                job_state.store(GIVEN_UP, Ordering::Release);
+                let _ = tx.send(Err(over_budget(b, false)));
+                return;
+            }
+        }
         let responder = match Py::new(py, Responder::new(tx)) {
             Ok(r) => r,
             Err(e) => {
@@ -139,7 +167,41 @@ async fn dispatch(
     if !lane.submit(&peer, job) {
         return Err("node closed".to_owned());
     }
-    rx.await.unwrap_or_else(|_| Err("node closed".to_owned()))
+    let answer = async { rx.await.unwrap_or_else(|_| Err("node closed".to_owned())) };
+    match budget {
+        None => answer.await,
+        Some(b) => tokio::time::timeout(b, answer).await.unwrap_or_else(|_| {
+            let never_started = state
+                .compare_exchange(QUEUED, GIVEN_UP, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok();
+            Err(over_budget(b, !never_started))
+        }),
+    }
+}
+
+/// A budgeted job waits for its turn...
+const QUEUED: u8 = 0;
+/// ...then runs...
+const STARTED: u8 = 1;
+/// ...or, its budget spent first, never does.
+const GIVEN_UP: u8 = 2;
+
+/// The error of an RPC whose budget (`rpc_timeout`) is spent.
+fn over_budget(budget: Duration, started: bool) -> String {
+    let what = if started {
+        "ran past"
+    } else {
+        "waited for the RPC thread past"
+    };
+    let then = if started {
+        "it may still be running there"
+    } else {
+        "it did not run"
+    };
+    format!(
+        "TimeoutError: the RPC {what} the node's rpc_timeout of {} s; {then}",
+        budget.as_secs_f64()
+    )
 }
 
 /// Runs `pred(peer)` on `lane` and waits (on a tokio blocking thread) for its verdict.
@@ -189,6 +251,7 @@ pub struct NodeHandle {
     port: u16,
     local_addr: Option<SocketAddr>,
     pool: Arc<FairLane>,
+    rpc_lane: Arc<FairLane>,
     completions: Arc<Lane>,
     event_lane: Arc<Lane>,
     event_backlog: Arc<AtomicUsize>,
@@ -210,6 +273,7 @@ impl NodeHandle {
 
     fn close_lanes(&self) {
         self.pool.close();
+        self.rpc_lane.close();
         self.completions.close();
         self.event_lane.close();
     }
@@ -220,7 +284,7 @@ impl NodeHandle {
     /// Starts a node (blocking, GIL released).
     #[staticmethod]
     #[pyo3(signature = (data_dir, listen, discovery, heartbeat, max_frame, handshake_timeout,
-                        handler_threads, network_monitor, auto_connect))]
+                        handler_threads, network_monitor, auto_connect, rpc_threads))]
     #[allow(clippy::too_many_arguments)]
     fn start(
         py: Python<'_>,
@@ -233,6 +297,7 @@ impl NodeHandle {
         handler_threads: usize,
         network_monitor: Option<f64>,
         auto_connect: bool,
+        rpc_threads: usize,
     ) -> PyResult<NodeHandle> {
         let mut cfg = NodeConfig::new(data_dir);
         cfg.listen = listen.map(|l| addr_arg(l, None)).transpose()?;
@@ -257,6 +322,9 @@ impl NodeHandle {
         if handler_threads == 0 || handler_threads > 1024 {
             return Err(PyValueError::new_err("handler_threads must be 1..=1024"));
         }
+        if rpc_threads == 0 || rpc_threads > 1024 {
+            return Err(PyValueError::new_err("rpc_threads must be 1..=1024"));
+        }
         let started = wait(py, async move {
             let node = Node::start(cfg).await?;
             let early = node.events();
@@ -274,6 +342,7 @@ impl NodeHandle {
                 early: Some(early),
             })),
             pool: FairLane::new("peernet-handler", handler_threads).map_err(io)?,
+            rpc_lane: FairLane::new("peernet-rpc", rpc_threads).map_err(io)?,
             completions: Lane::new("peernet-complete", 1).map_err(io)?,
             event_lane: Lane::new("peernet-event", 1).map_err(io)?,
             event_backlog: Arc::new(AtomicUsize::new(0)),
@@ -403,17 +472,25 @@ impl NodeHandle {
     }
 
     /// Sets the RPC dispatcher `target(peer, module, function, args, responder)`, or
-    /// removes it with None.
-    fn set_rpc_dispatcher(&self, py: Python<'_>, target: Option<Py<PyAny>>) -> PyResult<()> {
+    /// removes it with None. It runs on the node's RPC threads (not the handler threads),
+    /// each call within `budget` seconds: a call still queued then does not run, and
+    /// the caller gets an error then (the function, if running, goes on to its end).
+    fn set_rpc_dispatcher(
+        &self,
+        py: Python<'_>,
+        target: Option<Py<PyAny>>,
+        budget: f64,
+    ) -> PyResult<()> {
+        let budget = secs("rpc_timeout", budget)?;
         let n = self.node(py)?;
         let d = target.map(|t| {
             let t = Arc::new(t);
-            let lane = Arc::clone(&self.pool);
+            let lane = Arc::clone(&self.rpc_lane);
             RpcDispatcher::from_async(move |c: RpcCall| {
                 let lane = Arc::clone(&lane);
                 let t = Arc::clone(&t);
                 async move {
-                    dispatch(&lane, c.from, t, move |py| {
+                    dispatch_within(&lane, c.from, t, Some(budget), move |py| {
                         vec![
                             PyBytes::new(py, c.from.as_bytes()).into_any().unbind(),
                             c.module
@@ -664,7 +741,7 @@ impl NodeHandle {
     }
 
     /// Stops the node and waits for it (blocking): connections closed, handlers dropped,
-    /// handler threads joined (up to 5 s for busy ones). Idempotent.
+    /// handler and RPC threads joined (up to 5 s in all for busy ones). Idempotent.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
         let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner()).take();
         let Some(inner) = inner else { return Ok(()) };
@@ -674,12 +751,17 @@ impl NodeHandle {
         let n = inner.node;
         wait(py, async move { n.shutdown().await })?;
         self.close_lanes();
-        let pool = Arc::clone(&self.pool);
+        let fair = [Arc::clone(&self.pool), Arc::clone(&self.rpc_lane)];
         let lanes = [Arc::clone(&self.completions), Arc::clone(&self.event_lane)];
         py.detach(|| {
-            pool.join(JOIN_LIMIT);
+            // One limit for all: busy threads of several lanes are waited for together.
+            let deadline = Instant::now() + JOIN_LIMIT;
+            let left = || deadline.saturating_duration_since(Instant::now());
+            for l in fair {
+                l.join(left());
+            }
             for l in lanes {
-                l.join(JOIN_LIMIT);
+                l.join(left());
             }
         });
         Ok(())
