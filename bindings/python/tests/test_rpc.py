@@ -155,9 +155,14 @@ def test_a_slow_rpc_does_not_hold_up_handlers(make_node: NodeFactory, probe_modu
     b.expose("echo", lambda peer, body: body)
     mod = probe(probe_module)
     got: list[object] = []
-    rpc = threading.Thread(
-        target=lambda: got.append(a.rpc_call(b.key, probe_module, "hold", timeout=60))
-    )
+
+    def hold() -> None:
+        try:
+            got.append(a.rpc_call(b.key, probe_module, "hold", timeout=60))
+        except peernet.PeerNetError as e:
+            got.append(e)
+
+    rpc = threading.Thread(target=hold)
     rpc.start()
     try:
         assert mod.started.wait(30)
