@@ -3,7 +3,9 @@
 //! it converts arguments, runs the core on one process-wide tokio runtime with the GIL
 //! released, and runs Python callables only on its own threads ("lanes").
 
+mod dispatch;
 mod errors;
+mod fair;
 mod lanes;
 mod logging;
 mod node;
@@ -49,6 +51,6 @@ fn _peernet(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(set_log_level, m)?)?;
     m.add_function(wrap_pyfunction!(_finalize, m)?)?;
     m.add_class::<node::NodeHandle>()?;
-    m.add_class::<node::Responder>()?;
+    m.add_class::<dispatch::Responder>()?;
     Ok(())
 }

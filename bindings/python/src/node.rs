@@ -6,21 +6,23 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use peernet_core::{
-    Event, Handler, HandlerResult, Key, Node, NodeConfig, PeerState, Request, RequestKind, RpcCall,
-    RpcDispatcher, UdpDiscoveryConfig,
+    Event, Handler, Key, Node, NodeConfig, PeerState, Request, RpcCall, RpcDispatcher,
+    UdpDiscoveryConfig,
 };
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyTuple};
-use tokio::sync::{broadcast, oneshot};
+use pyo3::types::PyBytes;
+use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
+use crate::dispatch::{dispatch, dispatch_within, request_args, run_authorize};
 use crate::errors::{check, to_py};
-use crate::lanes::{Job, Lane};
+use crate::fair::FairLane;
+use crate::lanes::Lane;
 use crate::runtime::{handle, wait};
 
 /// Events waiting for the event callback at most; more are dropped (with a warning).
@@ -66,101 +68,6 @@ fn unix_secs(t: SystemTime) -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
-/// The reply slot of one handler run, handed to the Python dispatcher.
-#[pyclass(frozen, module = "peernet._peernet")]
-pub struct Responder {
-    tx: Mutex<Option<oneshot::Sender<HandlerResult>>>,
-}
-
-impl Responder {
-    fn new(tx: oneshot::Sender<HandlerResult>) -> Responder {
-        Responder {
-            tx: Mutex::new(Some(tx)),
-        }
-    }
-
-    fn answer(&self, r: HandlerResult) -> bool {
-        match self.tx.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            Some(tx) => tx.send(r).is_ok(),
-            None => false,
-        }
-    }
-}
-
-#[pymethods]
-impl Responder {
-    /// Replies with `body`. Returns False if already answered or the caller is gone.
-    fn ok(&self, body: &[u8]) -> bool {
-        self.answer(Ok(body.to_vec()))
-    }
-
-    /// Fails with `message` (the caller gets `HandlerFailed(message)`).
-    fn err(&self, message: &str) -> bool {
-        self.answer(Err(message.to_owned()))
-    }
-
-    /// Whether a reply was given.
-    #[getter]
-    fn answered(&self) -> bool {
-        self.tx.lock().unwrap_or_else(|p| p.into_inner()).is_none()
-    }
-}
-
-impl Drop for Responder {
-    fn drop(&mut self) {
-        self.answer(Err("handler gave no reply".to_owned()));
-    }
-}
-
-/// Runs `target(*args, responder)` on `lane` and awaits the answer.
-async fn dispatch(
-    lane: &Arc<Lane>,
-    target: Arc<Py<PyAny>>,
-    args: impl FnOnce(Python<'_>) -> Vec<Py<PyAny>> + Send + 'static,
-) -> HandlerResult {
-    let (tx, rx) = oneshot::channel();
-    let job: Job = Box::new(move |py| {
-        let responder = match Py::new(py, Responder::new(tx)) {
-            Ok(r) => r,
-            Err(e) => {
-                e.write_unraisable(py, None);
-                return;
-            }
-        };
-        let mut a = args(py);
-        a.push(responder.clone_ref(py).into_any());
-        let result = PyTuple::new(py, a).and_then(|t| target.call1(py, t));
-        if let Err(e) = result {
-            responder.get().answer(Err(e.to_string()));
-        }
-    });
-    if !lane.submit(job) {
-        return Err("node closed".to_owned());
-    }
-    rx.await.unwrap_or_else(|_| Err("node closed".to_owned()))
-}
-
-/// Runs `pred(peer)` on `lane` and waits (on a tokio blocking thread) for its verdict.
-fn run_authorize(lane: &Lane, pred: &Arc<Py<PyAny>>, peer: &Key) -> bool {
-    let (tx, rx) = mpsc::sync_channel(1);
-    let pred = Arc::clone(pred);
-    let peer = *peer;
-    let job: Job = Box::new(move |py| {
-        let verdict = pred
-            .call1(py, (PyBytes::new(py, peer.as_bytes()),))
-            .and_then(|v| v.is_truthy(py));
-        let ok = match verdict {
-            Ok(v) => v,
-            Err(e) => {
-                e.write_unraisable(py, None);
-                false
-            }
-        };
-        let _ = tx.send(ok);
-    });
-    lane.submit(job) && rx.recv().unwrap_or(false)
-}
-
 struct Inner {
     node: Arc<Node>,
     events: Option<JoinHandle<()>>,
@@ -186,7 +93,8 @@ pub struct NodeHandle {
     key: Key,
     port: u16,
     local_addr: Option<SocketAddr>,
-    pool: Arc<Lane>,
+    pool: Arc<FairLane>,
+    rpc_lane: Arc<FairLane>,
     completions: Arc<Lane>,
     event_lane: Arc<Lane>,
     event_backlog: Arc<AtomicUsize>,
@@ -208,6 +116,7 @@ impl NodeHandle {
 
     fn close_lanes(&self) {
         self.pool.close();
+        self.rpc_lane.close();
         self.completions.close();
         self.event_lane.close();
     }
@@ -218,7 +127,7 @@ impl NodeHandle {
     /// Starts a node (blocking, GIL released).
     #[staticmethod]
     #[pyo3(signature = (data_dir, listen, discovery, heartbeat, max_frame, handshake_timeout,
-                        handler_threads, network_monitor, auto_connect))]
+                        handler_threads, network_monitor, auto_connect, rpc_threads))]
     #[allow(clippy::too_many_arguments)]
     fn start(
         py: Python<'_>,
@@ -231,6 +140,7 @@ impl NodeHandle {
         handler_threads: usize,
         network_monitor: Option<f64>,
         auto_connect: bool,
+        rpc_threads: usize,
     ) -> PyResult<NodeHandle> {
         let mut cfg = NodeConfig::new(data_dir);
         cfg.listen = listen.map(|l| addr_arg(l, None)).transpose()?;
@@ -255,6 +165,9 @@ impl NodeHandle {
         if handler_threads == 0 || handler_threads > 1024 {
             return Err(PyValueError::new_err("handler_threads must be 1..=1024"));
         }
+        if rpc_threads == 0 || rpc_threads > 1024 {
+            return Err(PyValueError::new_err("rpc_threads must be 1..=1024"));
+        }
         let started = wait(py, async move {
             let node = Node::start(cfg).await?;
             let early = node.events();
@@ -271,7 +184,8 @@ impl NodeHandle {
                 events: None,
                 early: Some(early),
             })),
-            pool: Lane::new("peernet-handler", handler_threads).map_err(io)?,
+            pool: FairLane::new("peernet-handler", handler_threads).map_err(io)?,
+            rpc_lane: FairLane::new("peernet-rpc", rpc_threads).map_err(io)?,
             completions: Lane::new("peernet-complete", 1).map_err(io)?,
             event_lane: Lane::new("peernet-event", 1).map_err(io)?,
             event_backlog: Arc::new(AtomicUsize::new(0)),
@@ -367,7 +281,10 @@ impl NodeHandle {
             None => Handler::from_async(move |req: Request| {
                 let lane = Arc::clone(&lane);
                 let target = Arc::clone(&target);
-                async move { dispatch(&lane, target, move |py| request_args(py, req)).await }
+                async move {
+                    let peer = req.from;
+                    dispatch(&lane, peer, target, move |py| request_args(py, req)).await
+                }
             }),
             Some(pred) => {
                 // The core runs authorize predicates synchronously; a Python one must
@@ -378,7 +295,10 @@ impl NodeHandle {
                 let rt = handle()?;
                 Handler::blocking(move |req: Request| {
                     let target = Arc::clone(&target);
-                    rt.block_on(dispatch(&lane, target, move |py| request_args(py, req)))
+                    let peer = req.from;
+                    rt.block_on(dispatch(&lane, peer, target, move |py| {
+                        request_args(py, req)
+                    }))
                 })
                 .with_authorize(move |peer| run_authorize(&auth_lane, &pred, peer))
             }
@@ -395,17 +315,25 @@ impl NodeHandle {
     }
 
     /// Sets the RPC dispatcher `target(peer, module, function, args, responder)`, or
-    /// removes it with None.
-    fn set_rpc_dispatcher(&self, py: Python<'_>, target: Option<Py<PyAny>>) -> PyResult<()> {
+    /// removes it with None. It runs on the node's RPC threads (not the handler threads),
+    /// each call within `budget` seconds: a call still queued then does not run, and
+    /// the caller gets an error then (the function, if running, goes on to its end).
+    fn set_rpc_dispatcher(
+        &self,
+        py: Python<'_>,
+        target: Option<Py<PyAny>>,
+        budget: f64,
+    ) -> PyResult<()> {
+        let budget = secs("rpc_timeout", budget)?;
         let n = self.node(py)?;
         let d = target.map(|t| {
             let t = Arc::new(t);
-            let lane = Arc::clone(&self.pool);
+            let lane = Arc::clone(&self.rpc_lane);
             RpcDispatcher::from_async(move |c: RpcCall| {
                 let lane = Arc::clone(&lane);
                 let t = Arc::clone(&t);
                 async move {
-                    dispatch(&lane, t, move |py| {
+                    dispatch_within(&lane, c.from, t, Some(budget), move |py| {
                         vec![
                             PyBytes::new(py, c.from.as_bytes()).into_any().unbind(),
                             c.module
@@ -656,7 +584,7 @@ impl NodeHandle {
     }
 
     /// Stops the node and waits for it (blocking): connections closed, handlers dropped,
-    /// handler threads joined (up to 5 s for busy ones). Idempotent.
+    /// handler and RPC threads joined (up to 5 s in all for busy ones). Idempotent.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
         let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner()).take();
         let Some(inner) = inner else { return Ok(()) };
@@ -666,14 +594,17 @@ impl NodeHandle {
         let n = inner.node;
         wait(py, async move { n.shutdown().await })?;
         self.close_lanes();
-        let lanes = [
-            Arc::clone(&self.pool),
-            Arc::clone(&self.completions),
-            Arc::clone(&self.event_lane),
-        ];
+        let fair = [Arc::clone(&self.pool), Arc::clone(&self.rpc_lane)];
+        let lanes = [Arc::clone(&self.completions), Arc::clone(&self.event_lane)];
         py.detach(|| {
+            // One limit for all: busy threads of several lanes are waited for together.
+            let deadline = Instant::now() + JOIN_LIMIT;
+            let left = || deadline.saturating_duration_since(Instant::now());
+            for l in fair {
+                l.join(left());
+            }
             for l in lanes {
-                l.join(JOIN_LIMIT);
+                l.join(left());
             }
         });
         Ok(())
@@ -757,6 +688,11 @@ impl NodeHandle {
         check(py, r)
     }
 
+    /// Test support: handler jobs queued on the handler threads and not started yet.
+    fn _handler_backlog(&self) -> usize {
+        self.pool.waiting()
+    }
+
     fn __repr__(&self) -> String {
         format!(
             "NodeHandle(key={}, local_addr={:?}, closed={})",
@@ -788,17 +724,6 @@ impl Drop for NodeHandle {
         }
         self.close_lanes();
     }
-}
-
-fn request_args(py: Python<'_>, req: Request) -> Vec<Py<PyAny>> {
-    vec![
-        PyBytes::new(py, req.from.as_bytes()).into_any().unbind(),
-        PyBytes::new(py, &req.body).into_any().unbind(),
-        pyo3::types::PyBool::new(py, req.kind == RequestKind::Call)
-            .to_owned()
-            .into_any()
-            .unbind(),
-    ]
 }
 
 fn complete(lane: &Lane, done: Py<PyAny>, r: Result<Vec<u8>, peernet_core::Error>) {

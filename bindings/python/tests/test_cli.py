@@ -16,6 +16,7 @@ import pytest
 
 import peernet
 from conftest import free_udp_port
+from peernet.chat import Offer, Pairing
 
 PEERNET = [sys.executable, "-m", "peernet"]
 
@@ -207,28 +208,123 @@ def test_api_nodes_in_two_processes(tmp_path: Path, procs: list[Proc]) -> None:
         child.expect("closed")
 
 
-def test_chat_pairing_prompt_and_messages(tmp_path: Path, procs: list[Proc]) -> None:
+def chat(tmp_path: Path, who: str, port: str, *extra: str) -> Proc:
+    return Proc([*PEERNET, "--dir", str(tmp_path / who), "chat", "--listen", "127.0.0.1:0",
+                 "--port", port, "--interval", "0.2", "--broadcast", "127.255.255.255",
+                 "--name", who, *extra])
+
+
+def fingerprint_of(p: Proc, who: str) -> str:
+    return p.expect(f"you are {who}").split("key ")[1].split(";")[0]
+
+
+def announcer(tmp_path: Path, port: str) -> peernet.Node:
+    """Another key announcing itself on the chat's discovery port: to the person at the
+    keyboard, just one more offer (a forged one, say, shown before the real peer's)."""
+    return peernet.Node(tmp_path / "forger", listen="127.0.0.1:0",
+                        discovery=peernet.UdpDiscovery(port=int(port), interval=0.2,
+                                                       broadcast=["127.255.255.255"]))
+
+
+def test_chat_trusts_only_the_peer_named(tmp_path: Path, procs: list[Proc]) -> None:
+    """Issue 14 item 6: a forged announcement shown first is not trusted when the user
+    accepts the real peer; "y" and /quit are no answers."""
     port = str(free_udp_port())
-    common = ["chat", "--listen", "127.0.0.1:0", "--port", port, "--interval", "0.2",
-              "--broadcast", "127.255.255.255"]
-    ann = Proc([*PEERNET, "--dir", str(tmp_path / "ann"), *common, "--name", "ann"])
-    ben = Proc([*PEERNET, "--dir", str(tmp_path / "ben"), *common, "--name", "ben"])
-    procs += [ann, ben]
-    ann_fp = ann.expect("you are ann").split("key ")[1].split(";")[0]
-    ben_fp = ben.expect("you are ben").split("key ")[1].split(";")[0]
-    prompt = ann.expect("? pair with")
-    assert ben_fp in prompt and ann_fp in prompt  # both fingerprints shown for comparison
-    ann.write("y")
-    assert ann_fp in ben.expect("? pair with")
-    ben.write("yes")
-    ann.expect("* connected to " + ben_fp)
-    ben.expect("* connected to " + ann_fp)
-    ann.write("hello ben")
-    assert ben.expect("hello ben").endswith("ann: hello ben")
-    ben.write("/quit")
+    with announcer(tmp_path, port) as forger:
+        forged = forger.key.fingerprint
+        ann = chat(tmp_path, "ann", port)
+        procs.append(ann)
+        ann_fp = fingerprint_of(ann, "ann")
+        assert forged in ann.expect("? pair with " + forged)  # the forged offer comes first
+        ben = chat(tmp_path, "ben", port)
+        procs.append(ben)
+        ben_fp = fingerprint_of(ben, "ben")
+        prompt = ann.expect("? pair with " + ben_fp)
+        assert ann_fp in prompt  # both fingerprints shown, for comparison
+        ann.write("y")  # the old habit, with ben's offer on screen
+        ann.write("/trust " + ben_fp)
+        ann.expect("* paired with " + ben_fp)
+        assert not [line for line in ann.seen if line.startswith("* paired with " + forged)]
+        assert [line for line in ann.seen if '"y" is not an answer' in line]
+        assert "to accept, type: /trust " + ben_fp in prompt
+        ben.expect("? pair with " + ann_fp)
+        ben.write("/trust " + ann_fp.upper())  # either case
+        ben.expect("* paired with " + ann_fp)
+        ann.expect("* connected to " + ben_fp)
+        ben.expect("* connected to " + ann_fp)
+        ann.write("hello ben")
+        assert ben.expect("hello ben").endswith("ann: hello ben")
+        ann.write("/pending")
+        ann.expect("offer from " + forged)  # still open, never accepted
+        ann.write("/quit")  # with an offer open: it ends the chat, it answers nothing
+        assert ann.p.wait(timeout=15) == 0
+        ben.write("/quit")
+        assert ben.p.wait(timeout=15) == 0
+        forger_hex = forger.key.hex()
+    trusted_by_ann = run("--dir", str(tmp_path / "ann"), "trust", "list").stdout
+    assert forger_hex not in trusted_by_ann
+    assert key_of(tmp_path / "ben") in trusted_by_ann
+    assert forger_hex not in run("--dir", str(tmp_path / "ben"), "trust", "list").stdout
+
+
+def test_chat_offers_expire(tmp_path: Path, procs: list[Proc]) -> None:
+    port = str(free_udp_port())
+    with announcer(tmp_path, port) as forger:
+        fp = forger.key.fingerprint
+        ann = chat(tmp_path, "ann", port, "--pair-timeout", "0.5")
+        procs.append(ann)
+        ann.expect("? pair with " + fp)
+        ann.expect(f"* pairing offer from {fp} expired")
+        ann.write("/trust " + fp)
+        ann.expect("! no open pairing offer from " + fp)
+        ann.write("/scan")  # offered again, as a new offer
+        ann.expect("? pair with " + fp)
+        ann.write("/quit")
+        assert ann.p.wait(timeout=15) == 0
+        forger_hex = forger.key.hex()
+    assert forger_hex not in run("--dir", str(tmp_path / "ann"), "trust", "list").stdout
+
+
+def test_chat_offer_ends_when_the_peer_stops_announcing(tmp_path: Path, procs: list[Proc]) -> None:
+    port = str(free_udp_port())
+    forger = announcer(tmp_path, port)
+    with forger:
+        fp = forger.key.fingerprint
+        forger_hex = forger.key.hex()
+        ann = chat(tmp_path, "ann", port)
+        procs.append(ann)
+        ann.expect("? pair with " + fp)
+    # The announcer is gone: after 3 silent intervals the offer is withdrawn.
+    ann.expect(f"* pairing offer from {fp} withdrawn")
+    ann.write("/trust " + fp)
+    ann.expect("! no open pairing offer from " + fp)
     ann.write("/quit")
-    assert ben.p.wait(timeout=15) == 0
     assert ann.p.wait(timeout=15) == 0
+    assert forger_hex not in run("--dir", str(tmp_path / "ann"), "trust", "list").stdout
+
+
+def test_pairing_offers_name_their_peer_and_end() -> None:
+    """The offer book on its own, with a fake clock."""
+    now = [100.0]
+    book = Pairing(ttl=60, clock=lambda: now[0])
+    k1, k2 = peernet.Key(bytes([1]) * 32), peernet.Key(bytes([2]) * 32)
+    assert book.offer(k1, "127.0.0.1:1") is not None
+    assert book.offer(k1, "127.0.0.1:1") is None  # one offer per peer
+    now[0] += 30
+    assert book.offer(k2, "127.0.0.1:2") is not None
+    for word in ("", "y", "yes", k1.fingerprint[:8], "/quit"):
+        assert isinstance(book.accept(word), str), word  # only a whole name accepts
+    now[0] += 30  # k1's offer is 60 s old now
+    assert isinstance(book.accept(k1.fingerprint), str)
+    assert [o.key for o in book.pending()] == [k2]
+    got = book.accept(" " + k2.hex().upper() + " ")
+    assert isinstance(got, Offer) and got.key == k2
+    assert isinstance(book.accept(k2.fingerprint), str)  # accepted once
+    assert book.offer(k1, None) is None  # expired, not offered again by itself...
+    book.rescan()
+    assert book.offer(k1, None) is not None  # ...until /scan
+    assert book.withdraw(k1) is not None and book.pending() == []
+    assert book.offer(k1, None) is not None  # announced again after it was lost
 
 
 def test_demo_runs_to_the_end(tmp_path: Path) -> None:

@@ -265,6 +265,28 @@ def _authorize(
         return False
 
 
+def _rpc_function(module: str, function: str) -> Callable[..., Any]:
+    """``module.function``, if it is a function defined in that module: a Python function
+    whose globals are the module's, or a builtin function of that (C) module. Anything
+    else the module holds — names it imported (``from subprocess import check_output``),
+    classes, methods, other callables — is refused: an allowed module must not become a
+    way to reach the modules it uses."""
+    mod = importlib.import_module(module)
+    fn = getattr(mod, function)
+    if inspect.isfunction(fn):
+        own = fn.__globals__ is vars(mod) and fn.__module__ == mod.__name__
+    elif inspect.isbuiltin(fn):
+        own = fn.__self__ is mod
+    else:
+        own = False
+    if not own:
+        raise PermissionError(
+            f"{module}.{function} is not a function defined in {module} "
+            "(imported names, classes and other objects are not callable by RPC)"
+        )
+    return fn  # type: ignore[no-any-return]
+
+
 def _rpc_dispatch(
     allow: Optional[frozenset[str]],
     peer: bytes,
@@ -275,7 +297,8 @@ def _rpc_dispatch(
 ) -> None:
     """The default RPC dispatcher: ``module.function(*json_args)`` -> JSON result.
 
-    The core hands calls here only from peers granted RPC rights."""
+    The core hands calls here only from peers granted RPC rights, on the node's RPC
+    threads (never the handler threads), within the node's ``rpc_timeout``."""
     try:
         if allow is not None and module not in allow:
             raise PermissionError(f"module {module!r} is not in rpc_modules")
@@ -284,9 +307,7 @@ def _rpc_dispatch(
         decoded = json.loads(args.decode("utf-8")) if args else []
         if not isinstance(decoded, list):
             raise TypeError("RPC arguments must be a JSON array")
-        fn = getattr(importlib.import_module(module), function)
-        if not callable(fn):
-            raise TypeError(f"{module}.{function} is not callable")
+        fn = _rpc_function(module, function)
         result = fn(*decoded)
         try:
             out = json.dumps(result)
@@ -423,7 +444,9 @@ class Node:
     Use it as a context manager (or call :meth:`close`); a node that is garbage-collected
     is stopped too. Every blocking method releases the GIL and can be interrupted with
     Ctrl-C. Handlers and event callbacks run on the node's own threads
-    (``handler_threads`` of them), never on the network threads.
+    (``handler_threads`` of them), never on the network threads; RPC runs on its own
+    ``rpc_threads``, each call within ``rpc_timeout`` seconds (see docs/python.md: a
+    Python thread cannot be stopped, so a function past its budget still runs to its end).
     """
 
     def __init__(
@@ -439,12 +462,15 @@ class Node:
         rpc_modules: Optional[Iterable[str]] = None,
         network_monitor: Optional[float] = None,
         auto_connect: bool = True,
+        rpc_timeout: float = 5.0,
+        rpc_threads: int = 1,
     ) -> None:
         if discovery is not None and not isinstance(discovery, UdpDiscovery):
             raise TypeError("discovery must be a peernet.UdpDiscovery or None")
         if isinstance(rpc_modules, str):
             raise TypeError("rpc_modules is a list of module names, not a str")
         hb = (_seconds("heartbeat interval", heartbeat[0]), _seconds("heartbeat timeout", heartbeat[1]))
+        rpc_budget = _seconds("rpc_timeout", rpc_timeout)
         _refresh_log_level()
         self._handlers: dict[str, _Entry] = {}
         self._event_callbacks: list[Callable[[Event], object]] = []
@@ -459,12 +485,15 @@ class Node:
             int(handler_threads),
             None if network_monitor is None else _seconds("network_monitor", network_monitor),
             bool(auto_connect),
+            int(rpc_threads),
         )
         self._key = Key(self._h.key())
         self.rpc_modules: Optional[frozenset[str]] = (
             None if rpc_modules is None else frozenset(rpc_modules)
         )
-        self._h.set_rpc_dispatcher(functools.partial(_rpc_dispatch, self.rpc_modules))
+        self._h.set_rpc_dispatcher(
+            functools.partial(_rpc_dispatch, self.rpc_modules), rpc_budget
+        )
         _live_nodes.add(self)
 
     # ---- identity and lifecycle ----

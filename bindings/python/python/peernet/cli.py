@@ -14,20 +14,9 @@ from typing import Optional
 from . import _peernet
 from ._api import Event, Key, Node, UdpDiscovery
 from ._errors import Busy, PeerNetError
+from .chat import PAIR_TIMEOUT, _out, _show, cmd_chat
 
 DEFAULT_DIR = os.environ.get("PEERNET_DIR") or str(Path.home() / ".peernet")
-
-
-def _out(*parts: object) -> None:
-    print(*parts, flush=True)
-
-
-def _show(body: bytes) -> str:
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        return "0x" + body.hex()
-    return text if text.isprintable() or text == "" else repr(text)
 
 
 def _discovery(args: argparse.Namespace) -> Optional[UdpDiscovery]:
@@ -151,99 +140,6 @@ def cmd_call(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_chat(args: argparse.Namespace) -> int:
-    name = args.name or os.environ.get("USER") or "anon"
-    disc = UdpDiscovery(port=args.port, interval=args.interval, broadcast=args.broadcast or None)
-    prompts: list[Event] = []
-    asked: set[Key] = set()
-    lock = threading.Lock()
-    with Node(args.dir, listen=args.listen, discovery=disc) as n:
-        _out(f"you are {name}, key {n.key.fingerprint}; listening on {n.address}")
-        _out("type a message and Enter to send to every connected peer; /peers, /quit")
-
-        @n.expose("chat")
-        def on_chat(peer: Key, body: bytes) -> None:
-            _out(f"[{peer.fingerprint}] {_show(body)}")
-
-        def offer(key: Key, address: Optional[str]) -> None:
-            """Pairing prompt for a discovered peer not trusted yet (once per peer)."""
-            with lock:
-                if key in asked or any(e.key == key for e in n.trusted()):
-                    return
-                asked.add(key)
-            if args.yes:
-                n.trust(key)
-                _out(f"* paired with {key.fingerprint} at {address} (--yes)")
-                return
-            with lock:
-                prompts.append(Event("discovered", key, address))
-            _out(
-                f"? pair with {key.fingerprint} at {address}? "
-                f"(compare the fingerprint with theirs; your own is {n.key.fingerprint}) [y/N]"
-            )
-
-        @n.on_event
-        def on_event(ev: Event) -> None:
-            if ev.key is None:
-                return
-            if ev.kind == "connected":
-                _out(f"* connected to {ev.key.fingerprint}")
-            elif ev.kind == "disconnected":
-                _out(f"* {ev.key.fingerprint} left")
-            elif ev.kind == "discovered":
-                offer(ev.key, ev.address)
-
-        stop = threading.Event()
-
-        def rescan() -> None:
-            # A peer heard before the callback was set has no event of its own: the
-            # peer table still lists it.
-            while not stop.wait(0.5):
-                for p in n.peers():
-                    if not p.trusted and p.address:
-                        offer(p.key, p.address)
-
-        scanner = threading.Thread(target=rescan, name="peernet-chat-scan", daemon=True)
-        scanner.start()
-
-        try:
-            for line in sys.stdin:
-                text = line.rstrip("\n")
-                with lock:
-                    pending = prompts.pop(0) if prompts else None
-                if pending is not None and pending.key is not None:
-                    if text.strip().lower() in ("y", "yes"):
-                        n.trust(pending.key)
-                        _out(f"* paired with {pending.key.fingerprint}")
-                    else:
-                        _out(f"* not pairing with {pending.key.fingerprint}")
-                    continue
-                if text == "/quit":
-                    break
-                if text == "/peers":
-                    for p in n.peers():
-                        _out(f"  {p.key.fingerprint} {p.state} {p.address or ''}")
-                    continue
-                if not text:
-                    continue
-                sent = 0
-                for p in n.peers():
-                    if p.state == "connected":
-                        try:
-                            n.send(p.key, "chat", f"{name}: {text}".encode())
-                            sent += 1
-                        except PeerNetError as e:
-                            _out(f"! {p.key.fingerprint}: {e}")
-                if not sent:
-                    _out("! nobody connected yet")
-        except KeyboardInterrupt:
-            pass
-        finally:
-            stop.set()
-            scanner.join()
-    return 0
-
-
 def main(argv: Optional[list[str]] = None) -> int:
     """Entry point of the ``peernet`` command."""
     p = argparse.ArgumentParser(prog="peernet", description="PeerNet: default-deny peer-to-peer messaging")
@@ -294,7 +190,17 @@ def main(argv: Optional[list[str]] = None) -> int:
         action="append",
         help="broadcast address (repeatable; default: every interface's directed broadcast)",
     )
-    ch.add_argument("--yes", action="store_true", help="pair with everyone discovered, no prompt")
+    ch.add_argument(
+        "--pair-timeout",
+        type=float,
+        default=PAIR_TIMEOUT,
+        help=f"seconds a pairing offer stays open (default {PAIR_TIMEOUT:g})",
+    )
+    ch.add_argument(
+        "--yes",
+        action="store_true",
+        help="trust everyone discovered, no offer (any announcement, forged or not: for tests)",
+    )
 
     d = sub.add_parser("demo", help="several nodes on loopback showing every feature")
     d.add_argument("--quiet-log", action="store_true", help=argparse.SUPPRESS)

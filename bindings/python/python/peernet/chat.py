@@ -1,0 +1,236 @@
+"""``peernet chat``: a LAN walkie-talkie with discovery and pairing.
+
+Pairing names what it accepts: a discovered peer is offered on screen with its
+fingerprint, and only ``/trust <fingerprint>`` (or its 64 hex digits) trusts it — never a
+bare "y", and never a chat line. An offer ends when it is accepted, after
+``--pair-timeout`` seconds (60), or when the peer stops announcing itself, so an answer
+can only ever apply to an offer that is on screen and current.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Optional, Union
+
+from ._api import Event, Key, Node, UdpDiscovery
+from ._errors import PeerNetError
+
+#: Seconds a pairing offer stays open.
+PAIR_TIMEOUT = 60.0
+
+HELP = "commands: /trust FINGERPRINT, /pending, /scan, /peers, /quit"
+
+
+def _out(*parts: object) -> None:
+    print(*parts, flush=True)
+
+
+def _show(body: bytes) -> str:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return "0x" + body.hex()
+    return text if text.isprintable() or text == "" else repr(text)
+
+
+@dataclass(frozen=True)
+class Offer:
+    """A pairing offer on screen."""
+
+    key: Key
+    address: Optional[str]
+    shown_at: float
+    """``time.monotonic()`` when it was shown."""
+
+
+class Pairing:
+    """The open pairing offers: at most one per peer, each ending when accepted, after
+    ``ttl`` seconds, or when the peer is lost. Thread-safe."""
+
+    def __init__(self, ttl: float = PAIR_TIMEOUT, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl = ttl
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._offers: dict[Key, Offer] = {}
+        # Peers offered since they were last announced anew: not offered again until
+        # they are lost (or the user asks with /scan).
+        self._seen: set[Key] = set()
+
+    def offer(self, key: Key, address: Optional[str]) -> Optional[Offer]:
+        """Opens an offer for ``key``; None if it has one or had one already."""
+        with self._lock:
+            if key in self._seen:
+                return None
+            self._seen.add(key)
+            o = Offer(key, address, self.clock())
+            self._offers[key] = o
+            return o
+
+    def withdraw(self, key: Key) -> Optional[Offer]:
+        """The peer stopped announcing itself: its offer (if open) ends, and it may be
+        offered again when it comes back."""
+        with self._lock:
+            self._seen.discard(key)
+            return self._offers.pop(key, None)
+
+    def expire(self) -> list[Offer]:
+        """Ends and returns the offers older than ``ttl``."""
+        now = self.clock()
+        with self._lock:
+            old = [o for o in self._offers.values() if now - o.shown_at >= self.ttl]
+            for o in old:
+                del self._offers[o.key]
+            return old
+
+    def rescan(self) -> None:
+        """Peers without an open offer may be offered again."""
+        with self._lock:
+            self._seen = set(self._offers)
+
+    def pending(self) -> list[Offer]:
+        """The open offers, oldest first (expired ones are gone)."""
+        self.expire()
+        with self._lock:
+            return sorted(self._offers.values(), key=lambda o: o.shown_at)
+
+    def accept(self, name: str) -> Union[Offer, str]:
+        """Ends and returns the open offer that ``name`` (a fingerprint or the 64 hex
+        digits of the key) names exactly, or a message saying why there is none."""
+        want = name.strip().lower()
+        if not want:
+            return "say which peer: /trust FINGERPRINT (the one shown in its offer)"
+        self.expire()
+        with self._lock:
+            hits = [o for o in self._offers.values() if want in (o.key.fingerprint, o.key.hex())]
+            if len(hits) > 1:
+                return f"{want} names {len(hits)} offers; type the peer's 64 hex digits instead"
+            if not hits:
+                open_ = ", ".join(o.key.fingerprint for o in self._offers.values()) or "none"
+                return f"no open pairing offer from {want} (open offers: {open_})"
+            del self._offers[hits[0].key]
+            return hits[0]
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    name = args.name or os.environ.get("USER") or "anon"
+    disc = UdpDiscovery(port=args.port, interval=args.interval, broadcast=args.broadcast or None)
+    pairing = Pairing(ttl=args.pair_timeout)
+    with Node(args.dir, listen=args.listen, discovery=disc) as n:
+        _out(f"you are {name}, key {n.key.fingerprint}; listening on {n.address}")
+        _out(f"type a message and Enter to send to every connected peer; {HELP}")
+
+        @n.expose("chat")
+        def on_chat(peer: Key, body: bytes) -> None:
+            _out(f"[{peer.fingerprint}] {_show(body)}")
+
+        def offer(key: Key, address: Optional[str]) -> None:
+            """Offers pairing with a discovered peer that is not trusted yet."""
+            if any(e.key == key for e in n.trusted()):
+                return
+            if args.yes:
+                if pairing.offer(key, address) is not None:
+                    pairing.accept(key.hex())
+                    n.trust(key)
+                    _out(f"* paired with {key.fingerprint} at {address} (--yes)")
+                return
+            if pairing.offer(key, address) is None:
+                return
+            _out(
+                f"? pair with {key.fingerprint} at {address}? Compare this fingerprint with "
+                f"the one their screen shows as theirs (yours is {n.key.fingerprint}); "
+                f"to accept, type: /trust {key.fingerprint}"
+            )
+
+        @n.on_event
+        def on_event(ev: Event) -> None:
+            if ev.key is None:
+                return
+            if ev.kind == "connected":
+                _out(f"* connected to {ev.key.fingerprint}")
+            elif ev.kind == "disconnected":
+                _out(f"* {ev.key.fingerprint} left")
+            elif ev.kind == "discovered":
+                offer(ev.key, ev.address)
+            elif ev.kind == "lost" and pairing.withdraw(ev.key) is not None:
+                _out(f"* pairing offer from {ev.key.fingerprint} withdrawn: it stopped announcing itself")
+
+        stop = threading.Event()
+
+        def tick() -> None:
+            while not stop.wait(0.25):
+                for o in pairing.expire():
+                    _out(
+                        f"* pairing offer from {o.key.fingerprint} expired after "
+                        f"{pairing.ttl:g} s (/scan offers the peers announcing now)"
+                    )
+                # A peer heard before the callback was set has no event of its own: the
+                # peer table still lists it.
+                for p in n.peers():
+                    if not p.trusted and p.address:
+                        offer(p.key, p.address)
+
+        ticker = threading.Thread(target=tick, name="peernet-chat-tick", daemon=True)
+        ticker.start()
+        try:
+            for line in sys.stdin:
+                if not command(n, pairing, name, line.rstrip("\n")):
+                    break
+        except KeyboardInterrupt:
+            pass
+        finally:
+            stop.set()
+            ticker.join()
+    return 0
+
+
+def command(n: Node, pairing: Pairing, name: str, text: str) -> bool:
+    """Handles one input line; False ends the chat."""
+    if text == "/quit":
+        return False
+    if text == "/peers":
+        for p in n.peers():
+            _out(f"  {p.key.fingerprint} {p.state} {p.address or ''}")
+        return True
+    if text == "/pending":
+        offers = pairing.pending()
+        for o in offers:
+            _out(f"  offer from {o.key.fingerprint} at {o.address}")
+        if not offers:
+            _out("  (no open pairing offers)")
+        return True
+    if text == "/scan":
+        pairing.rescan()
+        return True
+    if text == "/trust" or text.startswith("/trust "):
+        got = pairing.accept(text[len("/trust"):])
+        if isinstance(got, str):
+            _out(f"! {got}")
+            return True
+        n.trust(got.key)
+        _out(f"* paired with {got.key.fingerprint}")
+        return True
+    if text.startswith("/"):
+        _out(f"! unknown command {text.split()[0]}; {HELP}")
+        return True
+    if text.strip().lower() in ("y", "yes", "n", "no") and pairing.pending():
+        _out(f'! "{text.strip()}" is not an answer: to pair, type /trust FINGERPRINT '
+             "with the fingerprint of the offer you mean")
+        return True
+    if not text:
+        return True
+    sent = 0
+    for p in n.peers():
+        if p.state == "connected":
+            try:
+                n.send(p.key, "chat", f"{name}: {text}".encode())
+                sent += 1
+            except PeerNetError as e:
+                _out(f"! {p.key.fingerprint}: {e}")
+    if not sent:
+        _out("! nobody connected yet")
+    return True
