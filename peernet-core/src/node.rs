@@ -100,6 +100,30 @@ impl Shared {
     }
 }
 
+/// How long a lock that names no holder is waited for before `Busy`: see
+/// [`lock_data_dir`].
+const UNNAMED_LOCK_WAIT: Duration = Duration::from_secs(2);
+
+/// Locks the data directory. A lock whose file names no holder is being released (its
+/// holder emptied the file and is closing it) or taken (the pid is not written yet), or
+/// it is still held through a descriptor that a child process inherited in the instant
+/// between its fork and its exec (an flock belongs to the open file, which the child
+/// shares until exec closes it): retried for a short while, then `Busy`. A lock that
+/// names its holder fails at once.
+async fn lock_data_dir(dir: &std::path::Path) -> Result<crate::datadir::DirLock> {
+    let deadline = Instant::now() + UNNAMED_LOCK_WAIT;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match crate::datadir::open(dir) {
+            Err(Error::Busy { pid: None, .. }) if Instant::now() < deadline => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            r => return r,
+        }
+    }
+}
+
 /// A PeerNet node. Several can run in one process, each isolated. Dropping it stops it
 /// (without waiting); [`Node::shutdown`] stops it and waits.
 pub struct Node {
@@ -124,7 +148,7 @@ impl Node {
     pub async fn start(config: NodeConfig) -> Result<Node> {
         config.validate()?;
         // Checked and locked (else `Error::Busy`) before any file in it is read.
-        let dir_lock = crate::datadir::open(&config.data_dir)?;
+        let dir_lock = lock_data_dir(&config.data_dir).await?;
         let identity = Identity::load_or_create(&config.data_dir)?;
         let trust = TrustStore::load(&config.data_dir, dir_lock)?;
         let listener = match config.listen {

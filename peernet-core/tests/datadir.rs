@@ -106,6 +106,37 @@ fn second_node_on_a_dir_is_busy_with_the_holders_pid() {
     );
 }
 
+/// A lock that names no holder is waited for, briefly. A node restarted right after
+/// `shutdown` got `Busy { pid: None }` (1 of 10 loaded stress runs): `shutdown` had
+/// closed its lock descriptor, but a child process that another thread was spawning
+/// still held the same open file between its fork and its exec. Here the holder's pid
+/// is wiped by hand while it holds the lock (the state such a window shows), and the
+/// holder releases only after the second start began.
+#[test]
+fn a_lock_that_names_no_holder_is_waited_for() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempdir("unnamed");
+    let mut cfg = NodeConfig::new(&dir);
+    cfg.listen = None;
+    let holder = Arc::new(rt.block_on(Node::start(cfg.clone())).unwrap());
+    std::fs::write(dir.join(LOCK_FILE), b"").unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let h = Arc::clone(&holder);
+    let handle = rt.handle().clone();
+    let releaser = std::thread::spawn(move || {
+        // Released once the second start is under way (it signals just before).
+        rx.recv_timeout(Duration::from_secs(30)).unwrap();
+        // Well inside the second start's wait (which, before, failed at once).
+        std::thread::sleep(Duration::from_millis(300));
+        handle.block_on(h.shutdown());
+    });
+    tx.send(()).unwrap();
+    let second = rt.block_on(Node::start(cfg));
+    releaser.join().unwrap();
+    println!("second start while the lock named no holder: {second:?}");
+    assert!(second.is_ok(), "{second:?}");
+}
+
 /// Issue 14 item 4: 20 starts racing on an empty directory made 20 nodes and several
 /// identities, all but one lost. Now exactly one starts, the others get `Busy`, and
 /// the one identity on disk is the winner's.
