@@ -300,11 +300,21 @@ fn four_namespaces_discover_connect_survive_restart_ip_change_and_silent_drop() 
         "dev",
         "eth0",
     ]);
-    lab.p(1).wait_after(marks[1], "network_changed", |l| {
-        l.starts_with("event network_changed")
-            && l.contains("10.77.0.61")
-            && l.contains("10.77.0.11")
-    });
+    // The monitor may poll between the two commands (a loaded machine): the loss and
+    // the gain then come as two events. Wait until both were reported, in any split.
+    let (gained, lost) = (std::cell::Cell::new(false), std::cell::Cell::new(false));
+    lab.p(1).wait_after(
+        marks[1],
+        "network_changed (10.77.0.61 gained, 10.77.0.11 lost)",
+        |l| {
+            if let Some(rest) = l.strip_prefix("event network_changed") {
+                let (g, x) = rest.split_once("; lost:").unwrap_or((rest, ""));
+                gained.set(gained.get() || g.contains("10.77.0.61"));
+                lost.set(lost.get() || x.contains("10.77.0.11"));
+            }
+            gained.get() && lost.get()
+        },
+    );
     for j in [0, 2, 3] {
         let k = keys[j].clone();
         lab.p(1)
