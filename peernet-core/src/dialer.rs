@@ -140,7 +140,7 @@ impl Shared {
             for e in entries {
                 // Oldest first, so the newest ends up most recently seen.
                 for a in e.addresses.iter().rev() {
-                    peers.note_address(e.key, *a, AddressSource::Manual, true);
+                    peers.note_address(e.key, *a, AddressSource::Remembered, true);
                 }
                 if !e.addresses.is_empty() {
                     keys.push(e.key);

@@ -16,9 +16,10 @@ use crate::conn::Conn;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum AddressSource {
-    /// Given by the program (`connect`, manual discovery), or remembered from the trust
-    /// file (confirmed by a handshake before a restart).
+    /// Given by the program (`connect`, manual discovery).
     Manual,
+    /// Remembered from the trust file (confirmed by a handshake before a restart).
+    Remembered,
     /// Heard in a LAN announcement (unauthenticated: a hint).
     Discovery,
     /// The peer's Hello listen port with the IP it connected from.
@@ -378,7 +379,7 @@ impl PeerTable {
         if let Some(a) = e.addrs.iter_mut().find(|a| a.addr == addr) {
             a.confirmed |= confirmed;
             a.last_seen = now;
-            if source == AddressSource::Manual {
+            if matches!(source, AddressSource::Manual | AddressSource::Remembered) {
                 a.source = source;
             }
             return;
