@@ -170,3 +170,22 @@ async fn peer_says_why_it_is_not_connected() {
     // A key the node never heard of.
     assert!(a.peer(&node("wother").await.key()).is_none());
 }
+
+/// Junk TCP "handshakes" (a frame header claiming more than a handshake frame may
+/// hold) count as failed, never as ok.
+#[tokio::test]
+async fn junk_tcp_handshakes_count_as_failed() {
+    use tokio::io::AsyncWriteExt;
+    let n = node("tcpjunk").await;
+    const JUNK: u64 = 5;
+    for _ in 0..JUNK {
+        let mut s = tokio::net::TcpStream::connect(addr(&n)).await.unwrap();
+        s.write_all(&[0xff; 64]).await.unwrap();
+    }
+    eventually("every junk handshake counted", || {
+        n.metrics().handshakes_failed == JUNK
+    })
+    .await;
+    let m = n.metrics();
+    assert_eq!((m.handshakes_ok, m.connections_open), (0, 0));
+}
