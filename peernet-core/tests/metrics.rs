@@ -189,3 +189,25 @@ async fn junk_tcp_handshakes_count_as_failed() {
     let m = n.metrics();
     assert_eq!((m.handshakes_ok, m.connections_open), (0, 0));
 }
+
+/// An address confirmed before a restart is reported as `Remembered` after it.
+#[tokio::test]
+async fn a_confirmed_address_is_remembered_across_a_restart() {
+    let ca = config("rema");
+    let dir = ca.data_dir.clone();
+    let a = Node::start(ca).await.unwrap();
+    let b = node("remb").await;
+    a.trust(&b.key(), None).unwrap();
+    b.trust(&a.key(), None).unwrap();
+    a.connect(&b.key(), addr(&b), T).await.unwrap();
+    a.shutdown().await;
+    drop(a);
+    let mut c = config("rema2");
+    c.data_dir = dir;
+    c.auto_connect = false;
+    let a = Node::start(c).await.unwrap();
+    let p = a.peer(&b.key()).unwrap();
+    assert_eq!(p.addresses.len(), 1, "{p:?}");
+    assert_eq!(p.addresses[0].addr, addr(&b));
+    assert_eq!(p.addresses[0].source, AddressSource::Remembered);
+}
