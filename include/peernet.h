@@ -104,6 +104,18 @@
 #define PEERNET_LOG_TRACE 5
 
 /**
+ * Layout version of `peernet_node_metrics` and `peernet_peer_details` this library
+ * fills. Fields are only ever appended (never reordered or removed), and the version
+ * grows with each addition.
+ */
+#define PEERNET_METRICS_VERSION 1
+
+/**
+ * Most addresses `peernet_peer_detail` reports (the node keeps at most 8 per peer).
+ */
+#define PEERNET_MAX_ADDRESSES 8
+
+/**
  * Result of every fallible function. 0 is success; on anything else
  * `peernet_last_error()` describes what went wrong on the calling thread.
  * Values are stable; new codes are only ever appended.
@@ -181,6 +193,28 @@ typedef enum peernet_status {
    */
   PEERNET_ERR_BUSY = 16,
 } peernet_status;
+
+/**
+ * Where a known address came from.
+ */
+typedef enum peernet_address_source {
+  /**
+   * Given by the program (`peernet_connect`, `peernet_discovered`).
+   */
+  PEERNET_ADDRESS_MANUAL = 0,
+  /**
+   * Heard in a LAN announcement (unauthenticated).
+   */
+  PEERNET_ADDRESS_DISCOVERY = 1,
+  /**
+   * The port the peer's Hello names, with the IP it connected from.
+   */
+  PEERNET_ADDRESS_DIAL_BACK = 2,
+  /**
+   * Remembered from the trust file (confirmed before a restart).
+   */
+  PEERNET_ADDRESS_REMEMBERED = 3,
+} peernet_address_source;
 
 /**
  * Connection state of a peer.
@@ -323,6 +357,197 @@ typedef void (*peernet_rpc_fn)(void *user_data,
                                const uint8_t *args,
                                size_t args_len,
                                struct peernet_responder *responder);
+
+/**
+ * A node's counters (from node start) and gauges (now); the meaning of each is in
+ * docs/metrics.md, under the same name. Versioned so it can grow without breaking the
+ * ABI: set `size = sizeof(peernet_node_metrics)` before the call; the library fills at
+ * most that many bytes (an older library fewer: then `size` says how many) and sets
+ * `version` to its `PEERNET_METRICS_VERSION`. Read only fields that lie within `size`.
+ */
+typedef struct peernet_node_metrics {
+  /**
+   * In: bytes the caller provides (sizeof). Out: bytes the library filled.
+   */
+  uint32_t size;
+  /**
+   * Out: the layout version the library filled.
+   */
+  uint32_t version;
+  /**
+   * 1 when counting is on (`peernet_config_set_metrics`), else 0.
+   */
+  uint64_t enabled;
+  /**
+   * Handshakes that authenticated a trusted peer.
+   */
+  uint64_t handshakes_ok;
+  /**
+   * Handshakes that ended because the peer is not trusted (here or there).
+   */
+  uint64_t handshakes_untrusted;
+  /**
+   * Handshakes that timed out.
+   */
+  uint64_t handshakes_timeout;
+  /**
+   * Handshakes that failed otherwise.
+   */
+  uint64_t handshakes_failed;
+  /**
+   * Connections refused by a limit.
+   */
+  uint64_t handshakes_refused;
+  /**
+   * Gauge: authenticated connections open.
+   */
+  uint64_t connections_open;
+  /**
+   * Gauge: peers with at least one connection.
+   */
+  uint64_t peers_connected;
+  /**
+   * Connections to a peer connected before.
+   */
+  uint64_t reconnects;
+  /**
+   * Duplicate connections resolved.
+   */
+  uint64_t duplicates;
+  /**
+   * Discovery datagrams received.
+   */
+  uint64_t discovery_in;
+  /**
+   * Discovery announcements sent.
+   */
+  uint64_t discovery_out;
+  /**
+   * Discovery datagrams dropped by the rate limits.
+   */
+  uint64_t discovery_dropped_rate_limited;
+  /**
+   * Discovery datagrams dropped as malformed.
+   */
+  uint64_t discovery_dropped_malformed;
+  /**
+   * Discovery announcements dropped because the table was full.
+   */
+  uint64_t discovery_dropped_table_full;
+  /**
+   * Calls received.
+   */
+  uint64_t calls_in;
+  /**
+   * Calls started.
+   */
+  uint64_t calls_out;
+  /**
+   * Sends received.
+   */
+  uint64_t sends_in;
+  /**
+   * Sends queued.
+   */
+  uint64_t sends_out;
+  /**
+   * `Overloaded` answers sent.
+   */
+  uint64_t overloaded;
+  /**
+   * Bytes received on authenticated connections.
+   */
+  uint64_t bytes_in;
+  /**
+   * Bytes sent on authenticated connections.
+   */
+  uint64_t bytes_out;
+  /**
+   * Frames received.
+   */
+  uint64_t frames_in;
+  /**
+   * Frames sent.
+   */
+  uint64_t frames_out;
+} peernet_node_metrics;
+
+/**
+ * One address a peer may be reached at.
+ */
+typedef struct peernet_known_address {
+  /**
+   * "ip:port", NUL-terminated.
+   */
+  char address[64];
+  /**
+   * Where it came from.
+   */
+  enum peernet_address_source source;
+  /**
+   * A handshake with the peer's key completed over it.
+   */
+  bool confirmed;
+  /**
+   * When it was last heard of or used (Unix ms).
+   */
+  uint64_t last_seen_ms;
+} peernet_known_address;
+
+/**
+ * Why a peer is (not) connected, and its traffic. Versioned like
+ * `peernet_node_metrics` (set `size` first).
+ */
+typedef struct peernet_peer_details {
+  /**
+   * In: bytes the caller provides (sizeof). Out: bytes the library filled.
+   */
+  uint32_t size;
+  /**
+   * Out: the layout version the library filled.
+   */
+  uint32_t version;
+  /**
+   * When the last dial attempt ended (Unix ms; 0: none yet).
+   */
+  uint64_t last_dial_ms;
+  /**
+   * When the next automatic attempt is due (Unix ms; 0: none scheduled).
+   */
+  uint64_t next_dial_ms;
+  /**
+   * The address the last attempt dialed ("" if none).
+   */
+  char last_dial_address[64];
+  /**
+   * Why the last attempt failed ("" if it connected, or none yet; cut to 255 bytes).
+   */
+  char last_dial_error[256];
+  /**
+   * Bytes received from the peer.
+   */
+  uint64_t bytes_in;
+  /**
+   * Bytes sent to the peer.
+   */
+  uint64_t bytes_out;
+  /**
+   * Calls received from the peer.
+   */
+  uint64_t calls_in;
+  /**
+   * Calls made to the peer.
+   */
+  uint64_t calls_out;
+  /**
+   * Entries of `addresses` in use.
+   */
+  uint32_t address_count;
+  /**
+   * The known addresses.
+   */
+  struct peernet_known_address addresses[PEERNET_MAX_ADDRESSES];
+} peernet_peer_details;
 
 /**
  * What the node knows about one peer (a snapshot from `peernet_peers`).
@@ -782,6 +1007,55 @@ enum peernet_status peernet_rpc_call(struct peernet_node *node,
                                      size_t len,
                                      uint32_t timeout_ms,
                                      struct peernet_buffer *result);
+
+/**
+ * Fills `*out` with the node's counters (see `peernet_node_metrics`; set
+ * `out->size = sizeof(*out)` first). Cheap: reads atomics and takes the peer-table
+ * lock once. Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL, `size` < 8),
+ * `PEERNET_ERR_CLOSED`. Thread-safe.
+ *
+ * # Safety
+ * `node` is NULL or live; `out` is NULL or writable for `out->size` bytes.
+ */
+enum peernet_status peernet_metrics(struct peernet_node *node,
+                                    struct peernet_node_metrics *out_metrics);
+
+/**
+ * The node's metrics in OpenMetrics text format (per-handler figures included; ends
+ * with "# EOF"), NUL-terminated in `*out` (free with `peernet_buffer_free`).
+ * Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL), `PEERNET_ERR_CLOSED`. Thread-safe.
+ *
+ * # Safety
+ * `node` is NULL or live; `out` is NULL or writable.
+ */
+enum peernet_status peernet_metrics_text(struct peernet_node *node,
+                                         struct peernet_buffer *out_text);
+
+/**
+ * Fills `*out` with what the node knows about `key`: the last dial attempt and its
+ * error, the next attempt, the known addresses with their source, and its traffic
+ * (set `out->size = sizeof(*out)` first). Errors: `PEERNET_ERR_INVALID_ARGUMENT`
+ * (NULL, `size` < 8), `PEERNET_ERR_NOT_CONNECTED` (the node knows nothing of `key`:
+ * neither trusted, discovered nor connected), `PEERNET_ERR_CLOSED`. Thread-safe.
+ *
+ * # Safety
+ * `node` is NULL or live; `key` is NULL or readable; `out` is NULL or writable for
+ * `out->size` bytes.
+ */
+enum peernet_status peernet_peer_detail(struct peernet_node *node,
+                                        const struct peernet_key *key,
+                                        struct peernet_peer_details *out_detail);
+
+/**
+ * Whether the node keeps its metrics counters (default true). Off skips the counting
+ * on the hot path; `peernet_metrics` then reports `enabled` 0 and only the traffic
+ * counters peers always kept (bytes, frames). Errors: `PEERNET_ERR_INVALID_ARGUMENT`
+ * (NULL config).
+ *
+ * # Safety
+ * `config` is NULL or live and used by no other thread.
+ */
+enum peernet_status peernet_config_set_metrics(struct peernet_config *config, bool enabled);
 
 /**
  * Starts a node from a configuration (which is copied; free it whenever you like):

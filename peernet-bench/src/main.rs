@@ -122,6 +122,11 @@ fn runtime_work(opts: &Opts, b: Budget, f: Flavour, r: &mut Results) -> std::io:
             let v = peernet::call_rate(b).await;
             r.of_mut(f).call_rate = r.keep(&format!("[{t}] pipelined calls"), v);
         }
+        if opts.wants("metrics") {
+            eprintln!("[{t}] PeerNet: pipelined calls, metrics on vs off");
+            let v = peernet::metrics_cost(b).await;
+            r.of_mut(f).metrics_cost = r.keep(&format!("[{t}] metrics on/off"), v);
+        }
         if opts.wants("send") {
             eprintln!("[{t}] ceiling: TCP bulk; PeerNet: send 64 KiB");
             if !opts.no_ceilings {

@@ -4,7 +4,9 @@ use crate::measure::Flavour;
 use crate::memory::CONNS;
 
 /// Measurement groups `--only` can pick.
-pub const GROUPS: [&str; 7] = ["crypto", "rtt", "pipe", "send", "hs", "disc", "mem"];
+pub const GROUPS: [&str; 8] = [
+    "crypto", "rtt", "pipe", "metrics", "send", "hs", "disc", "mem",
+];
 
 /// Parsed options.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,7 +32,8 @@ usage: peernet-bench [--quick] [--only GROUP,...] [--flavour ct|mt] [--conns N] 
 Measures this machine's ceilings and PeerNet on the same work, over 127.0.0.1 only,
 and prints Markdown tables. Full run < 3 min, --quick < 30 s.
   --quick           short budgets (0.4 s per figure instead of 2.5 s)
-  --only GROUPS     comma list of: crypto, rtt, pipe, send, hs, disc, mem (default: all)
+  --only GROUPS     comma list of: crypto, rtt, pipe, metrics, send, hs, disc, mem
+                    (default: all; metrics = pipelined calls, metrics on vs off)
   --flavour F       only one tokio runtime flavour: ct (current-thread) or mt (multi-thread)
   --conns N         connections of the memory test (default 1000)
   --no-ceilings     measure PeerNet only (for profiling it)";

@@ -73,6 +73,32 @@ pub async fn call_rate(b: Budget) -> Result<f64> {
     Ok(r)
 }
 
+/// Pipelined calls as in `call_rate`, with the metrics counters on and off, in
+/// alternating rounds (off, on, off, on, ...: drift of a shared machine hits both),
+/// five of each, the best round of each. Returns (on, off) calls per second.
+pub async fn metrics_cost(b: Budget) -> Result<(f64, f64)> {
+    let mut best = [0f64; 2];
+    for round in 0..10 {
+        let on = round % 2 == 1;
+        let (a, srv) = nodes::echo_pair_metrics(on).await?;
+        let a = Arc::new(a);
+        let key = srv.key();
+        call_window(&a, key, Bound::new(b.warmup, b.max_count)).await?;
+        let bound = Bound::new(b.time, b.max_count);
+        let n = call_window(&a, key, bound).await?;
+        let r = rate(n, bound.elapsed());
+        eprintln!(
+            "  metrics {}: {n} calls in {:.2?}",
+            if on { "on " } else { "off" },
+            bound.elapsed()
+        );
+        best[usize::from(on)] = best[usize::from(on)].max(r);
+        a.shutdown().await;
+        srv.shutdown().await;
+    }
+    Ok((best[1], best[0]))
+}
+
 /// `send` of 64 KiB bodies from one task; the receiver's handler counts bytes. Timed
 /// from the first send until the last byte reached the handler. Bytes per second.
 pub async fn send_throughput(b: Budget) -> Result<f64> {

@@ -22,6 +22,8 @@ pub struct PerFlavour {
     pub call_rtt: Option<Latency>,
     /// PeerNet pipelined calls per second.
     pub call_rate: Option<f64>,
+    /// The same with metrics (on, off): best of five alternating rounds each.
+    pub metrics_cost: Option<(f64, f64)>,
     /// PeerNet send throughput, bytes per second.
     pub send_bps: Option<f64>,
     /// PeerNet connect+disconnect loops, connections per second.

@@ -127,6 +127,15 @@ fn rows(r: &Results) -> Vec<Row> {
             goal: Goal::AtLeast(250_000.0),
         });
         rows.push(Row {
+            work: format!("pipelined calls, metrics on, against metrics off [{t}]"),
+            ceiling: p
+                .metrics_cost
+                .map(|(_, off)| ("the same, metrics off".into(), off)),
+            peernet: p.metrics_cost.map(|(on, _)| on),
+            unit: Unit::Rate("calls"),
+            goal: Goal::RatioAtLeast(0.97),
+        });
+        rows.push(Row {
             work: format!("send, 64 KiB bodies [{t}]"),
             ceiling: r
                 .ring_64k

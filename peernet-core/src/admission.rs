@@ -77,7 +77,11 @@ impl Shared {
         // Confirmed addresses survive a restart (dialed first, whatever discovery hears).
         self.remember_confirmed(&info.peer);
         tracing::debug!(peer = %info.peer.fingerprint(), remote = %info.remote, outbound = info.outbound, "connection established");
+        if added.reconnect {
+            self.counters.reconnect();
+        }
         if let Some(loser) = added.loser {
+            self.counters.duplicate();
             tracing::debug!(peer = %info.peer.fingerprint(), "duplicate connection; draining the loser");
             loser.drain(self.config.drain_timeout);
         }
@@ -104,7 +108,11 @@ impl Shared {
 
     /// Called once per connection, when its tasks have ended.
     pub(crate) fn connection_closed(self: &Arc<Self>, conn: &Arc<Conn>, cause: CloseCause) {
-        let gone = lock(&self.peers).remove(conn);
+        let gone = {
+            let mut peers = lock(&self.peers);
+            crate::metrics_node::conn_closed(self, conn);
+            peers.remove(conn)
+        };
         tracing::debug!(peer = %conn.info.peer.fingerprint(), remote = %conn.info.remote, %cause, "connection closed");
         if gone {
             self.emit(

@@ -78,6 +78,9 @@ pub struct NodeConfig {
     pub network_monitor: Option<Duration>,
     /// Redial disconnected trusted peers with backoff (default true).
     pub auto_connect: bool,
+    /// Keep the metrics counters (`Node::metrics`; default true). Off skips the
+    /// counting on the hot path; only the per-peer traffic counters remain.
+    pub metrics: bool,
 }
 
 impl NodeConfig {
@@ -100,6 +103,7 @@ impl NodeConfig {
             udp_discovery: None,
             network_monitor: None,
             auto_connect: true,
+            metrics: true,
         }
     }
 

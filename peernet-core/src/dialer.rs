@@ -140,7 +140,7 @@ impl Shared {
             for e in entries {
                 // Oldest first, so the newest ends up most recently seen.
                 for a in e.addresses.iter().rev() {
-                    peers.note_address(e.key, *a, AddressSource::Manual, true);
+                    peers.note_address(e.key, *a, AddressSource::Remembered, true);
                 }
                 if !e.addresses.is_empty() {
                     keys.push(e.key);
@@ -198,11 +198,13 @@ async fn supervise(
     let timeout = shared.config.handshake_timeout;
     loop {
         if !delay.is_zero() {
+            crate::metrics_peer::note_next_dial(&shared, &key, Some(delay));
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
                 _ = wake.notified() => {}
                 _ = stop.wait_for(|s| *s) => {}
             }
+            crate::metrics_peer::note_next_dial(&shared, &key, None);
         }
         if let Some(t) = last_round {
             tokio::time::sleep_until(t + MIN_GAP).await;

@@ -7,6 +7,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
+
+use crate::metrics::{HandlerCounters, HandlerMetrics};
 use std::task::{Context, Poll};
 
 use peernet_proto::envelope::validate_name;
@@ -228,10 +230,12 @@ impl Future for CatchUnwind {
     }
 }
 
-/// Name → handler. Reads (every call) take a shared lock and clone one `Arc`.
+/// Name → handler and its metrics counters. Reads (every call) take a shared lock and
+/// clone two `Arc`s. The counters live as long as the registration (bounded by what
+/// the program exposes).
 #[derive(Debug, Default)]
 pub(crate) struct Registry {
-    map: RwLock<HashMap<String, Handler>>,
+    map: RwLock<HashMap<String, (Handler, Arc<HandlerCounters>)>>,
 }
 
 impl Registry {
@@ -246,7 +250,7 @@ impl Registry {
         if map.contains_key(name) {
             return Err(Error::AlreadyExists(format!("handler {name:?}")));
         }
-        map.insert(name.to_owned(), handler);
+        map.insert(name.to_owned(), (handler, Arc::default()));
         Ok(())
     }
 
@@ -257,9 +261,17 @@ impl Registry {
             .ok_or_else(|| Error::invalid(format!("no handler named {name:?}")))
     }
 
-    pub(crate) fn get(&self, name: &str) -> Option<Handler> {
+    pub(crate) fn get(&self, name: &str) -> Option<(Handler, Arc<HandlerCounters>)> {
         let map = self.map.read().unwrap_or_else(|p| p.into_inner());
         map.get(name).cloned()
+    }
+
+    /// Every handler's counters, by name (sorted).
+    pub(crate) fn metrics(&self) -> Vec<HandlerMetrics> {
+        let map = self.map.read().unwrap_or_else(|p| p.into_inner());
+        let mut v: Vec<HandlerMetrics> = map.iter().map(|(n, (_, c))| c.snapshot(n)).collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
     }
 
     /// Drops every handler (node shutdown), releasing what they capture.

@@ -14,7 +14,26 @@ use crate::conn::handshake::{self, Established};
 use crate::conn::{lock, spawn_connection, Conn};
 use crate::discovery;
 use crate::error::{Error, Result};
+use crate::metrics::HandshakeResult;
 use crate::node::Shared;
+
+/// The metrics result of a handshake that failed with `e`.
+fn handshake_error(e: &Error) -> HandshakeResult {
+    match e {
+        Error::UntrustedPeer(_) => HandshakeResult::Untrusted,
+        _ => HandshakeResult::Failed,
+    }
+}
+
+/// The metrics result of registering an authenticated connection.
+fn registration<T>(r: &Result<T>) -> HandshakeResult {
+    match r {
+        Ok(_) => HandshakeResult::Ok,
+        Err(Error::UntrustedPeer(_)) => HandshakeResult::Untrusted,
+        Err(Error::Closed) => HandshakeResult::Failed,
+        Err(_) => HandshakeResult::Refused,
+    }
+}
 
 /// Counts a dial in progress in the peer table (`PeerState::Connecting`).
 struct Dialing<'a>(&'a Shared, Key);
@@ -27,8 +46,20 @@ impl Drop for Dialing<'_> {
     }
 }
 
-/// Dials and authenticates; registers the connection.
+/// Dials and authenticates; registers the connection. The attempt is recorded as the
+/// peer's `last_dial` (why it is not connected).
 pub(crate) async fn dial(
+    shared: &Arc<Shared>,
+    key: Key,
+    addr: SocketAddr,
+    timeout: Duration,
+) -> Result<Arc<Conn>> {
+    let r = dial_once(shared, key, addr, timeout).await;
+    crate::metrics_peer::note_dial(shared, key, addr, &r);
+    r
+}
+
+async fn dial_once(
     shared: &Arc<Shared>,
     key: Key,
     addr: SocketAddr,
@@ -45,6 +76,7 @@ pub(crate) async fn dial(
     let _ = stream.set_nodelay(true);
     let hs_deadline = deadline.min(Instant::now() + shared.config.handshake_timeout);
     let trusted = |k: &Key| shared.is_trusted(k);
+    let counters = &shared.counters;
     let est: Established = match tokio::time::timeout_at(
         hs_deadline,
         handshake::initiate(
@@ -59,17 +91,23 @@ pub(crate) async fn dial(
     .await
     {
         Err(_) if hs_deadline < deadline => {
-            return Err(Error::HandshakeFailed("handshake timed out".into()))
+            counters.handshake(HandshakeResult::Timeout);
+            return Err(Error::HandshakeFailed("handshake timed out".into()));
         }
-        Err(_) => return Err(Error::Timeout),
-        Ok(r) => r?,
+        Err(_) => {
+            counters.handshake(HandshakeResult::Timeout);
+            return Err(Error::Timeout);
+        }
+        Ok(r) => r.inspect_err(|e| counters.handshake(handshake_error(e)))?,
     };
     if shared.is_shutting_down() {
         return Err(Error::Closed);
     }
     // Registration checks trust again: the peer chose when to confirm (spec 3.4), and
     // it may have been untrusted meanwhile.
-    spawn_connection(shared, est, true, addr)
+    let r = spawn_connection(shared, est, true, addr);
+    counters.handshake(registration(&r));
+    r
 }
 
 /// Binds the discovery socket and starts the UDP discovery service.
@@ -106,6 +144,7 @@ pub(crate) fn start_udp_discovery(
                 s.apply_discovery(ev);
             }
         }),
+        counters: Arc::clone(&shared.counters),
     };
     let service = discovery::service::spawn(
         socket,
@@ -143,10 +182,12 @@ pub(crate) async fn accept_loop(
         // Its source's share first, so one host holding its share costs the others no
         // global slot.
         let Some(slot) = shared.sources.try_acquire(remote.ip()) else {
+            shared.counters.handshake(HandshakeResult::Refused);
             tracing::debug!(%remote, "this source holds its share of handshakes; connection closed");
             continue;
         };
         let Ok(permit) = Arc::clone(&shared.handshakes).try_acquire_owned() else {
+            shared.counters.handshake(HandshakeResult::Refused);
             tracing::debug!(%remote, "too many handshakes in progress; connection closed");
             continue;
         };
@@ -163,14 +204,23 @@ pub(crate) async fn accept_loop(
                 ) => r,
                 _ = stop.wait_for(|s| *s) => return,
             };
+            let counters = &shared.counters;
             match res {
                 Ok(Ok(est)) => {
-                    if let Err(e) = spawn_connection(&shared, est, false, remote) {
+                    let r = spawn_connection(&shared, est, false, remote);
+                    counters.handshake(registration(&r));
+                    if let Err(e) = r {
                         tracing::debug!(%remote, error = %e, "inbound connection refused");
                     }
                 }
-                Ok(Err(e)) => tracing::debug!(%remote, error = %e, "inbound handshake failed"),
-                Err(_) => tracing::debug!(%remote, "inbound handshake timed out"),
+                Ok(Err(e)) => {
+                    counters.handshake(handshake_error(&e));
+                    tracing::debug!(%remote, error = %e, "inbound handshake failed")
+                }
+                Err(_) => {
+                    counters.handshake(HandshakeResult::Timeout);
+                    tracing::debug!(%remote, "inbound handshake timed out")
+                }
             }
         });
     }

@@ -22,6 +22,7 @@ use crate::error::{Error, Result};
 use crate::events::{Event, EventKind};
 use crate::handlers::{Handler, Registry};
 use crate::identity::Identity;
+use crate::metrics::{Counters, NodeMetrics};
 use crate::net::{accept_loop, dial, start_udp_discovery};
 use crate::peers::{PeerInfo, PeerTable};
 use crate::rpc::RpcDispatcher;
@@ -52,6 +53,8 @@ pub(crate) struct Shared {
     pub(crate) conns_changed: Notify,
     /// Running discovery services (told about network changes).
     pub(crate) discovery: Mutex<Vec<Box<dyn Discovery>>>,
+    /// Node-wide metrics counters (see `metrics`).
+    pub(crate) counters: Arc<Counters>,
 }
 
 impl Shared {
@@ -183,6 +186,7 @@ impl Node {
             rt: tokio::runtime::Handle::current(),
             conns_changed: Notify::new(),
             discovery: Mutex::new(Vec::new()),
+            counters: Arc::new(Counters::new(config.metrics)),
             config,
         });
         if let Some(listener) = listener {
@@ -481,6 +485,25 @@ impl Node {
         let keys: Vec<Key> = trusted.keys().copied().collect();
         let lookup = |k: &Key| trusted.get(k).cloned();
         lock(&self.shared.peers).infos(&lookup, &keys)
+    }
+
+    /// What the node knows about one peer (`None`: neither known nor trusted): its
+    /// state, addresses with their source, traffic, and why it is not connected — the
+    /// last dial attempt with its error and when the next one is due.
+    pub fn peer(&self, key: &Key) -> Option<PeerInfo> {
+        self.peers().into_iter().find(|p| p.key == *key)
+    }
+
+    /// A snapshot of the node's counters and gauges (see [`NodeMetrics`]).
+    pub fn metrics(&self) -> NodeMetrics {
+        crate::metrics_node::snapshot(&self.shared)
+    }
+
+    /// The same snapshot in OpenMetrics text format (ends with `# EOF`), for a
+    /// Prometheus scrape or a log line. Labels are fixed sets and handler names; never
+    /// a peer key.
+    pub fn metrics_text(&self) -> String {
+        crate::metrics_text::render(&self.metrics())
     }
 
     /// Subscribes to events (connected, disconnected, discovered, lost, network changed).

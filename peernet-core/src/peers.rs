@@ -16,9 +16,10 @@ use crate::conn::Conn;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum AddressSource {
-    /// Given by the program (`connect`, manual discovery), or remembered from the trust
-    /// file (confirmed by a handshake before a restart).
+    /// Given by the program (`connect`, manual discovery).
     Manual,
+    /// Remembered from the trust file (confirmed by a handshake before a restart).
+    Remembered,
     /// Heard in a LAN announcement (unauthenticated: a hint).
     Discovery,
     /// The peer's Hello listen port with the IP it connected from.
@@ -64,6 +65,14 @@ pub struct PeerStats {
     pub calls_served: u64,
     /// Handler failures answered to the peer.
     pub errors: u64,
+    /// Calls received from the peer (whatever their outcome; 0 with metrics off).
+    pub calls_in: u64,
+    /// Calls made to the peer (0 with metrics off).
+    pub calls_out: u64,
+    /// Sends received from the peer (0 with metrics off).
+    pub sends_in: u64,
+    /// Sends queued to the peer (0 with metrics off).
+    pub sends_out: u64,
 }
 
 impl PeerStats {
@@ -75,6 +84,10 @@ impl PeerStats {
         self.bytes_out += s.bytes_out.load(Ordering::Relaxed);
         self.calls_served += s.calls_served.load(Ordering::Relaxed);
         self.errors += s.errors.load(Ordering::Relaxed);
+        self.calls_in += s.calls_in.load(Ordering::Relaxed);
+        self.calls_out += s.calls_out.load(Ordering::Relaxed);
+        self.sends_in += s.sends_in.load(Ordering::Relaxed);
+        self.sends_out += s.sends_out.load(Ordering::Relaxed);
     }
 }
 
@@ -101,6 +114,24 @@ pub struct PeerInfo {
     pub rtt: Option<Duration>,
     /// Counters.
     pub stats: PeerStats,
+    /// The last dial attempt this node made to the peer (`None`: none yet), with its
+    /// error: why the peer is not connected.
+    pub last_dial: Option<DialAttempt>,
+    /// When the dial supervisor next tries (`None`: no attempt scheduled — connected,
+    /// not trusted, auto-connect off, disconnected by the program, or given up until a
+    /// new hint).
+    pub next_dial: Option<SystemTime>,
+}
+
+/// One dial attempt (see [`PeerInfo::last_dial`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DialAttempt {
+    /// When it ended.
+    pub at: SystemTime,
+    /// The address dialed.
+    pub address: SocketAddr,
+    /// Why it failed (`None`: it connected).
+    pub error: Option<String>,
 }
 
 /// Most addresses remembered per peer.
@@ -182,6 +213,10 @@ pub(crate) struct Entry {
     /// discovery, trust, network change).
     pub hold: bool,
     closed_stats: PeerStats,
+    /// Had a connection before (the next one is a reconnect).
+    ever_connected: bool,
+    pub last_dial: Option<DialAttempt>,
+    pub next_dial: Option<SystemTime>,
 }
 
 /// Result of adding a connection.
@@ -190,6 +225,8 @@ pub(crate) struct Added {
     pub newly_connected: bool,
     /// A connection that lost to a duplicate and must drain.
     pub loser: Option<Arc<Conn>>,
+    /// The peer had no connection, but had one before.
+    pub reconnect: bool,
 }
 
 #[derive(Debug, Default)]
@@ -216,15 +253,23 @@ impl PeerTable {
         self.peers.get(key)
     }
 
+    /// The entry of a known peer (never creates one).
+    pub(crate) fn entry_mut(&mut self, key: &Key) -> Option<&mut Entry> {
+        self.peers.get_mut(key)
+    }
+
     pub(crate) fn add(&mut self, conn: &Arc<Conn>) -> Added {
         let e = self.entry(conn.info.peer);
         e.last_seen = Some(SystemTime::now());
+        let reconnect = e.ever_connected && e.draining.is_empty();
+        e.ever_connected = true;
         match e.active.take() {
             None => {
                 e.active = Some(Arc::clone(conn));
                 Added {
                     newly_connected: true,
                     loser: None,
+                    reconnect,
                 }
             }
             Some(old) => {
@@ -238,6 +283,7 @@ impl PeerTable {
                 Added {
                     newly_connected: false,
                     loser: Some(lose),
+                    reconnect: false,
                 }
             }
         }
@@ -295,6 +341,11 @@ impl PeerTable {
         })
     }
 
+    /// Peers with an active connection.
+    pub(crate) fn connected_count(&self) -> usize {
+        self.peers.values().filter(|e| e.active.is_some()).count()
+    }
+
     pub(crate) fn conn_count(&self) -> usize {
         self.peers
             .values()
@@ -328,7 +379,7 @@ impl PeerTable {
         if let Some(a) = e.addrs.iter_mut().find(|a| a.addr == addr) {
             a.confirmed |= confirmed;
             a.last_seen = now;
-            if source == AddressSource::Manual {
+            if matches!(source, AddressSource::Manual | AddressSource::Remembered) {
                 a.source = source;
             }
             return;
@@ -457,6 +508,8 @@ impl PeerTable {
                     last_seen: e.last_seen,
                     rtt,
                     stats,
+                    last_dial: e.last_dial.clone(),
+                    next_dial: e.next_dial,
                 }
             })
             .collect()

@@ -87,5 +87,10 @@ async fn simultaneous_dials_with_calls_in_flight_leave_one_connection_and_lose_n
         .await;
     }
     assert_eq!(served.load(Ordering::Relaxed), total);
+    // Issue 19: each duplicate seen was resolved (and counted) by a side that held
+    // both; every round after the first is a reconnect.
+    let (ma, mb) = (a.metrics(), b.metrics());
+    assert!(ma.duplicates + mb.duplicates >= duplicates, "{ma:?} {mb:?}");
+    assert!(ma.reconnects >= ROUNDS as u64 - 1, "{ma:?}");
     println!("{duplicates} of {ROUNDS} rounds produced a duplicate connection; {total} calls");
 }

@@ -34,7 +34,10 @@ impl peernet_config {
     }
 
     /// Applies a change if the result validates; else leaves the config as it was.
-    fn update(&mut self, f: impl FnOnce(&mut NodeConfig)) -> Result<peernet_status, Error> {
+    pub(crate) fn update(
+        &mut self,
+        f: impl FnOnce(&mut NodeConfig),
+    ) -> Result<peernet_status, Error> {
         let mut next = self.cfg.clone();
         f(&mut next);
         next.validate()?;

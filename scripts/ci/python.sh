@@ -17,7 +17,7 @@ else
   WORK="$(mktemp -d)"; trap 'rm -rf "$WORK"' EXIT
 fi
 PY="${PYTHON:-python3}"
-TOOLS=(maturin==1.16.0 pytest==9.0.1 pytest-timeout==2.4.0 mypy==1.19.0)
+TOOLS=(maturin==1.16.0 pytest==9.0.1 pytest-timeout==2.4.0 mypy==1.19.0 prometheus_client==0.26.0)
 
 t0=$SECONDS
 step() { echo "== [python.sh +$((SECONDS - t0))s] $*"; }

@@ -1132,6 +1132,53 @@ static void test_inline_callbacks(void) {
     g_inline = false;
 }
 
+/* issue 19: the counters C reads are the node's (after 10 calls, 10 out and 10 in),
+ * the struct is versioned by its size, the text is OpenMetrics, and a peer's detail
+ * names its addresses and last dial */
+static void test_metrics(void) {
+    pair p;
+    REQUIRE(pair_start(&p, "metrics", true));
+    CHECK_OK(peernet_expose(p.b, "echo", echo_handler, NULL, NULL, NULL));
+    for (int i = 0; i < 10; i++)
+        CHECK_OK(peernet_call(p.a, &p.kb, "echo", (const uint8_t *)"ping", 4, 5000, NULL));
+    peernet_node_metrics m;
+    memset(&m, 0xff, sizeof m);
+    m.size = sizeof m;
+    CHECK_OK(peernet_metrics(p.a, &m));
+    CHECK(m.size == sizeof m && m.version == PEERNET_METRICS_VERSION && m.enabled == 1);
+    CHECK(m.calls_out == 10 && m.calls_in == 0 && m.handshakes_ok == 1);
+    CHECK(m.connections_open == 1 && m.peers_connected == 1 && m.bytes_out > 0);
+    peernet_node_metrics mb = {.size = sizeof mb};
+    CHECK_OK(peernet_metrics(p.b, &mb));
+    CHECK(mb.calls_in == 10 && mb.calls_out == 0);
+    /* an older caller's smaller struct: only its bytes are written */
+    peernet_node_metrics old;
+    memset(&old, 0xab, sizeof old);
+    old.size = 8 + 2 * sizeof(uint64_t);
+    CHECK_OK(peernet_metrics(p.a, &old));
+    CHECK(old.size == 8 + 2 * sizeof(uint64_t) && old.handshakes_ok == 1);
+    CHECK(old.handshakes_untrusted == 0xababababababababULL);
+    old.size = 4;
+    CHECK_STATUS(peernet_metrics(p.a, &old), PEERNET_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(peernet_metrics(p.a, NULL), PEERNET_ERR_INVALID_ARGUMENT);
+    peernet_buffer text = {0};
+    CHECK_OK(peernet_metrics_text(p.b, &text));
+    CHECK(text.data != NULL && strstr((char *)text.data, "peernet_calls_total{direction=\"in\"} 10\n"));
+    CHECK(strstr((char *)text.data, "peernet_handler_calls_total{handler=\"echo\"} 10\n"));
+    CHECK(text.len > 6 && strcmp((char *)text.data + text.len - 6, "# EOF\n") == 0);
+    peernet_buffer_free(&text);
+    peernet_peer_details d = {.size = sizeof d};
+    CHECK_OK(peernet_peer_detail(p.a, &p.kb, &d));
+    CHECK(d.version == PEERNET_METRICS_VERSION && d.calls_out == 10 && d.bytes_out > 0);
+    CHECK(d.last_dial_ms > 0 && d.last_dial_error[0] == 0 && d.next_dial_ms == 0);
+    CHECK(d.address_count == 1 && d.addresses[0].source == PEERNET_ADDRESS_MANUAL);
+    CHECK(d.addresses[0].confirmed);
+    peernet_key stranger;
+    memset(&stranger, 7, sizeof stranger);
+    CHECK_STATUS(peernet_peer_detail(p.a, &stranger, &d), PEERNET_ERR_NOT_CONNECTED);
+    pair_free(&p);
+}
+
 typedef struct test_case {
     const char *name;
     void (*fn)(void);
@@ -1165,6 +1212,7 @@ static const test_case TESTS[] = {
     {"rpc", test_rpc},
     {"inline_callbacks", test_inline_callbacks},
     {"logger", test_logger},
+    {"metrics", test_metrics},
 };
 
 int main(int argc, char **argv) {

@@ -8,6 +8,7 @@ mod errors;
 mod fair;
 mod lanes;
 mod logging;
+mod metrics;
 mod node;
 mod runtime;
 

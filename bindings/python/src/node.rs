@@ -538,6 +538,27 @@ impl NodeHandle {
             .collect())
     }
 
+    /// Metrics: (counters by name, [(handler, counters, latency buckets, sum)]).
+    fn metrics(&self, py: Python<'_>) -> PyResult<crate::metrics::Metrics> {
+        let n = self.node(py)?;
+        Ok(crate::metrics::metrics(&n))
+    }
+
+    /// Metrics in OpenMetrics text format.
+    fn metrics_text(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(self.node(py)?.metrics_text())
+    }
+
+    /// (last dial, next dial, addresses, traffic) of a peer, or None.
+    fn peer_detail(
+        &self,
+        py: Python<'_>,
+        key: &[u8],
+    ) -> PyResult<Option<crate::metrics::PeerDetail>> {
+        let k = key_arg(key)?;
+        Ok(crate::metrics::peer_detail(&*self.node(py)?, &k))
+    }
+
     /// Sets the event callback `cb(kind, key, address, detail)` (run on the event lane),
     /// or stops delivering events with None.
     fn set_event_callback(&self, py: Python<'_>, cb: Option<Py<PyAny>>) -> PyResult<()> {

@@ -104,6 +104,21 @@ pub(crate) struct Stats {
     pub bytes_out: AtomicU64,
     pub calls_served: AtomicU64,
     pub errors: AtomicU64,
+    // Counted only when `NodeConfig::metrics` is on (see `crate::metrics`).
+    pub calls_in: AtomicU64,
+    pub calls_out: AtomicU64,
+    pub sends_in: AtomicU64,
+    pub sends_out: AtomicU64,
+    pub overloaded: AtomicU64,
+}
+
+impl Stats {
+    /// Adds 1 to `c` when counting is on (the one call sites use: easy to port).
+    pub(crate) fn count(&self, on: bool, c: &AtomicU64) {
+        if on {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 /// Static facts about a connection, fixed at the handshake.
@@ -162,6 +177,8 @@ pub(crate) struct Conn {
     peer_goodbye: AtomicBool,
     peer_goodbye_notify: Notify,
     pub(crate) stats: Stats,
+    /// `NodeConfig::metrics`: whether the metrics counters are kept.
+    pub(crate) metrics: bool,
     rtt_us: AtomicU32,
     /// Set by `untrust` (under the peer-table lock): the reader dispatches nothing more
     /// and no handler of this peer starts.
@@ -186,6 +203,8 @@ pub(crate) struct ConnLimits {
     pub send_timeout: Duration,
     pub max_concurrent_calls: usize,
     pub inbound_bytes: usize,
+    /// `NodeConfig::metrics`.
+    pub metrics: bool,
 }
 
 impl Conn {
@@ -220,6 +239,7 @@ impl Conn {
             peer_goodbye: AtomicBool::new(false),
             peer_goodbye_notify: Notify::new(),
             stats: Stats::default(),
+            metrics: limits.metrics,
             rtt_us: AtomicU32::new(0),
             revoked: Revoked::default(),
         });
@@ -267,6 +287,7 @@ impl Conn {
         let deadline = Instant::now() + timeout;
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let frame = self.encode(&Envelope::Call { id, name, body })?;
+        self.stats.count(self.metrics, &self.stats.calls_out);
         let (tx, rx) = oneshot::channel();
         {
             let mut p = lock(&self.pending);
@@ -319,6 +340,7 @@ impl Conn {
             });
             return;
         };
+        self.stats.count(self.metrics, &self.stats.calls_out);
         {
             let mut p = lock(&self.pending);
             if p.closed {
@@ -370,6 +392,7 @@ impl Conn {
 
     /// Queues a fire-and-forget send.
     pub(crate) async fn send(&self, name: &str, body: &[u8]) -> Result<()> {
+        self.stats.count(self.metrics, &self.stats.sends_out);
         let frame = self.encode(&Envelope::Send { name, body })?;
         tokio::time::timeout(self.send_timeout, self.enqueue(frame))
             .await

@@ -22,6 +22,7 @@ use super::handshake::Established;
 use super::{writer, CloseCause, Conn, ConnInfo, ConnLimits, Out};
 use crate::error::{Error, Result};
 use crate::handlers::{Handled, Request, RequestKind, Revoked};
+use crate::metrics::{CallStatus, HandlerCounters};
 use crate::node::Shared;
 use crate::rpc::RpcCall;
 
@@ -63,6 +64,7 @@ pub(crate) fn spawn_connection(
         send_timeout: shared.config.send_timeout,
         max_concurrent_calls: shared.config.max_concurrent_calls,
         inbound_bytes: shared.config.max_inbound_bytes,
+        metrics: shared.config.metrics,
     };
     let (conn, out_rx, close_rx) = Conn::new(info, limits);
     // Before anything is queued or any task runs: a refused connection sends nothing.
@@ -144,6 +146,13 @@ impl Conn {
             }
         };
         let _ = self.enqueue(frame).await;
+    }
+
+    /// Answers `Overloaded` (the handler `hc` counts is not run).
+    async fn overloaded(&self, id: u64, hc: &HandlerCounters) {
+        hc.error(self.metrics, CallStatus::Overloaded);
+        self.stats.count(self.metrics, &self.stats.overloaded);
+        self.reply(id, Outcome::Overloaded).await
     }
 
     async fn reply_handled(&self, id: u64, handled: Handled) {
@@ -336,6 +345,9 @@ impl Reader {
                     tracing::debug!(peer = %self.conn.info.peer.fingerprint(), "send to peernet.rpc dropped");
                     return None;
                 }
+                self.conn
+                    .stats
+                    .count(self.conn.metrics, &self.conn.stats.sends_in);
                 // Waits when the worker is behind (in count or in bytes):
                 // backpressure, nothing dropped.
                 let bytes = self.conn.inbound(body.len()).await?;
@@ -368,18 +380,24 @@ impl Reader {
 
     async fn on_call(&mut self, id: u64, name: &str, body: &[u8]) {
         let conn = &self.conn;
+        let on = conn.metrics;
+        conn.stats.count(on, &conn.stats.calls_in);
         if name == RPC_HANDLER {
             return self.on_rpc(id, body).await;
         }
-        let Some(handler) = self.shared.registry.get(name) else {
+        let Some((handler, hc)) = self.shared.registry.get(name) else {
+            let unknown = &self.shared.counters.unknown;
+            unknown.call(on);
+            unknown.error(on, CallStatus::NoSuchHandler);
             return conn.reply(id, Outcome::NoSuchHandler).await;
         };
         let Ok(permit) = Arc::clone(&conn.serving).try_acquire_owned() else {
-            return conn.reply(id, Outcome::Overloaded).await;
+            return conn.overloaded(id, &hc).await;
         };
         let Some(bytes) = conn.try_inbound(body.len()) else {
-            return conn.reply(id, Outcome::Overloaded).await;
+            return conn.overloaded(id, &hc).await;
         };
+        let start = hc.call(on);
         let req = Request {
             from: conn.info.peer,
             name: name.to_owned(),
@@ -389,6 +407,7 @@ impl Reader {
         let conn = Arc::clone(conn);
         tokio::spawn(async move {
             let handled = handler.handle(req, &conn.revoked).await;
+            hc.done(start, &handled);
             conn.stats.calls_served.fetch_add(1, Ordering::Relaxed);
             conn.reply_handled(id, handled).await;
             drop((permit, bytes));
@@ -400,23 +419,28 @@ impl Reader {
     async fn on_rpc(&mut self, id: u64, body: &[u8]) {
         let conn = &self.conn;
         let peer = conn.info.peer;
+        let (on, hc) = (conn.metrics, Arc::clone(&self.shared.counters.rpc));
         if !self.shared.rpc_allowed(&peer) {
+            hc.error(on, CallStatus::Forbidden);
             return conn.reply(id, Outcome::Forbidden).await;
         }
         let Some(dispatcher) = self.shared.rpc_dispatcher() else {
+            hc.error(on, CallStatus::NoSuchHandler);
             return conn.reply(id, Outcome::NoSuchHandler).await;
         };
         let Ok(req) = RpcRequest::decode(body) else {
+            hc.error(on, CallStatus::HandlerFailed);
             return conn
                 .reply(id, Outcome::HandlerFailed("malformed rpc request"))
                 .await;
         };
         let Ok(permit) = Arc::clone(&conn.serving).try_acquire_owned() else {
-            return conn.reply(id, Outcome::Overloaded).await;
+            return conn.overloaded(id, &hc).await;
         };
         let Some(bytes) = conn.try_inbound(req.args.len()) else {
-            return conn.reply(id, Outcome::Overloaded).await;
+            return conn.overloaded(id, &hc).await;
         };
+        let start = hc.call(on);
         let call = RpcCall {
             from: peer,
             module: req.module.to_owned(),
@@ -426,6 +450,7 @@ impl Reader {
         let conn = Arc::clone(conn);
         tokio::spawn(async move {
             let handled = dispatcher.handle(call, &conn.revoked).await;
+            hc.done(start, &handled);
             conn.stats.calls_served.fetch_add(1, Ordering::Relaxed);
             conn.reply_handled(id, handled).await;
             drop((permit, bytes));
@@ -444,10 +469,12 @@ async fn send_worker(
             // Trust revoked: the sends still queued are dropped, none starts.
             continue;
         }
-        let Some(handler) = shared.registry.get(&req.name) else {
+        let Some((handler, hc)) = shared.registry.get(&req.name) else {
+            shared.counters.unknown.send(shared.config.metrics);
             tracing::debug!(peer = %req.from.fingerprint(), name = %req.name, "send to unknown handler dropped");
             continue;
         };
+        hc.send(shared.config.metrics);
         let (peer, name) = (req.from, req.name.clone());
         match handler.handle(req, &revoked).await {
             Handled::Ok(_) => {}

@@ -13,6 +13,7 @@ use tokio::time::Instant;
 use super::transport::UdpTransport;
 use super::udp::{Incoming, UdpState};
 use super::{Discovery, DiscoveryEvent};
+use crate::metrics::Counters;
 
 /// Most broadcast targets one announcement goes to (bounds every sending burst).
 pub(crate) const MAX_TARGETS: usize = 32;
@@ -36,6 +37,16 @@ pub(crate) struct Env {
     pub local_ips: Box<dyn Fn() -> HashSet<IpAddr> + Send + Sync>,
     /// Receives every event.
     pub sink: Box<dyn Fn(DiscoveryEvent) + Send + Sync>,
+    /// The node's metrics counters (datagrams in, out, dropped).
+    pub counters: Arc<Counters>,
+}
+
+impl Env {
+    /// Counts a received datagram; returns the time to handle it at.
+    fn received(&self) -> std::time::Instant {
+        self.counters.datagram_in();
+        Instant::now().into_std()
+    }
 }
 
 /// Starts the service on `transport`; it stops when `stop` becomes true.
@@ -71,8 +82,9 @@ async fn run<T: UdpTransport>(
         if due.announce {
             if let Some(bytes) = state.announcement().copied() {
                 for to in (env.targets)().into_iter().take(MAX_TARGETS) {
-                    if let Err(e) = transport.send_to(&bytes, to).await {
-                        tracing::debug!(%to, error = %e, "announcement not sent");
+                    match transport.send_to(&bytes, to).await {
+                        Ok(_) => env.counters.datagram_out(),
+                        Err(e) => tracing::debug!(%to, error = %e, "announcement not sent"),
                     }
                 }
             }
@@ -87,12 +99,13 @@ async fn run<T: UdpTransport>(
             }
             _ = tokio::time::sleep_until(deadline) => {}
             r = transport.recv_from(&mut buf) => match r {
-                Ok((n, src)) => match state.on_datagram(src, &buf[..n], Instant::now().into_std()) {
+                Ok((n, src)) => match state.on_datagram(src, &buf[..n], env.received()) {
                     Incoming::Event(ev) => (env.sink)(ev),
                     Incoming::OwnKeyElsewhere(addr) => tracing::warn!(
                         %addr,
                         "another address announces this node's own key (a copied identity, or replayed announcements)"
                     ),
+                    Incoming::Dropped(why) => env.counters.datagram_dropped(why),
                     Incoming::Nothing => {}
                 },
                 Err(e) => {

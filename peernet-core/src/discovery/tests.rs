@@ -1,6 +1,7 @@
 //! Unit tests of UDP discovery: the state machine with explicit time, and the service
 //! over the in-memory transport (no sockets).
 
+use crate::metrics::DiscoveryDrop;
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -99,10 +100,16 @@ fn drops_malformed_datagrams() {
         &bad_version[..],
         &[][..],
     ] {
-        assert_eq!(s.on_datagram(from, d, t0), Incoming::Nothing);
+        assert_eq!(
+            s.on_datagram(from, d, t0),
+            Incoming::Dropped(DiscoveryDrop::Malformed)
+        );
     }
     // Port 0 cannot be dialed.
-    assert_eq!(s.on_datagram(from, &ann(key(2), 0), t0), Incoming::Nothing);
+    assert_eq!(
+        s.on_datagram(from, &ann(key(2), 0), t0),
+        Incoming::Dropped(DiscoveryDrop::Malformed)
+    );
     assert_eq!(s.heard(), 0);
 }
 
@@ -231,7 +238,10 @@ fn one_source_flooding_junk_does_not_silence_another() {
     // as a socket delivers them.
     for i in 0..10_000 {
         if i % 2 == 0 {
-            assert_eq!(s.on_datagram(flooder, &junk, t0), Incoming::Nothing);
+            assert!(matches!(
+                s.on_datagram(flooder, &junk, t0),
+                Incoming::Dropped(_)
+            ));
         } else {
             s.on_datagram(flooder, &ann(numbered(i, 0x33), 7009), t0);
         }
@@ -273,6 +283,7 @@ fn start(
         sink: Box::new(move |e| {
             let _ = tx.send(e);
         }),
+        counters: Default::default(),
     };
     (service::spawn(sock, k, port, iv, env, stop), rx)
 }

@@ -24,6 +24,7 @@ use peernet_proto::announce::{Announcement, ANNOUNCE_LEN};
 use peernet_proto::Key;
 
 use super::DiscoveryEvent;
+use crate::metrics::DiscoveryDrop;
 
 /// Datagrams processed per second, sustained (a 5 s interval serves ~1000 peers).
 pub(crate) const RATE_PER_SEC: u32 = 200;
@@ -55,7 +56,9 @@ pub(crate) enum Incoming {
     Event(DiscoveryEvent),
     /// Another address announces our own key (warn once per `WARN_EVERY`).
     OwnKeyElsewhere(SocketAddr),
-    /// Nothing to report (echo, malformed, rate-limited, table full).
+    /// Dropped: malformed, rate-limited, table full (counted in the metrics).
+    Dropped(DiscoveryDrop),
+    /// Nothing to report (our echo, our key elsewhere already warned about).
     Nothing,
 }
 
@@ -178,13 +181,13 @@ impl UdpState {
     /// Handles one datagram from `src`.
     pub(crate) fn on_datagram(&mut self, src: SocketAddr, data: &[u8], now: Instant) -> Incoming {
         if !self.source_allows(src.ip(), now) {
-            return Incoming::Nothing;
+            return Incoming::Dropped(DiscoveryDrop::RateLimited);
         }
         let Ok(a) = Announcement::decode(data) else {
-            return Incoming::Nothing;
+            return Incoming::Dropped(DiscoveryDrop::Malformed);
         };
         if !self.bucket.take(now) {
-            return Incoming::Nothing;
+            return Incoming::Dropped(DiscoveryDrop::RateLimited);
         }
         let addr = SocketAddr::new(src.ip(), a.tcp_port);
         if a.key == self.own {
@@ -201,7 +204,7 @@ impl UdpState {
             return Incoming::OwnKeyElsewhere(addr);
         }
         if a.tcp_port == 0 {
-            return Incoming::Nothing;
+            return Incoming::Dropped(DiscoveryDrop::Malformed);
         }
         match self.heard.get_mut(&a.key) {
             Some((old, last)) => {
@@ -213,7 +216,7 @@ impl UdpState {
             }
             None => {
                 if self.heard.len() >= MAX_PEERS {
-                    return Incoming::Nothing;
+                    return Incoming::Dropped(DiscoveryDrop::TableFull);
                 }
                 self.heard.insert(a.key, (addr, now));
             }

@@ -33,6 +33,7 @@ from ._errors import (
     Timeout,
     UntrustedPeer,
 )
+from ._metrics import DialAttempt, HandlerMetrics, KnownAddress, NodeMetrics, PeerDetail
 from ._peernet import __version__
 
 __all__ = [
@@ -44,6 +45,11 @@ __all__ = [
     "KeyLike",
     "Node",
     "PeerInfo",
+    "NodeMetrics",
+    "HandlerMetrics",
+    "PeerDetail",
+    "DialAttempt",
+    "KnownAddress",
     "TrustEntry",
     "UdpDiscovery",
     "AlreadyExists",

@@ -16,7 +16,7 @@ import time
 import weakref
 from collections.abc import Awaitable, Generator, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, TypeVar, Union, overload
+from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, Union, overload
 
 from . import _peernet
 from ._errors import AlreadyExists, Closed, Timeout
@@ -32,6 +32,9 @@ __all__ = [
     "AsyncHandler",
     "KeyLike",
 ]
+
+if TYPE_CHECKING:
+    from ._metrics import NodeMetrics, PeerDetail
 
 _log = logging.getLogger("peernet")
 
@@ -653,6 +656,28 @@ class Node:
             PeerInfo(Key(k), state, trusted, addr, seen, rpc, label, rtt)
             for k, state, trusted, rpc, label, addr, seen, rtt in self._h.peers()
         ]
+
+    # ---- metrics (see peernet._metrics and docs/metrics.md) ----
+
+    def metrics(self) -> "NodeMetrics":
+        """A snapshot of the node's counters and gauges."""
+        from ._metrics import node_metrics
+
+        return node_metrics(self._h.metrics())
+
+    def metrics_text(self) -> str:
+        """The same snapshot in OpenMetrics text format (ends with ``# EOF``)."""
+        return self._h.metrics_text()
+
+    def peer(self, key: KeyLike) -> "Optional[PeerDetail]":
+        """What the node knows of ``key`` (``None``: nothing): state, addresses with their
+        source, traffic, and why it is not connected (last dial, its error, next dial)."""
+        from ._metrics import peer_detail
+
+        k = _key(key)
+        info = next((p for p in self.peers() if p.key == k), None)
+        raw = self._h.peer_detail(k)
+        return None if info is None or raw is None else peer_detail(info, raw)
 
     # ---- messages ----
 

@@ -94,6 +94,20 @@ class NodeHandle:
     ) -> list[
         tuple[bytes, str, bool, bool, str, Optional[str], Optional[float], Optional[float]]
     ]: ...
+    def metrics(
+        self,
+    ) -> tuple[dict[str, int], list[tuple[str, dict[str, int], list[int], float]]]: ...
+    def metrics_text(self) -> str: ...
+    def peer_detail(
+        self, key: bytes
+    ) -> Optional[
+        tuple[
+            Optional[tuple[float, str, Optional[str]]],
+            Optional[float],
+            list[tuple[str, str, bool, float]],
+            dict[str, int],
+        ]
+    ]: ...
     def set_event_callback(
         self, cb: Optional[Callable[[str, Optional[bytes], Optional[str], str], object]]
     ) -> None: ...

@@ -1,4 +1,4 @@
-"""The ``peernet`` command line: id, trust, serve, call, chat, demo."""
+"""The ``peernet`` command line: id, trust, serve, status, call, chat, demo."""
 
 from __future__ import annotations
 
@@ -41,6 +41,12 @@ def busy_message(cmd: str, e: Busy, data_dir: str) -> str:
             f"peernet trust: {who} holds {where}; stop it and run this again, or make the "
             f"change through the running node (Node.trust / Node.untrust / Node.trusted in "
             f"its program). Nothing was changed: offline commands take the node's lock"
+        )
+    if cmd == "status":
+        return (
+            f"peernet status: {who} holds {where}; a running node prints its own table: "
+            f"start it as `peernet serve --status-every SECONDS` (this command only reads "
+            f"a data directory no node runs on, with a short-lived node of its own)"
         )
     if cmd == "id":
         return (
@@ -122,8 +128,30 @@ def cmd_serve(args: argparse.Namespace) -> int:
         _out(f"fingerprint {n.key.fingerprint}")
         _out(f"listening {n.address}")
         _out("serving echo, ping (Ctrl-C to stop)")
-        _wait_for_signal(args.duration)
+        if args.status_every:
+            _serve_with_status(n, args.status_every, args.duration)
+        else:
+            _wait_for_signal(args.duration)
     return 0
+
+
+def _serve_with_status(n: Node, every: float, duration: Optional[float]) -> None:
+    """Prints the peers table every ``every`` s until SIGTERM, Ctrl-C or ``duration``."""
+    from .status import table
+
+    stop = threading.Event()
+    old = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    deadline = None if duration is None else time.monotonic() + duration
+    try:
+        while True:
+            left = every if deadline is None else min(every, deadline - time.monotonic())
+            if left <= 0 or stop.wait(left):
+                break
+            _out(table(n))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, old)
 
 
 def cmd_call(args: argparse.Namespace) -> int:
@@ -170,7 +198,20 @@ def main(argv: Optional[list[str]] = None) -> int:
     s.add_argument("--listen", default="0.0.0.0:7100")
     s.add_argument("--trust", action="append", help="trust this key first (repeatable)")
     s.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    s.add_argument("--status-every", type=float, default=None, metavar="SECONDS", help="print the peers table every SECONDS")
     discovery_opts(s)
+
+    st = sub.add_parser(
+        "status",
+        help="peers table (state, address, RTT, bytes, last seen, why not connected)",
+        description="Starts a short-lived node on --dir (which no node may be running on), "
+        "dials the trusted peers at their remembered addresses, and prints the peers table. "
+        "For a running node use `peernet serve --status-every SECONDS`.",
+    )
+    st.add_argument("--wait", type=float, default=2.0, help="seconds to let dials finish before the first table")
+    st.add_argument("--watch", type=float, default=None, metavar="SECONDS", help="refresh every SECONDS")
+    st.add_argument("--count", type=int, default=None, metavar="N", help="with --watch: stop after N tables")
+    discovery_opts(st)
 
     c = sub.add_parser("call", help="call a handler on a peer and print the reply")
     c.add_argument("key")
@@ -219,6 +260,10 @@ def main(argv: Optional[list[str]] = None) -> int:
             return cmd_serve(args)
         if args.cmd == "call":
             return cmd_call(args)
+        if args.cmd == "status":
+            from .status import cmd_status
+
+            return cmd_status(args, _discovery(args))
         if args.cmd == "chat":
             return cmd_chat(args)
         if args.cmd == "demo":
