@@ -709,9 +709,10 @@ static void test_1000_async_calls(void) {
         ones[i].ctx = c;
         ones[i].index = i;
         CHECK_OK(peernet_call_async(p.a, &p.kb, "echo", (const uint8_t *)&ones[i].index,
-                                    sizeof(int), 20000, async_done, &ones[i]));
+                                    sizeof(int), 60000, async_done, &ones[i]));
     }
-    CHECK(waiter_wait(&c->done, 1000, 30000) == 1000);
+    /* generous: under valgrind on a loaded machine 1000 round trips took over 20 s */
+    CHECK(waiter_wait(&c->done, 1000, 90000) == 1000);
     CHECK(atomic_load(&c->ok) == 1000);
     CHECK(atomic_load(&c->bad_body) == 0);
     int once = 1;
