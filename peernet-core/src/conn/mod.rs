@@ -20,7 +20,7 @@ use peernet_proto::Key;
 use tokio::sync::{mpsc, oneshot, watch, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
-use crate::error::{Error, Result};
+use crate::error::{CloseReason, Error, Result};
 use crate::handlers::Revoked;
 use pending::{Callback, Pending, Waiter};
 
@@ -71,8 +71,10 @@ pub(crate) enum Out {
 /// Why a connection ended (the `detail` of the disconnected event).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum CloseCause {
-    /// The peer closed the socket or said Goodbye.
+    /// The peer closed the socket (EOF).
     PeerClosed(String),
+    /// The peer said Goodbye with this reason.
+    Goodbye(GoodbyeReason),
     /// We closed it on purpose (disconnect, untrust, duplicate, shutdown).
     Local(String),
     /// No Pong within the heartbeat timeout.
@@ -87,10 +89,39 @@ impl std::fmt::Display for CloseCause {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             CloseCause::PeerClosed(m) => write!(f, "peer closed: {m}"),
+            CloseCause::Goodbye(r) => write!(f, "peer closed: goodbye ({r:?})"),
             CloseCause::Local(m) => write!(f, "closed: {m}"),
             CloseCause::HeartbeatTimeout => f.write_str("heartbeat timeout"),
             CloseCause::Protocol(m) => write!(f, "protocol error: {m}"),
             CloseCause::Io(m) => write!(f, "i/o error: {m}"),
+        }
+    }
+}
+
+impl CloseCause {
+    /// The public reason, for the `Closed` error of the calls this close fails.
+    pub(crate) fn reason(&self) -> CloseReason {
+        match self {
+            CloseCause::PeerClosed(_) => CloseReason::PeerEof,
+            CloseCause::Goodbye(r) => CloseReason::PeerGoodbye(
+                match r {
+                    GoodbyeReason::Closing => "closing",
+                    GoodbyeReason::Duplicate => "duplicate connection",
+                    GoodbyeReason::TrustRevoked => "it no longer trusts this node",
+                    GoodbyeReason::ProtocolError => "we sent something it could not decode",
+                }
+                .to_owned(),
+            ),
+            CloseCause::Local(m) => match m.as_str() {
+                "trust revoked" => CloseReason::TrustRevoked,
+                "disconnected" => CloseReason::LocalDisconnect,
+                "node shutting down" | "node dropped" => CloseReason::LocalShutdown,
+                "duplicate connection" => CloseReason::Duplicate,
+                other => CloseReason::Local(other.to_owned()),
+            },
+            CloseCause::HeartbeatTimeout => CloseReason::HeartbeatTimeout,
+            CloseCause::Protocol(m) => CloseReason::Protocol(m.clone()),
+            CloseCause::Io(m) => CloseReason::Io(m.clone()),
         }
     }
 }
@@ -226,18 +257,30 @@ impl Conn {
         (conn, rx, close_rx)
     }
 
+    /// The `Closed` error of an operation that found this connection ended: why it
+    /// ended (the cause recorded when it closed, or the one asked for by `close`).
+    pub(crate) fn closed_error(&self) -> Error {
+        if let Some(r) = &lock(&self.pending).closed {
+            return Error::Closed(r.clone());
+        }
+        let asked = self.close_tx.borrow().as_ref().map(CloseCause::reason);
+        Error::Closed(asked.unwrap_or(CloseReason::Local("connection closed".into())))
+    }
+
     /// Largest frame body the peer accepts.
     fn peer_limit(&self) -> usize {
         self.info.peer_hello.max_frame_len as usize
     }
 
     /// Encodes an envelope for this peer, refusing one over its frame limit.
-    pub(crate) fn encode(&self, env: &Envelope<'_>) -> Result<Plain> {
+    /// `payload` is the length of the caller's bytes in it, for the error.
+    pub(crate) fn encode(&self, env: &Envelope<'_>, payload: usize) -> Result<Plain> {
         let len = env.encoded_len();
         if len + TAG_LEN > self.peer_limit() {
             return Err(Error::PayloadTooLarge {
-                len: len + TAG_LEN,
+                len: payload,
                 limit: self.peer_limit(),
+                overhead: (len + TAG_LEN).saturating_sub(payload),
             });
         }
         Ok(Plain::encode(env, len))
@@ -250,10 +293,10 @@ impl Conn {
         let permit = Arc::clone(&self.queue_bytes)
             .acquire_many_owned(need)
             .await
-            .map_err(|_| Error::Closed)?;
+            .map_err(|_| self.closed_error())?;
         self.queue
             .send(Out::Frame(plaintext, Some(permit)))
-            .map_err(|_| Error::Closed)
+            .map_err(|_| self.closed_error())
     }
 
     /// Queues a small control envelope (Ping, Pong, Goodbye) without waiting.
@@ -266,12 +309,12 @@ impl Conn {
     pub(crate) async fn call(&self, name: &str, body: &[u8], timeout: Duration) -> Result<Vec<u8>> {
         let deadline = Instant::now() + timeout;
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let frame = self.encode(&Envelope::Call { id, name, body })?;
+        let frame = self.encode(&Envelope::Call { id, name, body }, body.len())?;
         let (tx, rx) = oneshot::channel();
         {
             let mut p = lock(&self.pending);
-            if p.closed {
-                return Err(Error::Closed);
+            if let Some(r) = &p.closed {
+                return Err(Error::Closed(r.clone()));
             }
             p.insert(id, Waiter::Task(tx));
         }
@@ -285,8 +328,8 @@ impl Conn {
         }
         match tokio::time::timeout_at(deadline, rx).await {
             Err(_) => Err(Error::Timeout),
-            Ok(Err(_)) => Err(Error::Closed),
-            Ok(Ok(r)) => r,
+            Ok(Err(_)) => Err(self.closed_error()),
+            Ok(Ok(r)) => r.map_err(|e| e.for_handler(name)),
         }
     }
 
@@ -304,10 +347,13 @@ impl Conn {
     ) {
         let deadline = Instant::now() + timeout;
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let frame = match self.encode(&Envelope::Call { id, name, body }) {
+        let frame = match self.encode(&Envelope::Call { id, name, body }, body.len()) {
             Ok(f) => f,
             Err(e) => return deliver_later(done, Err(e)),
         };
+        // The Reply does not repeat the name: `NoSuchHandler` gets it here.
+        let asked = name.to_owned();
+        let done: CallbackFn = Box::new(move |r| done(r.map_err(|e| e.for_handler(&asked))));
         let need = frame.len().clamp(1, self.queue_cap) as u32;
         let Ok(permit) = Arc::clone(&self.queue_bytes).try_acquire_many_owned(need) else {
             // Queue full (or closed): wait for space in a task, like `call`.
@@ -321,9 +367,10 @@ impl Conn {
         };
         {
             let mut p = lock(&self.pending);
-            if p.closed {
+            if let Some(r) = &p.closed {
+                let e = Error::Closed(r.clone());
                 drop(p);
-                return deliver_later(done, Err(Error::Closed));
+                return deliver_later(done, Err(e));
             }
             if p.insert(id, Waiter::Callback(Callback::new(done), deadline)) {
                 self.deadline_moved.notify_one();
@@ -331,7 +378,8 @@ impl Conn {
         }
         if self.queue.send(Out::Frame(frame, Some(permit))).is_err() {
             if let Some(w) = self.remove_pending(id) {
-                tokio::spawn(async move { w.finish(Err(Error::Closed)) });
+                let e = self.closed_error();
+                tokio::spawn(async move { w.finish(Err(e)) });
             }
         }
     }
@@ -370,7 +418,7 @@ impl Conn {
 
     /// Queues a fire-and-forget send.
     pub(crate) async fn send(&self, name: &str, body: &[u8]) -> Result<()> {
-        let frame = self.encode(&Envelope::Send { name, body })?;
+        let frame = self.encode(&Envelope::Send { name, body }, body.len())?;
         tokio::time::timeout(self.send_timeout, self.enqueue(frame))
             .await
             .map_err(|_| Error::Overloaded)?
@@ -394,15 +442,17 @@ impl Conn {
         w
     }
 
-    /// Fails every outstanding call with `Closed` and refuses new ones.
-    pub(crate) fn fail_pending(&self) {
+    /// Fails every outstanding call with `Closed` (saying why: `cause`) and refuses new
+    /// ones.
+    pub(crate) fn fail_pending(&self, cause: &CloseCause) {
+        let reason = cause.reason();
         let waiters: Vec<Waiter> = {
             let mut p = lock(&self.pending);
-            p.closed = true;
+            p.closed = Some(reason.clone());
             p.drain()
         };
         for w in waiters {
-            w.finish(Err(Error::Closed));
+            w.finish(Err(Error::Closed(reason.clone())));
         }
         self.pending_empty.notify_waiters();
         self.queue_bytes.close();
