@@ -121,6 +121,10 @@ pub(crate) async fn dial_until(
         }
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(CONNECT_RETRY_MAX);
+        // The peer came up and dialed us meanwhile: that connection will do.
+        if let Some(c) = lock(&shared.peers).route(&key) {
+            return Ok(c);
+        }
     }
 }
 

@@ -133,7 +133,9 @@ async fn closed_says_the_peer_said_goodbye() {
     );
 }
 
-#[tokio::test]
+// Multi-thread: the peer's reaction to our Goodbye can reach the reader before the
+// close is recorded (it did in Python, where the runtime has worker threads).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closed_says_this_node_shut_down() {
     let (a, b) = pair().await;
     let a = Arc::new(a);
@@ -154,7 +156,9 @@ async fn closed_says_this_node_shut_down() {
     );
 }
 
-#[tokio::test]
+// Multi-thread: the peer's reaction to our Goodbye can reach the reader before the
+// close is recorded (it did in Python, where the runtime has worker threads).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closed_says_trust_was_revoked() {
     let (a, b) = pair().await;
     let a = Arc::new(a);

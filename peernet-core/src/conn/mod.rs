@@ -125,6 +125,9 @@ pub(crate) struct Conn {
     deadline_moved: Notify,
     next_id: AtomicU64,
     close_tx: watch::Sender<Option<CloseCause>>,
+    /// The first close this node asked for, recorded before its Goodbye is queued (so
+    /// before the peer can react to it); the cause of the calls the close fails.
+    intent: Mutex<Option<CloseCause>>,
     /// Serving side: calls being handled now, bounded.
     pub(crate) serving: Arc<Semaphore>,
     serving_cap: usize,
@@ -187,6 +190,7 @@ impl Conn {
             deadline_moved: Notify::new(),
             next_id: AtomicU64::new(1),
             close_tx,
+            intent: Mutex::new(None),
             serving: Arc::new(Semaphore::new(limits.max_concurrent_calls)),
             serving_cap: limits.max_concurrent_calls,
             inbound_bytes: Arc::new(Semaphore::new(inbound_cap)),
@@ -408,6 +412,7 @@ impl Conn {
 
     /// Asks the connection to close, after a Goodbye with `reason` if given.
     pub(crate) fn close(&self, reason: Option<GoodbyeReason>, cause: CloseCause) {
+        lock(&self.intent).get_or_insert_with(|| cause.clone());
         if let Some(reason) = reason {
             self.enqueue_control(&Envelope::Goodbye { reason });
         }
@@ -429,6 +434,11 @@ impl Conn {
             Some(GoodbyeReason::TrustRevoked),
             CloseCause::Local("trust revoked".into()),
         );
+    }
+
+    /// The close this node asked for, if it asked (see `intent`).
+    pub(crate) fn close_intent(&self) -> Option<CloseCause> {
+        lock(&self.intent).clone()
     }
 
     pub(crate) fn is_closing(&self) -> bool {

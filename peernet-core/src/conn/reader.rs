@@ -108,6 +108,14 @@ pub(crate) fn spawn_connection(
             // Never returns: fails `call_with` calls whose deadline passed.
             () = conn.expire_calls() => (CloseCause::Local("call expiry stopped".into()), false),
         };
+        // A close this node asked for is the cause, even when the peer's reaction (it
+        // closes on our Goodbye) reached the reader first: `close` records it before
+        // it queues the Goodbye, `revoke` sets its flag before that.
+        let cause = if conn.revoked.is_set() {
+            CloseCause::Local("trust revoked".into())
+        } else {
+            conn.close_intent().unwrap_or(cause)
+        };
         conn.fail_pending(&cause);
         if !writer_done {
             // Flush a Goodbye queued by `close`, then stop the writer; a peer that does
