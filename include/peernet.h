@@ -19,6 +19,32 @@
  *  - SONAME: libpeernet.so.<PEERNET_ABI_VERSION>. PEERNET_ABI_VERSION is bumped on
  *    every incompatible change of this header (a function's signature or meaning, a
  *    struct's layout, an enum value); additions keep it.
+ *
+ * Quick start (cc app.c $(pkg-config --cflags --libs peernet), or CMake:
+ * find_package(peernet) + target_link_libraries(app peernet::peernet)). Each side
+ * trusts the other's key (exchange the hex printed by peernet_key_to_hex), then:
+ *
+ *   static void echo(void *ud, const peernet_key *from, const uint8_t *body,
+ *                    size_t len, peernet_responder *r) {
+ *       peernet_respond(r, body, len);               // reply (or later, any thread)
+ *   }
+ *   peernet_config *cfg = peernet_config_new("/var/lib/app/peernet"); // literal path
+ *   peernet_config_set_listen(cfg, "0.0.0.0:7000");
+ *   peernet_node *node = NULL;
+ *   if (peernet_node_start(cfg, &node) != PEERNET_OK)
+ *       fprintf(stderr, "start: %s\n", peernet_last_error());
+ *   peernet_config_free(cfg);
+ *   peernet_key peer;
+ *   peernet_key_from_hex(peer_hex, &peer);
+ *   peernet_trust(node, &peer, "laptop");            // default deny: trust first
+ *   peernet_expose(node, "echo", echo, NULL, NULL, NULL);
+ *   peernet_connect(node, &peer, "192.0.2.7:7000", 10000); // waits for the peer
+ *   peernet_buffer reply = {0};
+ *   if (peernet_call(node, &peer, "echo", (const uint8_t *)"hi", 2, 5000, &reply)
+ *           != PEERNET_OK)
+ *       fprintf(stderr, "call: %s\n", peernet_last_error()); // names the fix
+ *   peernet_buffer_free(&reply);
+ *   peernet_node_free(node);
  */
 
 #ifndef PEERNET_H
@@ -710,7 +736,10 @@ enum peernet_status peernet_selftest_panic(void);
 
 /**
  * A new configuration with the defaults of docs/protocol.md, keeping its identity and
- * trust store in `data_dir` (created 0700 when the node starts). Listens on
+ * trust store in `data_dir` (created 0700 when the node starts). The path is used
+ * literally: no `~` or `$VAR` expansion (a "~/x" is a directory named "~" under the
+ * current directory); expand it first, e.g. with `getenv("HOME")`. A relative path is
+ * relative to the current directory. Listens on
  * "0.0.0.0:0" by default. Returns NULL (with the last error set) when `data_dir` is
  * NULL, empty or not UTF-8. The caller owns the result: free it with
  * `peernet_config_free`. Thread-safe.
@@ -915,9 +944,18 @@ enum peernet_status peernet_respond_error(struct peernet_responder *responder, c
  * the reply, at most `timeout_ms`. On `PEERNET_OK` `*result` holds the reply; on
  * `PEERNET_ERR_HANDLER_FAILED` the handler's error text; else {NULL, 0}. The caller
  * owns `*result`: free it with `peernet_buffer_free`. `result` may be NULL (reply
- * discarded). Fails at once with `PEERNET_ERR_NOT_CONNECTED` when there is no
- * connection, with `PEERNET_ERR_CLOSED` as soon as the connection drops.
- * Errors: `PEERNET_ERR_INVALID_ARGUMENT`, `PEERNET_ERR_NOT_CONNECTED`,
+ * discarded). Fails at once with `PEERNET_ERR_UNTRUSTED_PEER` when `key` is not trusted
+ * (the last error names its fingerprint and the fix, `peernet_trust`),
+ * `PEERNET_ERR_NOT_CONNECTED` when it is but there is no connection,
+ * `PEERNET_ERR_PAYLOAD_TOO_LARGE` (nothing sent; the last error names `len` and the
+ * peer's max_frame) when the call does not fit the peer's frame limit; with
+ * `PEERNET_ERR_CLOSED` as soon as the connection drops (the last error says who
+ * closed it and why: the peer's Goodbye, a reset, this node's shutdown, ...). A reply
+ * larger than this node's max_frame comes back as `PEERNET_ERR_HANDLER_FAILED` with a
+ * "reply too large: ..." text naming both sizes; `PEERNET_ERR_NO_SUCH_HANDLER`'s last
+ * error names the handler.
+ * Errors: `PEERNET_ERR_INVALID_ARGUMENT`, `PEERNET_ERR_UNTRUSTED_PEER`,
+ * `PEERNET_ERR_NOT_CONNECTED`,
  * `PEERNET_ERR_TIMEOUT`, `PEERNET_ERR_NO_SUCH_HANDLER`, `PEERNET_ERR_FORBIDDEN`,
  * `PEERNET_ERR_HANDLER_FAILED`, `PEERNET_ERR_OVERLOADED`, `PEERNET_ERR_PAYLOAD_TOO_LARGE`,
  * `PEERNET_ERR_CLOSED`. Thread-safe; may be called from callbacks.
@@ -960,8 +998,9 @@ enum peernet_status peernet_call_async(struct peernet_node *node,
  * Sends `len` bytes of `body` (copied) to handler `name` on `key`, fire-and-forget: no
  * reply; the handler's result is dropped. Waits only for queue space (then
  * `PEERNET_ERR_OVERLOADED`).
- * Errors: `PEERNET_ERR_INVALID_ARGUMENT`, `PEERNET_ERR_NOT_CONNECTED` (peer offline:
- * nothing is queued), `PEERNET_ERR_OVERLOADED`, `PEERNET_ERR_PAYLOAD_TOO_LARGE`,
+ * Errors: `PEERNET_ERR_INVALID_ARGUMENT`, `PEERNET_ERR_UNTRUSTED_PEER` (key not
+ * trusted: nothing is queued), `PEERNET_ERR_NOT_CONNECTED` (peer offline: nothing is
+ * queued), `PEERNET_ERR_OVERLOADED`, `PEERNET_ERR_PAYLOAD_TOO_LARGE`,
  * `PEERNET_ERR_CLOSED`. Thread-safe.
  *
  * # Safety
@@ -1109,6 +1148,21 @@ void peernet_node_key(const struct peernet_node *node, struct peernet_key *out_k
 uint16_t peernet_node_port(const struct peernet_node *node);
 
 /**
+ * Writes the address the node's listener is bound to ("127.0.0.1:7000",
+ * "[::1]:7000"), as text with a NUL, into `buf` of `len` bytes; `len` of
+ * `PEERNET_PEER_TEXT_SIZE` (64) always suffices. A node that does not listen (its
+ * config's listen address turned off) writes the empty string. With port 0 in the
+ * config, this is where to find the port the system chose. The caller owns `buf`;
+ * nothing is kept. Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL node or buf, or `len`
+ * too small: the last error names the size needed; `buf` then holds the empty string
+ * if `len` > 0). Thread-safe.
+ *
+ * # Safety
+ * `node` is NULL or live; `buf` is NULL or `len` writable bytes.
+ */
+enum peernet_status peernet_node_address(const struct peernet_node *node, char *buf, size_t len);
+
+/**
  * Trusts a peer (persisted in the data directory), with an optional label (NULL keeps
  * the current one). Only trusted peers can connect or be connected to.
  * Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL, own key, bad label),
@@ -1158,9 +1212,13 @@ enum peernet_status peernet_grant_rpc(struct peernet_node *node,
 /**
  * Dials `addr` ("ip:port") and authenticates the peer as `key` (which must be trusted).
  * Blocks until the peer confirmed the connection or `timeout_ms` passed (0 times out at
- * once); returns at once if already connected.
+ * once); returns at once if already connected. A peer that is not up yet (connection
+ * refused, no route) is dialed again after 50 ms doubling to 1 s until `timeout_ms`,
+ * so a program may start before its peer; a handshake refusal (the peer does not
+ * trust us, another key) fails at once.
  * Errors: `PEERNET_ERR_INVALID_ARGUMENT`, `PEERNET_ERR_UNTRUSTED_PEER`, `PEERNET_ERR_IO`
- * (refused), `PEERNET_ERR_TIMEOUT`, `PEERNET_ERR_HANDSHAKE_FAILED`, `PEERNET_ERR_CLOSED`.
+ * (still refused at the timeout; the last error says how many dials were refused),
+ * `PEERNET_ERR_TIMEOUT`, `PEERNET_ERR_HANDSHAKE_FAILED`, `PEERNET_ERR_CLOSED`.
  * Thread-safe; may be called from callbacks.
  *
  * # Safety
@@ -1279,6 +1337,25 @@ enum peernet_status peernet_set_event_callback(struct peernet_node *node,
 enum peernet_status peernet_next_event(struct peernet_node *node,
                                        uint32_t timeout_ms,
                                        struct peernet_event *out_event);
+
+/**
+ * A file descriptor that is readable while the node's event queue (the one
+ * `peernet_next_event` reads) holds events, for `poll`/`epoll`/`select` loops:
+ * level-triggered — it stays readable until the queue is empty, whatever the number of
+ * events, so after it polls readable the caller drains the queue with
+ * `peernet_next_event(node, 0, &ev)` until `PEERNET_ERR_TIMEOUT` (reading the
+ * descriptor itself is not needed and does not remove events). With edge-triggered
+ * epoll, drain the queue on every wake-up. It is also readable once the node is being
+ * freed (`peernet_next_event` then gives `PEERNET_ERR_CLOSED`). The library owns the
+ * descriptor (close-on-exec, non-blocking): never close it; it is valid until
+ * `peernet_node_free`, so take it out of your poll set before freeing the node. Every
+ * call returns the same descriptor. Returns -1 (and sets the last error) for a NULL
+ * node, or on a system without eventfd (Linux only for now). Thread-safe.
+ *
+ * # Safety
+ * `node` is NULL or live.
+ */
+int peernet_event_fd(struct peernet_node *node);
 
 /**
  * Sends the library's log records at `max_level` and more severe (`PEERNET_LOG_ERROR`

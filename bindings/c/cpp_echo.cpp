@@ -3,7 +3,7 @@
 // async call with a lambda, and error handling with exceptions and result<T>.
 //
 //   cpp_echo [DATA_ROOT]      (default: a fresh directory under /tmp)
-#include "peernet.hpp"
+#include <peernet.hpp>
 
 #include <chrono>
 #include <condition_variable>

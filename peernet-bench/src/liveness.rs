@@ -9,7 +9,9 @@ use std::net::{SocketAddr, UdpSocket};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use peernet_core::{Error, Handler, Key, Node, NodeConfig, Request, Result, UdpDiscoveryConfig};
+use peernet_core::{
+    CloseReason, Error, Handler, Key, Node, NodeConfig, Request, Result, UdpDiscoveryConfig,
+};
 
 use crate::measure::{nanos, Bound, Budget, Latency};
 use crate::nodes::{self, T};
@@ -71,7 +73,7 @@ async fn first_call(a: &Node, to: &Key) -> Result<()> {
             Ok(_) => return Ok(()),
             // The connection it waited for may be the loser of a simultaneous dial
             // (spec 5.1); the winner follows.
-            Err(Error::NotConnected | Error::Closed) => tokio::task::yield_now().await,
+            Err(Error::NotConnected | Error::Closed(_)) => tokio::task::yield_now().await,
             Err(e) => return Err(e),
         }
     }
@@ -159,7 +161,11 @@ async fn wait_disconnected(
     while a.is_connected(key) {
         match tokio::time::timeout_at(deadline, events.recv()).await {
             Ok(Ok(_)) | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
-            Ok(Err(_)) => return Err(Error::Closed),
+            Ok(Err(_)) => {
+                return Err(Error::Closed(CloseReason::Local(
+                    "the event stream ended".into(),
+                )))
+            }
             Err(_) => return Err(Error::Timeout),
         }
     }

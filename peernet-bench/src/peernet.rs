@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use peernet_core::{Error, Handler, Node, Request, Result};
+use peernet_core::{CloseReason, Error, Handler, Node, Request, Result};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -145,7 +145,9 @@ async fn send_loop(a: &Node, key: &peernet_core::Key, body: &[u8], bound: Bound)
 async fn wait_for(seen: &mut watch::Receiver<u64>, target: u64) -> Result<()> {
     match tokio::time::timeout(T, seen.wait_for(|&n| n >= target)).await {
         Ok(Ok(_)) => Ok(()),
-        Ok(Err(_)) => Err(Error::Closed),
+        Ok(Err(_)) => Err(Error::Closed(CloseReason::Local(
+            "the receiver went away".into(),
+        ))),
         Err(_) => Err(Error::Timeout),
     }
 }

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use peernet_proto::Key;
 
 use crate::conn::{lock, CloseCause, Conn};
-use crate::error::{Error, Result};
+use crate::error::{CloseReason, Error, Result};
 use crate::events::EventKind;
 use crate::node::Shared;
 use crate::peers::AddressSource;
@@ -37,7 +37,7 @@ impl Shared {
                 )));
             }
             if self.is_shutting_down() {
-                return Err(Error::Closed);
+                return Err(Error::Closed(CloseReason::LocalShutdown));
             }
             let held = peers.held(&info.peer, info.outbound);
             let cap = self.config.max_connections_per_peer;

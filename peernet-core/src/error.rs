@@ -32,8 +32,8 @@ pub enum Error {
     NotConnected,
     /// The deadline passed before the operation completed.
     Timeout,
-    /// The peer exposes no handler of that name.
-    NoSuchHandler,
+    /// The peer exposes no handler of that name (the name asked for).
+    NoSuchHandler(String),
     /// The peer's handler refused this caller.
     Forbidden,
     /// The peer's handler failed; its message.
@@ -44,17 +44,23 @@ pub enum Error {
     UntrustedPeer(String),
     /// The Noise handshake failed (bad message, timeout, closed).
     HandshakeFailed(String),
-    /// A message exceeds the receiver's frame limit; the connection stays up.
+    /// A message exceeds the receiver's frame limit; nothing was sent and the
+    /// connection stays up. A call or send is checked against the peer's `max_frame`
+    /// (from its Hello) before it is sent.
     PayloadTooLarge {
-        /// Bytes the frame would have.
+        /// Bytes of the payload the caller passed (the body of the call or send).
         len: usize,
-        /// The receiver's limit.
+        /// The receiver's frame limit (its `max_frame`), in bytes.
         limit: usize,
+        /// Bytes of each frame that go to the envelope and the tag (the name, the call
+        /// id, ...), so at most `limit - overhead` payload bytes fit; 0 when unknown.
+        overhead: usize,
     },
     /// The thing already exists (a handler name, ...).
     AlreadyExists(String),
-    /// The connection or node closed before the operation completed.
-    Closed,
+    /// The connection or node closed before the operation completed; who closed it
+    /// and why.
+    Closed(CloseReason),
     /// A bug inside PeerNet (a contained panic, a broken invariant).
     Internal(String),
     /// Another node (in this process or another) holds the data directory: two
@@ -67,6 +73,62 @@ pub enum Error {
     },
 }
 
+/// Who closed a connection (or the node), and why: the cause carried by
+/// [`Error::Closed`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// The peer said Goodbye; its reason (`closing`, `trust revoked`, ...).
+    PeerGoodbye(String),
+    /// The peer closed the socket without a Goodbye (it exited or crashed).
+    PeerEof,
+    /// The connection failed (reset by the peer, a socket error); the error.
+    Io(String),
+    /// This node stopped or is stopping (`shutdown`, dropped, `peernet_node_free`).
+    LocalShutdown,
+    /// This program closed it (`disconnect`).
+    LocalDisconnect,
+    /// This node no longer trusts the peer (`untrust`).
+    TrustRevoked,
+    /// The peer answered no heartbeat within the heartbeat timeout.
+    HeartbeatTimeout,
+    /// The connection lost to a newer duplicate between the same two nodes.
+    Duplicate,
+    /// A frame failed to open or an envelope failed to decode; the detail.
+    Protocol(String),
+    /// This node closed it for another reason; the reason.
+    Local(String),
+}
+
+impl fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CloseReason::PeerGoodbye(r) => {
+                write!(f, "the peer closed the connection (Goodbye: {r})")
+            }
+            CloseReason::PeerEof => {
+                f.write_str("the peer closed the connection without a Goodbye (did it exit?)")
+            }
+            CloseReason::Io(m) => write!(f, "the connection failed: {m}"),
+            CloseReason::LocalShutdown => f.write_str("this node is shutting down or stopped"),
+            CloseReason::LocalDisconnect => {
+                f.write_str("this program disconnected the peer (disconnect)")
+            }
+            CloseReason::TrustRevoked => {
+                f.write_str("this node revoked its trust in the peer (untrust)")
+            }
+            CloseReason::HeartbeatTimeout => f.write_str(
+                "the peer stopped answering heartbeats (heartbeat timeout; is the network up?)",
+            ),
+            CloseReason::Duplicate => {
+                f.write_str("the connection lost to a newer duplicate connection")
+            }
+            CloseReason::Protocol(m) => write!(f, "protocol error: {m}"),
+            CloseReason::Local(m) => write!(f, "this node closed it: {m}"),
+        }
+    }
+}
+
 /// Result alias of the public API.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -75,6 +137,14 @@ impl Error {
         Error::Io {
             context: context.into(),
             source,
+        }
+    }
+
+    /// A `NoSuchHandler` from the peer names the handler asked for (the Reply does not).
+    pub(crate) fn for_handler(self, name: &str) -> Error {
+        match self {
+            Error::NoSuchHandler(_) => Error::NoSuchHandler(name.to_owned()),
+            other => other,
         }
     }
 
@@ -93,17 +163,37 @@ impl fmt::Display for Error {
             }
             Error::NotConnected => f.write_str("not connected"),
             Error::Timeout => f.write_str("timed out"),
-            Error::NoSuchHandler => f.write_str("no such handler"),
+            Error::NoSuchHandler(name) => write!(
+                f,
+                "no such handler: the peer exposes no handler {name:?} (check the name, \
+                 or expose it on the peer)"
+            ),
             Error::Forbidden => f.write_str("forbidden"),
             Error::HandlerFailed(m) => write!(f, "handler failed: {m}"),
             Error::Overloaded => f.write_str("overloaded"),
             Error::UntrustedPeer(m) => write!(f, "untrusted peer: {m}"),
             Error::HandshakeFailed(m) => write!(f, "handshake failed: {m}"),
-            Error::PayloadTooLarge { len, limit } => {
-                write!(f, "payload too large: {len} bytes, limit {limit}")
-            }
+            Error::PayloadTooLarge {
+                len,
+                limit,
+                overhead: 0,
+            } => write!(
+                f,
+                "payload too large: {len} bytes, over the receiver's max_frame of {limit} bytes"
+            ),
+            Error::PayloadTooLarge {
+                len,
+                limit,
+                overhead,
+            } => write!(
+                f,
+                "payload too large: {len} bytes sent, but the peer's max_frame is {limit} \
+                 bytes ({overhead} of them envelope), so at most {} payload bytes fit; \
+                 send less, or raise max_frame on the peer",
+                limit.saturating_sub(*overhead)
+            ),
             Error::AlreadyExists(m) => write!(f, "already exists: {m}"),
-            Error::Closed => f.write_str("closed"),
+            Error::Closed(why) => write!(f, "closed: {why}"),
             Error::Internal(m) => write!(f, "internal error: {m}"),
             Error::Busy { path, pid } => {
                 let who = pid.map_or("another process".to_owned(), |p| format!("process {p}"));
@@ -137,7 +227,11 @@ impl From<ProtoError> for Error {
             ProtoError::Handshake(_) | ProtoError::BadHello(_) => {
                 Error::HandshakeFailed(e.to_string())
             }
-            ProtoError::FrameTooLarge { len, limit } => Error::PayloadTooLarge { len, limit },
+            ProtoError::FrameTooLarge { len, limit } => Error::PayloadTooLarge {
+                len,
+                limit,
+                overhead: 0,
+            },
             other => Error::Internal(other.to_string()),
         }
     }

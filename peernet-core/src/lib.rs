@@ -33,7 +33,7 @@ mod trust;
 
 pub use config::{NodeConfig, UdpDiscoveryConfig, DEFAULT_MAX_CONNECTIONS_PER_PEER};
 pub use datadir::LOCK_FILE;
-pub use error::{Error, Result};
+pub use error::{CloseReason, Error, Result};
 pub use events::{Event, EventKind};
 pub use handlers::{Caller, Handler, HandlerFuture, HandlerResult, Request, RequestKind};
 pub use identity::{Identity, IDENTITY_FILE};

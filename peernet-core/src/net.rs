@@ -13,7 +13,7 @@ use crate::config::UdpDiscoveryConfig;
 use crate::conn::handshake::{self, Established};
 use crate::conn::{lock, spawn_connection, Conn};
 use crate::discovery;
-use crate::error::{Error, Result};
+use crate::error::{CloseReason, Error, Result};
 use crate::metrics::HandshakeResult;
 use crate::node::Shared;
 
@@ -30,7 +30,7 @@ fn registration<T>(r: &Result<T>) -> HandshakeResult {
     match r {
         Ok(_) => HandshakeResult::Ok,
         Err(Error::UntrustedPeer(_)) => HandshakeResult::Untrusted,
-        Err(Error::Closed) => HandshakeResult::Failed,
+        Err(Error::Closed(_)) => HandshakeResult::Failed,
         Err(_) => HandshakeResult::Refused,
     }
 }
@@ -101,13 +101,69 @@ async fn dial_once(
         Ok(r) => r.inspect_err(|e| counters.handshake(handshake_error(e)))?,
     };
     if shared.is_shutting_down() {
-        return Err(Error::Closed);
+        return Err(Error::Closed(CloseReason::LocalShutdown));
     }
     // Registration checks trust again: the peer chose when to confirm (spec 3.4), and
     // it may have been untrusted meanwhile.
     let r = spawn_connection(shared, est, true, addr);
     counters.handshake(registration(&r));
     r
+}
+
+/// First pause of `connect` between two dials of a peer that is not up yet.
+const CONNECT_RETRY_FIRST: Duration = Duration::from_millis(50);
+/// Longest pause of `connect` between two dials.
+const CONNECT_RETRY_MAX: Duration = Duration::from_secs(1);
+
+/// Whether a failed dial means nothing listens there yet (worth dialing again): the
+/// connection was refused, or there is no route (yet) to the host or network.
+fn not_up_yet(e: &Error) -> bool {
+    // By errno: `ErrorKind::HostUnreachable` is newer than the crate's rust-version.
+    matches!(e, Error::Io { source, .. }
+        if source.kind() == std::io::ErrorKind::ConnectionRefused
+            || matches!(source.raw_os_error(), Some(libc::EHOSTUNREACH | libc::ENETUNREACH)))
+}
+
+/// `Node::connect`: [`dial`], dialed again after 50 ms doubling to 1 s while the peer
+/// is not up yet, until `timeout`; a handshake failure ends it at once.
+pub(crate) async fn dial_until(
+    shared: &Arc<Shared>,
+    key: Key,
+    addr: SocketAddr,
+    timeout: Duration,
+) -> Result<Arc<Conn>> {
+    let deadline = Instant::now() + timeout;
+    let mut pause = CONNECT_RETRY_FIRST;
+    let mut refused = 0u32;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let e = match dial(shared, key, addr, left).await {
+            Err(e) if not_up_yet(&e) => e,
+            other => return other,
+        };
+        refused += 1;
+        shared
+            .refused_dials
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if Instant::now() + pause >= deadline || shared.is_shutting_down() {
+            let Error::Io { source, .. } = e else {
+                return Err(e);
+            };
+            return Err(Error::io(
+                format!(
+                    "connecting to {addr} (dialed {refused} times in {timeout:?}; is the \
+                     peer running and listening there?)"
+                ),
+                source,
+            ));
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(CONNECT_RETRY_MAX);
+        // The peer came up and dialed us meanwhile: that connection will do.
+        if let Some(c) = lock(&shared.peers).route(&key) {
+            return Ok(c);
+        }
+    }
 }
 
 /// Binds the discovery socket and starts the UDP discovery service.

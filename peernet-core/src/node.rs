@@ -23,7 +23,7 @@ use crate::events::{Event, EventKind};
 use crate::handlers::{Handler, Registry};
 use crate::identity::Identity;
 use crate::metrics::{Counters, NodeMetrics};
-use crate::net::{accept_loop, dial, start_udp_discovery};
+use crate::net::{accept_loop, dial_until, start_udp_discovery};
 use crate::peers::{PeerInfo, PeerTable};
 use crate::rpc::RpcDispatcher;
 use crate::trust::TrustStore;
@@ -47,6 +47,8 @@ pub(crate) struct Shared {
     /// Each source IP address's share of `handshakes`.
     pub(crate) sources: Arc<SourceShares>,
     conn_ids: AtomicU64,
+    /// Dials of `connect` refused (test support, see `Node::refused_dials`).
+    pub(crate) refused_dials: AtomicU64,
     /// The runtime the node started in: tasks started from synchronous methods
     /// (`trust`, `discovered`) go there, so those work from any thread.
     pub(crate) rt: tokio::runtime::Handle,
@@ -98,8 +100,21 @@ impl Shared {
         self.shutdown.subscribe()
     }
 
+    /// The connection calls to `key` use: `UntrustedPeer` (naming the key and the fix)
+    /// when the key is not trusted, `NotConnected` when it is but no connection is up.
     fn route(&self, key: &Key) -> Result<Arc<Conn>> {
-        lock(&self.peers).route(key).ok_or(Error::NotConnected)
+        if let Some(c) = lock(&self.peers).route(key) {
+            return Ok(c);
+        }
+        if !self.is_trusted(key) {
+            return Err(Error::UntrustedPeer(format!(
+                "{} is not in this node's trust store, so nothing is sent to it; trust \
+                 it first (Node::trust, peernet_trust in C, Node.trust in Python), then \
+                 connect",
+                key.fingerprint()
+            )));
+        }
+        Err(Error::NotConnected)
     }
 }
 
@@ -183,6 +198,7 @@ impl Node {
             rpc: RwLock::new(None),
             shutdown,
             conn_ids: AtomicU64::new(1),
+            refused_dials: AtomicU64::new(0),
             rt: tokio::runtime::Handle::current(),
             conns_changed: Notify::new(),
             discovery: Mutex::new(Vec::new()),
@@ -309,6 +325,13 @@ impl Node {
 
     /// Dials `addr` and authenticates it as `key` (which must be trusted). Returns once
     /// the peer has confirmed the connection (spec 3.4); at once if already connected.
+    ///
+    /// A peer that is not up yet (the connection is refused, or there is no route to
+    /// it) is dialed again, after 50 ms doubling to 1 s, until `timeout`: a program
+    /// may start before its peer. When the timeout ends it, the error is that last
+    /// `Io` error, saying how many dials were refused. A handshake that fails — the
+    /// peer does not trust us (`UntrustedPeer`), it is another key, a bad message —
+    /// fails at once: retrying would not change it.
     pub async fn connect(&self, key: &Key, addr: SocketAddr, timeout: Duration) -> Result<()> {
         if !self.is_trusted(key) {
             return Err(Error::UntrustedPeer(format!(
@@ -320,7 +343,9 @@ impl Node {
         if self.is_connected(key) {
             return Ok(());
         }
-        dial(&self.shared, *key, addr, timeout).await.map(|_| ())
+        dial_until(&self.shared, *key, addr, timeout)
+            .await
+            .map(|_| ())
     }
 
     /// Closes every connection to `key` (Goodbye 0).
@@ -375,8 +400,12 @@ impl Node {
     // ---- messages ----
 
     /// Calls handler `name` on `key` and waits for the reply. Fails at once with
-    /// `NotConnected` when there is no connection, with `Closed` as soon as the
-    /// connection drops, and with `Timeout` at the deadline.
+    /// `UntrustedPeer` when `key` is not trusted, `NotConnected` when it is but there
+    /// is no connection, `PayloadTooLarge` (nothing sent) when the call does not fit
+    /// the peer's `max_frame`; with `Closed` (saying who closed and why) as soon as
+    /// the connection drops, and with `Timeout` at the deadline. The reply is bounded
+    /// by this node's `max_frame`: a larger one comes back as `HandlerFailed("reply
+    /// too large: ...")` naming both sizes.
     pub async fn call(
         &self,
         key: &Key,
@@ -420,8 +449,8 @@ impl Node {
         Ok(())
     }
 
-    /// Sends `body` to handler `name` on `key`, fire-and-forget: no reply, dropped if the
-    /// peer is offline (`NotConnected`). Waits for queue space up to the send timeout
+    /// Sends `body` to handler `name` on `key`, fire-and-forget: no reply, refused if
+    /// the key is not trusted (`UntrustedPeer`) or the peer is offline (`NotConnected`). Waits for queue space up to the send timeout
     /// (then `Overloaded`).
     pub async fn send(&self, key: &Key, name: &str, body: &[u8]) -> Result<()> {
         check_user_name(name)?;
@@ -539,6 +568,12 @@ impl Node {
     /// discovery, network monitor).
     pub fn background_tasks(&self) -> usize {
         self.shared.shutdown.receiver_count()
+    }
+
+    #[doc(hidden)]
+    /// Test support: dials of `connect` refused so far (the peer was not up yet).
+    pub fn refused_dials(&self) -> u64 {
+        self.shared.refused_dials.load(Ordering::Relaxed)
     }
 
     #[doc(hidden)]

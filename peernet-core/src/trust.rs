@@ -10,7 +10,7 @@ use peernet_proto::trustfile::{self, TrustEntry};
 use peernet_proto::Key;
 
 use crate::datadir::DirLock;
-use crate::error::{Error, Result};
+use crate::error::{CloseReason, Error, Result};
 use crate::fsutil::{self, Access};
 
 /// File name of the trust store inside the data directory.
@@ -63,7 +63,7 @@ impl TrustStore {
 
     fn save(&self, entries: &BTreeMap<Key, TrustEntry>) -> Result<()> {
         if self.lock.is_none() {
-            return Err(Error::Closed);
+            return Err(Error::Closed(CloseReason::LocalShutdown));
         }
         let list: Vec<TrustEntry> = entries.values().cloned().collect();
         fsutil::write_atomic(&self.path, trustfile::render(&list).as_bytes(), 0o600)
@@ -357,7 +357,7 @@ mod tests {
         s.release();
         assert!(matches!(
             s.trust(Key::from_bytes([1; 32]), None),
-            Err(Error::Closed)
+            Err(Error::Closed(_))
         ));
         assert!(!dir.join(TRUST_FILE).exists());
         // The directory is free for the next owner.

@@ -57,7 +57,7 @@ async fn errors_arrive_through_the_callback_never_before_returning() {
     let returned = Arc::new(AtomicBool::new(false));
     let cases: Vec<(&str, [u8; 32])> = vec![
         ("missing", b.key().0),     // NoSuchHandler, from the peer
-        ("echo", [9u8; 32]),        // NotConnected, local
+        ("echo", [9u8; 32]),        // UntrustedPeer, local
         ("peernet.rpc", b.key().0), // reserved name, local
         ("", b.key().0),            // bad name, local
     ];
@@ -75,8 +75,8 @@ async fn errors_arrive_through_the_callback_never_before_returning() {
         let (j, r) = next(&mut rx).await;
         assert_eq!(i, j);
         match (i, r) {
-            (0, Err(Error::NoSuchHandler)) => {}
-            (1, Err(Error::NotConnected)) => {}
+            (0, Err(Error::NoSuchHandler(_))) => {}
+            (1, Err(Error::UntrustedPeer(_))) => {}
             (2, Err(Error::InvalidArgument(_))) | (3, Err(Error::InvalidArgument(_))) => {}
             other => panic!("case {i}: {other:?}"),
         }
@@ -160,7 +160,7 @@ async fn calls_in_flight_fail_with_closed_when_the_peer_goes() {
     let mut seen = [false; 10];
     for _ in 0..10 {
         let (i, r) = next(&mut rx).await;
-        assert!(matches!(r, Err(Error::Closed)), "{r:?}");
+        assert!(matches!(r, Err(Error::Closed(_))), "{r:?}");
         assert!(!seen[i]);
         seen[i] = true;
     }

@@ -167,7 +167,7 @@ async fn handler_errors_reach_the_caller() {
     }
     assert!(matches!(
         a.call(&k, "nope", b"", T).await,
-        Err(Error::NoSuchHandler)
+        Err(Error::NoSuchHandler(_))
     ));
     assert!(matches!(
         a.call(&k, "admins", b"", T).await,
@@ -183,7 +183,7 @@ async fn handler_errors_reach_the_caller() {
     b.revoke("fail").unwrap();
     assert!(matches!(
         a.call(&k, "fail", b"", T).await,
-        Err(Error::NoSuchHandler)
+        Err(Error::NoSuchHandler(_))
     ));
 }
 
@@ -300,7 +300,7 @@ async fn reply_too_large_becomes_handler_failed() {
     .unwrap();
     a.connect(&b.key(), addr(&b), T).await.unwrap();
     match a.call(&b.key(), "huge", b"", T).await {
-        Err(Error::HandlerFailed(m)) => assert_eq!(m, "reply too large"),
+        Err(Error::HandlerFailed(m)) => assert!(m.starts_with("reply too large"), "{m}"),
         other => panic!("{other:?}"),
     }
 }
@@ -318,7 +318,7 @@ async fn peer_vanishing_mid_call_fails_at_once() {
     b.shutdown().await;
     drop(b);
     let r = tokio::time::timeout(T, call).await.unwrap().unwrap();
-    assert!(matches!(r, Err(Error::Closed)), "{r:?}");
+    assert!(matches!(r, Err(Error::Closed(_))), "{r:?}");
     assert!(t0.elapsed() < Duration::from_secs(5));
 }
 

@@ -86,7 +86,7 @@ async fn killed_peer_process_fails_the_call_at_once() {
          {CALL_TIMEOUT:?}); disconnected: {}",
         ev.detail
     );
-    assert!(matches!(r, Err(Error::Closed)), "{r:?}");
+    assert!(matches!(r, Err(Error::Closed(_))), "{r:?}");
     assert!(took < AT_ONCE, "the call failed only after {took:?}");
     assert!(!me.is_connected(&child.key));
     let _ = std::fs::remove_dir_all(&data);
@@ -127,7 +127,7 @@ async fn reset_connection_fails_calls_at_once() {
          disconnected: {}",
         ev.detail
     );
-    assert!(matches!(r, Err(Error::Closed)), "{r:?}");
+    assert!(matches!(r, Err(Error::Closed(_))), "{r:?}");
     assert!(took < AT_ONCE, "the call failed only after {took:?}");
     assert!(!server.is_connected(&raw.public));
 }

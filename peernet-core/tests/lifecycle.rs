@@ -131,7 +131,7 @@ async fn shutdown_releases_port_and_fails_calls_in_flight() {
     let local = a.local_addr().unwrap();
     a.shutdown().await;
     assert_eq!(a.connection_count(), 0);
-    assert!(matches!(call.await.unwrap(), Err(Error::Closed)));
+    assert!(matches!(call.await.unwrap(), Err(Error::Closed(_))));
     // The port is free again: nothing of the node is left listening.
     std::net::TcpListener::bind(local).expect("port still bound after shutdown");
     // The handler was released (it held nothing, but the registry is empty).

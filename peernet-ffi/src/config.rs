@@ -59,7 +59,10 @@ fn ms(v: u32) -> Duration {
 }
 
 /// A new configuration with the defaults of docs/protocol.md, keeping its identity and
-/// trust store in `data_dir` (created 0700 when the node starts). Listens on
+/// trust store in `data_dir` (created 0700 when the node starts). The path is used
+/// literally: no `~` or `$VAR` expansion (a "~/x" is a directory named "~" under the
+/// current directory); expand it first, e.g. with `getenv("HOME")`. A relative path is
+/// relative to the current directory. Listens on
 /// "0.0.0.0:0" by default. Returns NULL (with the last error set) when `data_dir` is
 /// NULL, empty or not UTF-8. The caller owns the result: free it with
 /// `peernet_config_free`. Thread-safe.

@@ -7,12 +7,13 @@ use std::ffi::CString;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use peernet_core::{Error, Event, EventKind};
+use peernet_core::{CloseReason, Error, Event, EventKind};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{broadcast, watch};
 
 use crate::callbacks::{lock, NodeCtx, UserData};
 use crate::runtime::runtime;
+use crate::signal::Signal;
 use crate::types::{
     fill_text, key_out, peernet_event, peernet_event_fn, peernet_event_kind, peernet_key,
     PEERNET_EVENT_QUEUE_CAPACITY,
@@ -36,6 +37,9 @@ struct QueueState {
     items: VecDeque<peernet_event>,
     closed: bool,
     dropped: u64,
+    /// `peernet_event_fd`'s descriptor, once asked for: readable exactly while `items`
+    /// is not empty (or the queue is closed); changed under this lock.
+    signal: Option<Signal>,
 }
 
 impl EventState {
@@ -60,6 +64,11 @@ impl EventState {
             }
         }
         q.items.push_back(ev);
+        if q.items.len() == 1 {
+            if let Some(s) = &q.signal {
+                s.raise();
+            }
+        }
         drop(q);
         self.ready.notify_one();
     }
@@ -70,10 +79,15 @@ impl EventState {
         let mut q = lock(&self.queue);
         loop {
             if let Some(ev) = q.items.pop_front() {
+                if q.items.is_empty() && !q.closed {
+                    if let Some(s) = &q.signal {
+                        s.clear();
+                    }
+                }
                 return Ok(ev);
             }
             if q.closed {
-                return Err(Error::Closed);
+                return Err(Error::Closed(CloseReason::LocalShutdown));
             }
             let wait = match deadline {
                 Some(d) => d.saturating_duration_since(Instant::now()),
@@ -90,10 +104,29 @@ impl EventState {
         }
     }
 
-    /// Wakes every waiter with `Closed` once the queue is empty.
+    /// Wakes every waiter with `Closed` once the queue is empty (and leaves the
+    /// event descriptor readable, so a poll loop wakes up and sees it).
     pub(crate) fn close(&self) {
-        lock(&self.queue).closed = true;
+        let mut q = lock(&self.queue);
+        q.closed = true;
+        if let Some(s) = &q.signal {
+            s.raise();
+        }
+        drop(q);
         self.ready.notify_all();
+    }
+
+    /// The event descriptor, created on first use (readable at once if events wait).
+    pub(crate) fn fd(&self) -> Result<std::os::fd::RawFd, Error> {
+        let mut q = lock(&self.queue);
+        if q.signal.is_none() {
+            let s = Signal::new()?;
+            if !q.items.is_empty() || q.closed {
+                s.raise();
+            }
+            q.signal = Some(s);
+        }
+        Ok(q.signal.as_ref().map_or(-1, Signal::raw))
     }
 }
 

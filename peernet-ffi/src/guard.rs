@@ -47,7 +47,7 @@ pub(crate) fn status_of(e: &Error) -> peernet_status {
         Error::CorruptFile { .. } => PEERNET_ERR_CORRUPT_FILE,
         Error::NotConnected => PEERNET_ERR_NOT_CONNECTED,
         Error::Timeout => PEERNET_ERR_TIMEOUT,
-        Error::NoSuchHandler => PEERNET_ERR_NO_SUCH_HANDLER,
+        Error::NoSuchHandler(_) => PEERNET_ERR_NO_SUCH_HANDLER,
         Error::Forbidden => PEERNET_ERR_FORBIDDEN,
         Error::HandlerFailed(_) => PEERNET_ERR_HANDLER_FAILED,
         Error::Overloaded => PEERNET_ERR_OVERLOADED,
@@ -55,7 +55,7 @@ pub(crate) fn status_of(e: &Error) -> peernet_status {
         Error::HandshakeFailed(_) => PEERNET_ERR_HANDSHAKE_FAILED,
         Error::PayloadTooLarge { .. } => PEERNET_ERR_PAYLOAD_TOO_LARGE,
         Error::AlreadyExists(_) => PEERNET_ERR_ALREADY_EXISTS,
-        Error::Closed => PEERNET_ERR_CLOSED,
+        Error::Closed(_) => PEERNET_ERR_CLOSED,
         Error::Busy { .. } => PEERNET_ERR_BUSY,
         _ => PEERNET_ERR_INTERNAL,
     }
@@ -100,6 +100,12 @@ impl FfiReturn for u16 {
 impl FfiReturn for u32 {
     fn on_error(_: peernet_status) -> Self {
         0
+    }
+}
+
+impl FfiReturn for std::ffi::c_int {
+    fn on_error(_: peernet_status) -> Self {
+        -1
     }
 }
 

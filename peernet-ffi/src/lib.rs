@@ -23,6 +23,7 @@ mod node;
 mod peers;
 mod responders;
 mod runtime;
+mod signal;
 
 pub use basics::*;
 pub use config::*;

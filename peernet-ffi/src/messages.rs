@@ -2,7 +2,7 @@
 
 use std::ffi::{c_char, c_void};
 
-use peernet_core::Error;
+use peernet_core::{CloseReason, Error};
 
 use crate::basics::buffer_from;
 use crate::callbacks::{
@@ -99,7 +99,11 @@ fn answer(
     result: Result<Vec<u8>, String>,
 ) -> Result<peernet_status, Error> {
     let tx = take_responder(r).map_err(|why| invalid(why.message()))?;
-    tx.send(result).map_err(|_| Error::Closed)?;
+    tx.send(result).map_err(|_| {
+        Error::Closed(CloseReason::Local(
+            "the call is gone: its connection closed before the answer".into(),
+        ))
+    })?;
     Ok(peernet_status::PEERNET_OK)
 }
 
@@ -192,9 +196,18 @@ fn clear(result: *mut peernet_buffer) {
 /// the reply, at most `timeout_ms`. On `PEERNET_OK` `*result` holds the reply; on
 /// `PEERNET_ERR_HANDLER_FAILED` the handler's error text; else {NULL, 0}. The caller
 /// owns `*result`: free it with `peernet_buffer_free`. `result` may be NULL (reply
-/// discarded). Fails at once with `PEERNET_ERR_NOT_CONNECTED` when there is no
-/// connection, with `PEERNET_ERR_CLOSED` as soon as the connection drops.
-/// Errors: `PEERNET_ERR_INVALID_ARGUMENT`, `PEERNET_ERR_NOT_CONNECTED`,
+/// discarded). Fails at once with `PEERNET_ERR_UNTRUSTED_PEER` when `key` is not trusted
+/// (the last error names its fingerprint and the fix, `peernet_trust`),
+/// `PEERNET_ERR_NOT_CONNECTED` when it is but there is no connection,
+/// `PEERNET_ERR_PAYLOAD_TOO_LARGE` (nothing sent; the last error names `len` and the
+/// peer's max_frame) when the call does not fit the peer's frame limit; with
+/// `PEERNET_ERR_CLOSED` as soon as the connection drops (the last error says who
+/// closed it and why: the peer's Goodbye, a reset, this node's shutdown, ...). A reply
+/// larger than this node's max_frame comes back as `PEERNET_ERR_HANDLER_FAILED` with a
+/// "reply too large: ..." text naming both sizes; `PEERNET_ERR_NO_SUCH_HANDLER`'s last
+/// error names the handler.
+/// Errors: `PEERNET_ERR_INVALID_ARGUMENT`, `PEERNET_ERR_UNTRUSTED_PEER`,
+/// `PEERNET_ERR_NOT_CONNECTED`,
 /// `PEERNET_ERR_TIMEOUT`, `PEERNET_ERR_NO_SUCH_HANDLER`, `PEERNET_ERR_FORBIDDEN`,
 /// `PEERNET_ERR_HANDLER_FAILED`, `PEERNET_ERR_OVERLOADED`, `PEERNET_ERR_PAYLOAD_TOO_LARGE`,
 /// `PEERNET_ERR_CLOSED`. Thread-safe; may be called from callbacks.
@@ -258,7 +271,10 @@ pub unsafe extern "C" fn peernet_call_async(
         let done = required(done, "done")?;
         n.check_open()?;
         let rt = runtime()?;
-        let guard = n.ctx.enter().ok_or(Error::Closed)?;
+        let guard = n
+            .ctx
+            .enter()
+            .ok_or(Error::Closed(CloseReason::LocalShutdown))?;
         let ud = SendPtr(user_data);
         if n.ctx.inline() {
             // No task for the call (its reply reaches a callback on the connection's
@@ -318,8 +334,9 @@ fn complete_call(guard: &InflightGuard, done: CallFn, ud: SendPtr, r: &Result<Ve
 /// Sends `len` bytes of `body` (copied) to handler `name` on `key`, fire-and-forget: no
 /// reply; the handler's result is dropped. Waits only for queue space (then
 /// `PEERNET_ERR_OVERLOADED`).
-/// Errors: `PEERNET_ERR_INVALID_ARGUMENT`, `PEERNET_ERR_NOT_CONNECTED` (peer offline:
-/// nothing is queued), `PEERNET_ERR_OVERLOADED`, `PEERNET_ERR_PAYLOAD_TOO_LARGE`,
+/// Errors: `PEERNET_ERR_INVALID_ARGUMENT`, `PEERNET_ERR_UNTRUSTED_PEER` (key not
+/// trusted: nothing is queued), `PEERNET_ERR_NOT_CONNECTED` (peer offline: nothing is
+/// queued), `PEERNET_ERR_OVERLOADED`, `PEERNET_ERR_PAYLOAD_TOO_LARGE`,
 /// `PEERNET_ERR_CLOSED`. Thread-safe.
 ///
 /// # Safety

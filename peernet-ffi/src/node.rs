@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use peernet_core::{Error, Node};
+use peernet_core::{CloseReason, Error, Node};
 use tokio::sync::watch;
 
 use crate::callbacks::{lock, NodeCtx};
@@ -52,7 +52,7 @@ impl peernet_node {
     /// Fails with `Closed` once `peernet_node_free` has started.
     pub(crate) fn check_open(&self) -> Result<(), Error> {
         if self.closing.load(Ordering::Acquire) {
-            Err(Error::Closed)
+            Err(Error::Closed(CloseReason::LocalShutdown))
         } else {
             Ok(())
         }
@@ -192,6 +192,51 @@ pub unsafe extern "C" fn peernet_node_port(node: *const peernet_node) -> u16 {
     })
 }
 
+/// Writes the address the node's listener is bound to ("127.0.0.1:7000",
+/// "[::1]:7000"), as text with a NUL, into `buf` of `len` bytes; `len` of
+/// `PEERNET_PEER_TEXT_SIZE` (64) always suffices. A node that does not listen (its
+/// config's listen address turned off) writes the empty string. With port 0 in the
+/// config, this is where to find the port the system chose. The caller owns `buf`;
+/// nothing is kept. Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL node or buf, or `len`
+/// too small: the last error names the size needed; `buf` then holds the empty string
+/// if `len` > 0). Thread-safe.
+///
+/// # Safety
+/// `node` is NULL or live; `buf` is NULL or `len` writable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn peernet_node_address(
+    node: *const peernet_node,
+    buf: *mut c_char,
+    len: usize,
+) -> peernet_status {
+    ffi_guard!({
+        // SAFETY: contract above.
+        let n = unsafe { peernet_node::acquire(node) }?;
+        if buf.is_null() {
+            return Err(crate::guard::invalid("buf is NULL"));
+        }
+        // SAFETY: non-NULL, `len` writable bytes by the contract above.
+        let dst = unsafe { std::slice::from_raw_parts_mut(buf, len) };
+        let text = n
+            .node
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        if text.len() >= len {
+            if let Some(first) = dst.first_mut() {
+                *first = 0;
+            }
+            return Err(crate::guard::invalid(format!(
+                "buf of {len} bytes is too small for the address {text:?}: pass at least \
+                 {} bytes (PEERNET_PEER_TEXT_SIZE always suffices)",
+                text.len() + 1
+            )));
+        }
+        crate::types::fill_text(&mut dst[..=text.len()], &text);
+        Ok(peernet_status::PEERNET_OK)
+    })
+}
+
 /// Trusts a peer (persisted in the data directory), with an optional label (NULL keeps
 /// the current one). Only trusted peers can connect or be connected to.
 /// Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL, own key, bad label),
@@ -279,9 +324,13 @@ pub unsafe extern "C" fn peernet_grant_rpc(
 
 /// Dials `addr` ("ip:port") and authenticates the peer as `key` (which must be trusted).
 /// Blocks until the peer confirmed the connection or `timeout_ms` passed (0 times out at
-/// once); returns at once if already connected.
+/// once); returns at once if already connected. A peer that is not up yet (connection
+/// refused, no route) is dialed again after 50 ms doubling to 1 s until `timeout_ms`,
+/// so a program may start before its peer; a handshake refusal (the peer does not
+/// trust us, another key) fails at once.
 /// Errors: `PEERNET_ERR_INVALID_ARGUMENT`, `PEERNET_ERR_UNTRUSTED_PEER`, `PEERNET_ERR_IO`
-/// (refused), `PEERNET_ERR_TIMEOUT`, `PEERNET_ERR_HANDSHAKE_FAILED`, `PEERNET_ERR_CLOSED`.
+/// (still refused at the timeout; the last error says how many dials were refused),
+/// `PEERNET_ERR_TIMEOUT`, `PEERNET_ERR_HANDSHAKE_FAILED`, `PEERNET_ERR_CLOSED`.
 /// Thread-safe; may be called from callbacks.
 ///
 /// # Safety

@@ -201,6 +201,31 @@ pub unsafe extern "C" fn peernet_next_event(
     })
 }
 
+/// A file descriptor that is readable while the node's event queue (the one
+/// `peernet_next_event` reads) holds events, for `poll`/`epoll`/`select` loops:
+/// level-triggered — it stays readable until the queue is empty, whatever the number of
+/// events, so after it polls readable the caller drains the queue with
+/// `peernet_next_event(node, 0, &ev)` until `PEERNET_ERR_TIMEOUT` (reading the
+/// descriptor itself is not needed and does not remove events). With edge-triggered
+/// epoll, drain the queue on every wake-up. It is also readable once the node is being
+/// freed (`peernet_next_event` then gives `PEERNET_ERR_CLOSED`). The library owns the
+/// descriptor (close-on-exec, non-blocking): never close it; it is valid until
+/// `peernet_node_free`, so take it out of your poll set before freeing the node. Every
+/// call returns the same descriptor. Returns -1 (and sets the last error) for a NULL
+/// node, or on a system without eventfd (Linux only for now). Thread-safe.
+///
+/// # Safety
+/// `node` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn peernet_event_fd(node: *mut peernet_node) -> c_int {
+    ffi_guard!({
+        // SAFETY: contract above.
+        let n = unsafe { peernet_node::acquire(node) }?;
+        n.check_open()?;
+        n.events.fd()
+    })
+}
+
 /// Sends the library's log records at `max_level` and more severe (`PEERNET_LOG_ERROR`
 /// 1 … `PEERNET_LOG_TRACE` 5; `PEERNET_LOG_OFF` 0 = none) to `callback`, process-wide;
 /// `callback` NULL removes it. The callback runs on whichever library thread logs (often

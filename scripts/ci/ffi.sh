@@ -2,8 +2,9 @@
 # C ABI checks: header up to date and every export guarded (cargo test), release build
 # and `make install` into a temporary prefix, then against that install: the C suite
 # (plain, static, ASan+UBSan, valgrind), the C/C++ examples (echo server + client run
-# once, C++ example), the Python ctypes suite and the Node koffi suite.
-# Needs: cargo, cc, c++, make, pkg-config, valgrind, python3 with pytest, node + npm.
+# once, C++ example, the CMake package example), the Python ctypes suite and the Node
+# koffi suite.
+# Needs: cargo, cc, c++, make, cmake, pkg-config, valgrind, python3 with pytest, node + npm.
 # Set PEERNET_BENCH=1 to also run the C-vs-Rust benchmark (it asserts nothing).
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 2
@@ -52,6 +53,16 @@ echo_roundtrip() {
     return $rc
 }
 
+# The CMake package: configure, build and run bindings/c/cmake-example against the
+# install with find_package(peernet) alone (no pkg-config).
+cmake_example() {
+    local b=$WORK/cmake-example
+    env -u PKG_CONFIG_PATH cmake -S bindings/c/cmake-example -B "$b" \
+        -DCMAKE_PREFIX_PATH="$PREFIX" -DCMAKE_BUILD_TYPE=Release >"$b.log" 2>&1 &&
+        cmake --build "$b" >>"$b.log" 2>&1 || { cat "$b.log"; return 1; }
+    "$b/peernet_hello" | tee "$b.out" && grep -q '^listening 127.0.0.1:[1-9]' "$b.out"
+}
+
 node_suite() {
     (cd tests/node && npm ci --no-audit --no-fund --loglevel=error &&
         PEERNET_LIB=$LIB timeout 600 node --test --test-concurrency=1 test/)
@@ -70,6 +81,7 @@ run "C suite, valgrind" timeout 1200 valgrind --quiet --max-threads=3000 --error
 run "build examples (C, C++17)" make -s -C bindings/c OUT="$WORK/ex"
 run "example: echo server + client" echo_roundtrip
 run "example: C++ wrapper" timeout 120 "$WORK/ex/cpp_echo"
+run "example: CMake find_package(peernet)" cmake_example
 run "ctypes suite" env PEERNET_LIB="$LIB" timeout 600 python3 -m pytest -q -p no:cacheprovider tests/ctypes
 run "node koffi suite" node_suite
 if [ "${PEERNET_BENCH:-0}" = 1 ]; then

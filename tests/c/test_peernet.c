@@ -314,7 +314,8 @@ static void test_every_status(void) {
         REQUIRE(bind_loopback(&fd, &port, 0));
         char a[64];
         snprintf(a, sizeof a, "127.0.0.1:%d", port);
-        CHECK_STATUS(peernet_connect(p.a, &p.kb, a, 2000), PEERNET_ERR_IO);
+        /* refused dials are retried until the timeout, then IO */
+        CHECK_STATUS(peernet_connect(p.a, &p.kb, a, 300), PEERNET_ERR_IO);
         close(fd);
     }
     /* IO: listen address in use */
@@ -1185,6 +1186,8 @@ typedef struct test_case {
     void (*fn)(void);
 } test_case;
 
+#include "first_hour.c"
+
 static const test_case TESTS[] = {
     /* first: peernet-core's dialer/discovery tasks may outlive peernet_node_free by up to
      * a handshake timeout (they hold the node's state); running this test early keeps
@@ -1214,6 +1217,12 @@ static const test_case TESTS[] = {
     {"inline_callbacks", test_inline_callbacks},
     {"logger", test_logger},
     {"metrics", test_metrics},
+    {"untrusted_call_names_key_and_fix", test_untrusted_call_names_key_and_fix},
+    {"errors_name_handler_and_sizes", test_errors_name_handler_and_sizes},
+    {"closed_says_who_closed", test_closed_says_who_closed},
+    {"connect_retries_until_timeout", test_connect_retries_until_timeout},
+    {"node_address", test_node_address},
+    {"event_fd", test_event_fd},
 };
 
 int main(int argc, char **argv) {

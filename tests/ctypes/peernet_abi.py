@@ -119,6 +119,7 @@ _PROTOS = {
     "peernet_node_free": (None, [NodeP]),
     "peernet_node_key": (None, [NodeP, KeyP]),
     "peernet_node_port": (C.c_uint16, [NodeP]),
+    "peernet_node_address": (Status, [NodeP, C.c_char_p, C.c_size_t]),
     "peernet_trust": (Status, [NodeP, KeyP, C.c_char_p]),
     "peernet_untrust": (Status, [NodeP, KeyP]),
     "peernet_is_trusted": (C.c_bool, [NodeP, KeyP]),
@@ -148,6 +149,7 @@ _PROTOS = {
     "peernet_lost": (Status, [NodeP, KeyP]),
     "peernet_set_event_callback": (Status, [NodeP, EVENT_FN, C.c_void_p, FREE_FN]),
     "peernet_next_event": (Status, [NodeP, C.c_uint32, C.POINTER(Event)]),
+    "peernet_event_fd": (C.c_int, [NodeP]),
     "peernet_set_logger": (Status, [LOG_FN, C.c_void_p, C.c_int]),
 }
 

@@ -144,7 +144,7 @@ def test_every_status_code(nodes, pair, tmp_path):
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
-    assert lib.peernet_connect(a, ref(kc), f"127.0.0.1:{port}".encode(), 2000) == pn.ERR_IO
+    assert lib.peernet_connect(a, ref(kc), f"127.0.0.1:{port}".encode(), 300) == pn.ERR_IO
     s.close()
     cfg = nodes.config("io")
     lib.peernet_config_set_listen(cfg, addr_of(b))

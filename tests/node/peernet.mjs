@@ -91,6 +91,7 @@ const PROTOS = [
   'void peernet_node_free(peernet_node *node)',
   'void peernet_node_key(const peernet_node *node, _Out_ peernet_key *out)',
   'uint16_t peernet_node_port(const peernet_node *node)',
+  'peernet_status peernet_node_address(const peernet_node *node, char *buf, size_t len)',
   'peernet_status peernet_trust(peernet_node *node, const peernet_key *key, const char *label)',
   'peernet_status peernet_untrust(peernet_node *node, const peernet_key *key)',
   'bool peernet_is_trusted(peernet_node *node, const peernet_key *key)',
@@ -114,6 +115,7 @@ const PROTOS = [
   'peernet_status peernet_lost(peernet_node *node, const peernet_key *key)',
   'peernet_status peernet_set_event_callback(peernet_node *node, peernet_event_fn *callback, void *user_data, peernet_free_fn *free_user_data)',
   'peernet_status peernet_next_event(peernet_node *node, uint32_t timeout_ms, _Out_ peernet_event *out)',
+  'int peernet_event_fd(peernet_node *node)',
   'peernet_status peernet_set_logger(peernet_log_fn *callback, void *user_data, int max_level)',
 ];
 

@@ -14,7 +14,7 @@ pub(crate) fn to_py(py: Python<'_>, e: Error) -> PyErr {
         Error::CorruptFile { .. } => "CorruptFile",
         Error::NotConnected => "NotConnected",
         Error::Timeout => "Timeout",
-        Error::NoSuchHandler => "NoSuchHandler",
+        Error::NoSuchHandler(_) => "NoSuchHandler",
         Error::Forbidden => "Forbidden",
         Error::HandlerFailed(m) => return raise(py, "HandlerFailed", m.clone()),
         Error::Overloaded => "Overloaded",
@@ -22,7 +22,8 @@ pub(crate) fn to_py(py: Python<'_>, e: Error) -> PyErr {
         Error::HandshakeFailed(_) => "HandshakeFailed",
         Error::PayloadTooLarge { .. } => "PayloadTooLarge",
         Error::AlreadyExists(_) => "AlreadyExists",
-        Error::Closed => "Closed",
+        // The class says "closed"; the message says who closed and why.
+        Error::Closed(why) => return raise(py, "Closed", why.to_string()),
         Error::Internal(_) => "InternalError",
         Error::Busy { path, pid } => {
             // `pid` and `path` as attributes, so the CLI can say what to do.

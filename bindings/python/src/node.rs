@@ -110,7 +110,7 @@ impl NodeHandle {
             .as_ref()
         {
             Some(i) => Ok(Arc::clone(&i.node)),
-            None => Err(to_py(py, peernet_core::Error::Closed)),
+            None => Err(to_py(py, node_closed())),
         }
     }
 
@@ -564,7 +564,7 @@ impl NodeHandle {
     fn set_event_callback(&self, py: Python<'_>, cb: Option<Py<PyAny>>) -> PyResult<()> {
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let Some(inner) = g.as_mut() else {
-            return Err(to_py(py, peernet_core::Error::Closed));
+            return Err(to_py(py, node_closed()));
         };
         if let Some(t) = inner.events.take() {
             t.abort();
@@ -665,7 +665,7 @@ impl NodeHandle {
                 }
                 Ok::<_, peernet_core::Error>(rtts)
             });
-            task.await.unwrap_or(Err(peernet_core::Error::Closed))
+            task.await.unwrap_or(Err(node_closed()))
         })?;
         check(py, r)
     }
@@ -701,7 +701,7 @@ impl NodeHandle {
             for task in tasks {
                 match task.await {
                     Ok(r) => r?,
-                    Err(_) => return Err(peernet_core::Error::Closed),
+                    Err(_) => return Err(node_closed()),
                 }
             }
             Ok(t.elapsed().as_secs_f64())
@@ -770,4 +770,10 @@ fn deliver(py: Python<'_>, cb: &Py<PyAny>, ev: Event) {
     if let Err(e) = cb.call1(py, (ev.kind.as_str(), key, addr, ev.detail)) {
         e.write_unraisable(py, None);
     }
+}
+
+/// The error of an operation on a node that was closed (`close()` or the end of its
+/// `with` block).
+fn node_closed() -> peernet_core::Error {
+    peernet_core::Error::Closed(peernet_core::CloseReason::LocalShutdown)
 }

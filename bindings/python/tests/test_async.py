@@ -36,7 +36,8 @@ def test_call_async_errors(pair: tuple[peernet.Node, peernet.Node]) -> None:
             await a.call_async(b.key, "missing")
         with pytest.raises(peernet.HandlerFailed, match="KeyError"):
             await a.call_async(b.key, "boom")
-        with pytest.raises(peernet.NotConnected):
+        # A key not trusted here (issue 20): UntrustedPeer, not NotConnected.
+        with pytest.raises(peernet.UntrustedPeer, match="trust it first"):
             await a.call_async(b"\x09" * 32, "x")
         with pytest.raises(ValueError):
             await a.call_async(b.key, "x", timeout=-2)

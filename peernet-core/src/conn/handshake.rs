@@ -11,7 +11,7 @@ use peernet_proto::Key;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::error::{Error, Result};
+use crate::error::{CloseReason, Error, Result};
 use crate::identity::Identity;
 
 /// A socket that passed the handshake and both trust checks.
@@ -45,7 +45,7 @@ async fn read_frame(stream: &mut TcpStream, buf: &mut Vec<u8>, limit: usize) -> 
             .await
             .map_err(|e| Error::HandshakeFailed(format!("read: {e}")))?;
         if n == 0 {
-            return Err(Error::Closed);
+            return Err(Error::Closed(CloseReason::PeerEof));
         }
         buf.extend_from_slice(&chunk[..n]);
         // Never hold more than one maximal frame plus one read.
@@ -66,7 +66,7 @@ async fn write_frame(stream: &mut TcpStream, body: &[u8]) -> Result<()> {
 
 fn hs_closed(e: Error, during: &str) -> Error {
     match e {
-        Error::Closed => Error::HandshakeFailed(format!("connection closed during {during}")),
+        Error::Closed(_) => Error::HandshakeFailed(format!("connection closed during {during}")),
         other => other,
     }
 }
@@ -107,7 +107,7 @@ pub(crate) async fn initiate(
     // Spec 3.4: established only once the responder's first transport frame opens.
     let mut first = match read_frame(&mut stream, &mut buf, max_frame_len).await {
         Ok(f) => f,
-        Err(Error::Closed) => {
+        Err(Error::Closed(_)) => {
             return Err(Error::UntrustedPeer(format!(
                 "{} refused the connection (we are not in its trust store)",
                 peer.fingerprint()

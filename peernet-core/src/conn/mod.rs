@@ -2,6 +2,7 @@
 //! sends, its pending-call table and send queue. The tasks that drive the socket live in
 //! `reader.rs` and `writer.rs`; the handshake over a socket in `handshake.rs`.
 
+mod close;
 pub(crate) mod handshake;
 mod pending;
 mod reader;
@@ -20,10 +21,11 @@ use peernet_proto::Key;
 use tokio::sync::{mpsc, oneshot, watch, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
-use crate::error::{Error, Result};
+use crate::error::{CloseReason, Error, Result};
 use crate::handlers::Revoked;
 use pending::{Callback, Pending, Waiter};
 
+pub(crate) use close::CloseCause;
 pub(crate) use pending::CallbackFn;
 pub(crate) use reader::spawn_connection;
 
@@ -66,33 +68,6 @@ pub(crate) enum Out {
     Frame(Plain, Option<OwnedSemaphorePermit>),
     /// Flush what came before, shut the socket's write side down and stop.
     Close,
-}
-
-/// Why a connection ended (the `detail` of the disconnected event).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum CloseCause {
-    /// The peer closed the socket or said Goodbye.
-    PeerClosed(String),
-    /// We closed it on purpose (disconnect, untrust, duplicate, shutdown).
-    Local(String),
-    /// No Pong within the heartbeat timeout.
-    HeartbeatTimeout,
-    /// A frame failed to open or an envelope failed to decode.
-    Protocol(String),
-    /// A socket error.
-    Io(String),
-}
-
-impl std::fmt::Display for CloseCause {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            CloseCause::PeerClosed(m) => write!(f, "peer closed: {m}"),
-            CloseCause::Local(m) => write!(f, "closed: {m}"),
-            CloseCause::HeartbeatTimeout => f.write_str("heartbeat timeout"),
-            CloseCause::Protocol(m) => write!(f, "protocol error: {m}"),
-            CloseCause::Io(m) => write!(f, "i/o error: {m}"),
-        }
-    }
 }
 
 /// Per-connection counters (relaxed atomics; read by `peers()`).
@@ -165,6 +140,9 @@ pub(crate) struct Conn {
     deadline_moved: Notify,
     next_id: AtomicU64,
     close_tx: watch::Sender<Option<CloseCause>>,
+    /// The first close this node asked for, recorded before its Goodbye is queued (so
+    /// before the peer can react to it); the cause of the calls the close fails.
+    intent: Mutex<Option<CloseCause>>,
     /// Serving side: calls being handled now, bounded.
     pub(crate) serving: Arc<Semaphore>,
     serving_cap: usize,
@@ -231,6 +209,7 @@ impl Conn {
             deadline_moved: Notify::new(),
             next_id: AtomicU64::new(1),
             close_tx,
+            intent: Mutex::new(None),
             serving: Arc::new(Semaphore::new(limits.max_concurrent_calls)),
             serving_cap: limits.max_concurrent_calls,
             inbound_bytes: Arc::new(Semaphore::new(inbound_cap)),
@@ -246,18 +225,30 @@ impl Conn {
         (conn, rx, close_rx)
     }
 
+    /// The `Closed` error of an operation that found this connection ended: why it
+    /// ended (the cause recorded when it closed, or the one asked for by `close`).
+    pub(crate) fn closed_error(&self) -> Error {
+        if let Some(r) = &lock(&self.pending).closed {
+            return Error::Closed(r.clone());
+        }
+        let asked = self.close_tx.borrow().as_ref().map(CloseCause::reason);
+        Error::Closed(asked.unwrap_or(CloseReason::Local("connection closed".into())))
+    }
+
     /// Largest frame body the peer accepts.
     fn peer_limit(&self) -> usize {
         self.info.peer_hello.max_frame_len as usize
     }
 
     /// Encodes an envelope for this peer, refusing one over its frame limit.
-    pub(crate) fn encode(&self, env: &Envelope<'_>) -> Result<Plain> {
+    /// `payload` is the length of the caller's bytes in it, for the error.
+    pub(crate) fn encode(&self, env: &Envelope<'_>, payload: usize) -> Result<Plain> {
         let len = env.encoded_len();
         if len + TAG_LEN > self.peer_limit() {
             return Err(Error::PayloadTooLarge {
-                len: len + TAG_LEN,
+                len: payload,
                 limit: self.peer_limit(),
+                overhead: (len + TAG_LEN).saturating_sub(payload),
             });
         }
         Ok(Plain::encode(env, len))
@@ -270,10 +261,10 @@ impl Conn {
         let permit = Arc::clone(&self.queue_bytes)
             .acquire_many_owned(need)
             .await
-            .map_err(|_| Error::Closed)?;
+            .map_err(|_| self.closed_error())?;
         self.queue
             .send(Out::Frame(plaintext, Some(permit)))
-            .map_err(|_| Error::Closed)
+            .map_err(|_| self.closed_error())
     }
 
     /// Queues a small control envelope (Ping, Pong, Goodbye) without waiting.
@@ -286,13 +277,13 @@ impl Conn {
     pub(crate) async fn call(&self, name: &str, body: &[u8], timeout: Duration) -> Result<Vec<u8>> {
         let deadline = Instant::now() + timeout;
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let frame = self.encode(&Envelope::Call { id, name, body })?;
+        let frame = self.encode(&Envelope::Call { id, name, body }, body.len())?;
         self.stats.count(self.metrics, &self.stats.calls_out);
         let (tx, rx) = oneshot::channel();
         {
             let mut p = lock(&self.pending);
-            if p.closed {
-                return Err(Error::Closed);
+            if let Some(r) = &p.closed {
+                return Err(Error::Closed(r.clone()));
             }
             p.insert(id, Waiter::Task(tx));
         }
@@ -306,8 +297,8 @@ impl Conn {
         }
         match tokio::time::timeout_at(deadline, rx).await {
             Err(_) => Err(Error::Timeout),
-            Ok(Err(_)) => Err(Error::Closed),
-            Ok(Ok(r)) => r,
+            Ok(Err(_)) => Err(self.closed_error()),
+            Ok(Ok(r)) => r.map_err(|e| e.for_handler(name)),
         }
     }
 
@@ -325,10 +316,13 @@ impl Conn {
     ) {
         let deadline = Instant::now() + timeout;
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let frame = match self.encode(&Envelope::Call { id, name, body }) {
+        let frame = match self.encode(&Envelope::Call { id, name, body }, body.len()) {
             Ok(f) => f,
             Err(e) => return deliver_later(done, Err(e)),
         };
+        // The Reply does not repeat the name: `NoSuchHandler` gets it here.
+        let asked = name.to_owned();
+        let done: CallbackFn = Box::new(move |r| done(r.map_err(|e| e.for_handler(&asked))));
         let need = frame.len().clamp(1, self.queue_cap) as u32;
         let Ok(permit) = Arc::clone(&self.queue_bytes).try_acquire_many_owned(need) else {
             // Queue full (or closed): wait for space in a task, like `call`.
@@ -343,9 +337,10 @@ impl Conn {
         self.stats.count(self.metrics, &self.stats.calls_out);
         {
             let mut p = lock(&self.pending);
-            if p.closed {
+            if let Some(r) = &p.closed {
+                let e = Error::Closed(r.clone());
                 drop(p);
-                return deliver_later(done, Err(Error::Closed));
+                return deliver_later(done, Err(e));
             }
             if p.insert(id, Waiter::Callback(Callback::new(done), deadline)) {
                 self.deadline_moved.notify_one();
@@ -353,7 +348,8 @@ impl Conn {
         }
         if self.queue.send(Out::Frame(frame, Some(permit))).is_err() {
             if let Some(w) = self.remove_pending(id) {
-                tokio::spawn(async move { w.finish(Err(Error::Closed)) });
+                let e = self.closed_error();
+                tokio::spawn(async move { w.finish(Err(e)) });
             }
         }
     }
@@ -393,7 +389,7 @@ impl Conn {
     /// Queues a fire-and-forget send.
     pub(crate) async fn send(&self, name: &str, body: &[u8]) -> Result<()> {
         self.stats.count(self.metrics, &self.stats.sends_out);
-        let frame = self.encode(&Envelope::Send { name, body })?;
+        let frame = self.encode(&Envelope::Send { name, body }, body.len())?;
         tokio::time::timeout(self.send_timeout, self.enqueue(frame))
             .await
             .map_err(|_| Error::Overloaded)?
@@ -417,15 +413,17 @@ impl Conn {
         w
     }
 
-    /// Fails every outstanding call with `Closed` and refuses new ones.
-    pub(crate) fn fail_pending(&self) {
+    /// Fails every outstanding call with `Closed` (saying why: `cause`) and refuses new
+    /// ones.
+    pub(crate) fn fail_pending(&self, cause: &CloseCause) {
+        let reason = cause.reason();
         let waiters: Vec<Waiter> = {
             let mut p = lock(&self.pending);
-            p.closed = true;
+            p.closed = Some(reason.clone());
             p.drain()
         };
         for w in waiters {
-            w.finish(Err(Error::Closed));
+            w.finish(Err(Error::Closed(reason.clone())));
         }
         self.pending_empty.notify_waiters();
         self.queue_bytes.close();
@@ -437,6 +435,7 @@ impl Conn {
 
     /// Asks the connection to close, after a Goodbye with `reason` if given.
     pub(crate) fn close(&self, reason: Option<GoodbyeReason>, cause: CloseCause) {
+        lock(&self.intent).get_or_insert_with(|| cause.clone());
         if let Some(reason) = reason {
             self.enqueue_control(&Envelope::Goodbye { reason });
         }
@@ -458,6 +457,11 @@ impl Conn {
             Some(GoodbyeReason::TrustRevoked),
             CloseCause::Local("trust revoked".into()),
         );
+    }
+
+    /// The close this node asked for, if it asked (see `intent`).
+    pub(crate) fn close_intent(&self) -> Option<CloseCause> {
+        lock(&self.intent).clone()
     }
 
     pub(crate) fn is_closing(&self) -> bool {

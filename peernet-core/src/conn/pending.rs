@@ -14,7 +14,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use crate::error::{Error, Result};
+use crate::error::{CloseReason, Error, Result};
 
 /// What a completed call is handed to.
 pub(crate) type CallbackFn = Box<dyn FnOnce(Result<Vec<u8>>) + Send + 'static>;
@@ -41,7 +41,8 @@ impl Callback {
 impl Drop for Callback {
     fn drop(&mut self) {
         if let Some(f) = self.0.take() {
-            let _ = catch_unwind(AssertUnwindSafe(|| f(Err(Error::Closed))));
+            let why = CloseReason::Local("the call was dropped unanswered".into());
+            let _ = catch_unwind(AssertUnwindSafe(|| f(Err(Error::Closed(why)))));
         }
     }
 }
@@ -72,8 +73,8 @@ pub(crate) struct Pending {
     map: HashMap<u64, Waiter>,
     /// Deadlines of the callback calls, earliest first.
     deadlines: BTreeSet<(Instant, u64)>,
-    /// The connection ended: no new calls.
-    pub closed: bool,
+    /// The connection ended (why): no new calls.
+    pub closed: Option<CloseReason>,
 }
 
 impl Pending {
@@ -147,9 +148,10 @@ mod tests {
     fn cb(log: &Log, id: u64) -> Callback {
         let log = Arc::clone(log);
         Callback::new(Box::new(move |r| {
-            log.lock()
-                .unwrap()
-                .push((id, r.map_err(|e| format!("{e:?}"))))
+            log.lock().unwrap().push((
+                id,
+                r.map_err(|e| format!("{e:?}").split('(').next().unwrap_or("").to_owned()),
+            ))
         }))
     }
 

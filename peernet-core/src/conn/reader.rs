@@ -110,7 +110,15 @@ pub(crate) fn spawn_connection(
             // Never returns: fails `call_with` calls whose deadline passed.
             () = conn.expire_calls() => (CloseCause::Local("call expiry stopped".into()), false),
         };
-        conn.fail_pending();
+        // A close this node asked for is the cause, even when the peer's reaction (it
+        // closes on our Goodbye) reached the reader first: `close` records it before
+        // it queues the Goodbye, `revoke` sets its flag before that.
+        let cause = if conn.revoked.is_set() {
+            CloseCause::Local("trust revoked".into())
+        } else {
+            conn.close_intent().unwrap_or(cause)
+        };
+        conn.fail_pending(&cause);
         if !writer_done {
             // Flush a Goodbye queued by `close`, then stop the writer; a peer that does
             // not read gets 2 s, then the socket is dropped.
@@ -132,16 +140,42 @@ impl Conn {
         self.queue.send(out).map_err(|_| ())
     }
 
-    /// Queues a Reply; one too large for the caller's limit becomes
-    /// `HandlerFailed("reply too large")`.
+    /// Queues a Reply. Replies are bounded by the caller's `max_frame` (from its
+    /// Hello): one too large for it becomes `HandlerFailed("reply too large: ...")`
+    /// naming the size and the limit, so the caller learns why (the connection stays).
     pub(crate) async fn reply(&self, id: u64, outcome: Outcome<'_>) {
-        let frame = match self.encode(&Envelope::Reply { id, outcome }) {
+        let payload = match &outcome {
+            Outcome::Ok(v) => v.len(),
+            Outcome::HandlerFailed(m) => m.len(),
+            _ => 0,
+        };
+        let frame = match self.encode(&Envelope::Reply { id, outcome }, payload) {
             Ok(f) => f,
-            Err(_) => {
-                let outcome = Outcome::HandlerFailed("reply too large");
-                match self.encode(&Envelope::Reply { id, outcome }) {
+            Err(e) => {
+                let msg = match e {
+                    Error::PayloadTooLarge {
+                        len,
+                        limit,
+                        overhead,
+                    } => format!(
+                        "reply too large: the handler returned {len} bytes, but this \
+                         caller's max_frame is {limit} bytes (at most {} reply bytes fit); \
+                         return less, or raise max_frame on the caller",
+                        limit.saturating_sub(overhead)
+                    ),
+                    other => format!("reply too large: {other}"),
+                };
+                tracing::debug!(peer = %self.info.peer.fingerprint(), %msg, "reply replaced");
+                let outcome = Outcome::HandlerFailed(&msg);
+                match self.encode(&Envelope::Reply { id, outcome }, msg.len()) {
                     Ok(f) => f,
-                    Err(_) => return,
+                    Err(_) => {
+                        let outcome = Outcome::HandlerFailed("reply too large");
+                        match self.encode(&Envelope::Reply { id, outcome }, 0) {
+                            Ok(f) => f,
+                            Err(_) => return,
+                        }
+                    }
                 }
             }
         };
@@ -372,7 +406,7 @@ impl Reader {
                     self.conn.note_peer_goodbye();
                     return None;
                 }
-                return Some(CloseCause::PeerClosed(format!("goodbye ({reason:?})")));
+                return Some(CloseCause::Goodbye(reason));
             }
         }
         None
@@ -491,7 +525,8 @@ async fn send_worker(
 fn outcome_result(outcome: Outcome<'_>) -> Result<Vec<u8>> {
     match outcome {
         Outcome::Ok(v) => Ok(v.to_vec()),
-        Outcome::NoSuchHandler => Err(Error::NoSuchHandler),
+        // The Reply does not carry the name; `Conn::call` puts it in.
+        Outcome::NoSuchHandler => Err(Error::NoSuchHandler(String::new())),
         Outcome::Forbidden => Err(Error::Forbidden),
         Outcome::HandlerFailed(m) => Err(Error::HandlerFailed(m.to_owned())),
         Outcome::Overloaded => Err(Error::Overloaded),
