@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, TypeVar, Union, overload
 
 from . import _peernet
+from ._aio import AsyncNodeMixin
 from ._errors import AlreadyExists, Closed, Timeout
 
 __all__ = [
@@ -160,7 +161,9 @@ class PeerInfo:
 @dataclass(frozen=True)
 class Event:
     """Something that happened: ``kind`` is "discovered", "connected", "disconnected",
-    "lost" or "network_changed"."""
+    "lost", "network_changed" or "refused" (an untrusted key completed a handshake with
+    this node and was turned away: ``key`` is the client's, ``address`` where it came
+    from)."""
 
     kind: str
     key: Optional[Key]
@@ -438,10 +441,25 @@ def _at_exit() -> None:
     _peernet._finalize()
 
 
-class Node:
-    """A PeerNet node: identity and trust store in ``data_dir``, listening on ``listen``.
+def data_path(data_dir: Union[str, os.PathLike[str]]) -> str:
+    """``data_dir`` as the node opens it: a ``str`` or any ``os.PathLike`` (``Path``), with
+    a leading ``~`` or ``~user`` expanded (``Node("~/.local/share/app/peernet")`` is in
+    the home directory, not in a folder named ``~``)."""
+    if isinstance(data_dir, bytes) or not isinstance(data_dir, (str, os.PathLike)):
+        raise TypeError(f"data_dir is a str or os.PathLike, not {type(data_dir).__name__}")
+    path = os.fspath(data_dir)
+    if not isinstance(path, str):
+        raise TypeError("data_dir must be a text path, not bytes")
+    if not path:
+        raise ValueError("data_dir is empty: give the directory for the identity and trust store")
+    return os.path.expanduser(path)
 
-    Use it as a context manager (or call :meth:`close`); a node that is garbage-collected
+
+class Node(AsyncNodeMixin):
+    """A PeerNet node: identity and trust store in ``data_dir`` (a ``str`` or
+    ``os.PathLike``; ``~`` is expanded), listening on ``listen``.
+
+    Use it as a context manager, ``with`` or ``async with`` (or call :meth:`close`); a node that is garbage-collected
     is stopped too. Every blocking method releases the GIL and can be interrupted with
     Ctrl-C. Handlers and event callbacks run on the node's own threads
     (``handler_threads`` of them), never on the network threads; RPC runs on its own
@@ -476,7 +494,7 @@ class Node:
         self._event_callbacks: list[Callable[[Event], object]] = []
         self._event_queues: list[queue.Queue[Event]] = []
         self._h = _peernet.NodeHandle.start(
-            os.fspath(data_dir),
+            data_path(data_dir),
             listen,
             discovery._tuple() if discovery is not None else None,
             hb,
