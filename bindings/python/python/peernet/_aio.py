@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 if TYPE_CHECKING:
     from ._api import Event, KeyLike, Node
+    from ._peernet import NodeHandle
 
 
 def _unit(b: bytes) -> None:
@@ -63,7 +64,7 @@ class AsyncNodeMixin:
     """The asyncio half of :class:`peernet.Node` (mixed into it)."""
 
     if TYPE_CHECKING:
-        _h: Any
+        _h: NodeHandle
         _event_callbacks: list[Callable[[Event], object]]
 
         def close(self) -> None: ...
