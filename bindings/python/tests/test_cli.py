@@ -122,7 +122,7 @@ def test_trust_add_list_remove(tmp_path: Path) -> None:
 
 
 def test_offline_commands_refuse_a_directory_a_node_holds(tmp_path: Path, procs: list[Proc]) -> None:
-    """Issue 14 item 4: `trust remove` beside a running node used to succeed and then be
+    """`trust remove` beside a running node used to succeed and then be
     undone by the node's next write. Now it fails, changes nothing, and says what to do."""
     d = str(tmp_path / "held")
     other = "cd" * 32
@@ -227,7 +227,7 @@ def announcer(tmp_path: Path, port: str) -> peernet.Node:
 
 
 def test_chat_trusts_only_the_peer_named(tmp_path: Path, procs: list[Proc]) -> None:
-    """Issue 14 item 6: a forged announcement shown first is not trusted when the user
+    """a forged announcement shown first is not trusted when the user
     accepts the real peer; "y" and /quit are no answers."""
     port = str(free_udp_port())
     with announcer(tmp_path, port) as forger:

@@ -151,11 +151,18 @@ def test_snippet(b: Block, tmp_path: Path) -> None:
         print(out)
         return
     procs = [_spawn(b, tmp_path, "alice", "bob", port), _spawn(b, tmp_path, "bob", "alice", port)]
+    results: list[tuple[str, str]] = []
     try:
-        outs = [_finish(p, f"{b.id} as {who}") for p, who in zip(procs, ("alice", "bob"))]
+        for p, who in zip(procs, ("alice", "bob")):
+            try:
+                results.append((who, _finish(p, f"{b.id} as {who}")))
+            except BaseException as e:  # both sides' output, not just the first failure
+                results.append((who, f"FAILED: {e}"))
     finally:
         for p in procs:
             if p.poll() is None:
                 p.kill()
                 p.wait()
-    print(outs)
+    report = "\n".join(f"--- {who}:\n{out}" for who, out in results)
+    assert not any(out.startswith("FAILED") for _, out in results), report
+    print(report)
