@@ -224,3 +224,20 @@ def test_call_trust_of_a_wrong_key_is_not_kept(tmp_path: Path, procs: list[Proc]
     r = run("--dir", d, "call", wrong, "echo", "x", "--addr", "127.0.0.1:9", "--trust", "--timeout", "2")
     assert r.returncode == 1
     assert wrong not in run("--dir", d, "trust", "list").stdout
+
+
+def test_refused_event_names_the_untrusted_client(tmp_path: Path) -> None:
+    with peernet.Node(tmp_path / "server", listen="127.0.0.1:0") as server, peernet.Node(
+        tmp_path / "client", listen=None
+    ) as client:
+        events = server.events(timeout=10)
+        client.trust(server.key)
+        assert server.address is not None
+        with pytest.raises(peernet.UntrustedPeer, match="refused"):
+            client.connect(server.key, server.address, timeout=5.0)
+        ev = next((e for e in events if e.kind == "refused"), None)
+        events.close()
+        assert ev is not None, "no refused event within 10 s"
+        assert ev.key == client.key
+        assert ev.address is not None and ev.address.startswith("127.0.0.1:")
+        assert "not in the trust store" in ev.reason
