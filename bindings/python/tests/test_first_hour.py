@@ -18,7 +18,6 @@ import pytest
 import peernet
 from conftest import free_udp_port
 from peernet import cli
-from peernet.chat import _out, default_listen, install_log_handler
 from test_cli import PEERNET, Proc, key_of, procs, run
 
 __all__ = ["procs"]  # the fixture, imported for the tests below
@@ -101,6 +100,8 @@ def test_help_describes_every_option_and_its_default() -> None:
 
 
 def test_chat_on_loopback_listens_on_loopback() -> None:
+    from peernet.chat import default_listen
+
     assert default_listen(["127.255.255.255"]) == "127.0.0.1:0"
     assert default_listen(["127.255.255.255:4041", "::1"]) == "127.0.0.1:0"
     assert default_listen(["192.168.1.255"]) == "0.0.0.0:0"
@@ -133,6 +134,8 @@ class _Chunks(io.TextIOBase):
 
 
 def test_log_lines_never_start_inside_an_output_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    from peernet.chat import _out, install_log_handler
+
     term = _Chunks()
     monkeypatch.setattr(sys, "stdout", term)
     monkeypatch.setattr(sys, "stderr", term)
