@@ -128,7 +128,7 @@ def test_calls_from_two_loops_at_once_and_loops_are_not_kept(
     import gc
     import weakref
 
-    from peernet import _api
+    from peernet import _aio
 
     a, b = pair
     b.expose("echo", lambda peer, body: body)
@@ -154,7 +154,7 @@ def test_calls_from_two_loops_at_once_and_loops_are_not_kept(
     gc.collect()
     assert len(loops) == 2
     assert all(r() is None for r in loops)
-    assert len(_api._inboxes) == 0
+    assert len(_aio._inboxes) == 0
 
 
 def test_async_with_connect_wait_send_and_aevents(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ the network, and ``async for ev in node.aevents()``.
 None of them blocks the event loop or polls it: the core runs the operation on its own
 runtime (without the GIL) and completes it on the node's completion thread, which hands
 the result to the loop with one ``loop.call_soon_threadsafe`` per batch (see
-``_api._Inbox``). Events reach an ``aevents()`` iterator the same way, from the node's
+``_Inbox``). Events reach an ``aevents()`` iterator the same way, from the node's
 event thread.
 """
 
@@ -13,12 +13,90 @@ from __future__ import annotations
 import asyncio
 import collections
 import threading
+import weakref
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 if TYPE_CHECKING:
     from ._api import Event, KeyLike, Node
     from ._peernet import NodeHandle
+
+
+def _resolve(fut: asyncio.Future[Any], convert: Callable[[bytes], Any], ok: bool, value: Any) -> None:
+    if fut.done():
+        return
+    if ok:
+        try:
+            fut.set_result(convert(value))
+        except Exception as e:
+            fut.set_exception(e)
+    else:
+        fut.set_exception(value)
+
+
+class _Inbox:
+    """Completions on their way to one event loop. The completion thread appends and wakes
+    the loop only when the inbox was empty (one ``call_soon_threadsafe``, i.e. one
+    self-pipe write and one loop wake-up, per batch instead of per call); the loop then
+    resolves everything queued so far."""
+
+    __slots__ = ("loop", "items", "lock", "scheduled")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        # A weak reference: the inbox is the value of a WeakKeyDictionary keyed by the loop.
+        self.loop = weakref.ref(loop)
+        self.items: list[tuple[asyncio.Future[Any], Callable[[bytes], Any], bool, Any]] = []
+        self.lock = threading.Lock()
+        self.scheduled = False
+
+    def push(self, fut: asyncio.Future[Any], convert: Callable[[bytes], Any], ok: bool, value: Any) -> None:
+        with self.lock:
+            self.items.append((fut, convert, ok, value))
+            if self.scheduled:
+                return
+            self.scheduled = True
+        loop = self.loop()
+        if loop is not None:
+            try:
+                loop.call_soon_threadsafe(self.drain)
+                return
+            except RuntimeError:
+                pass
+        # The loop is closed or gone: nobody waits for these results.
+        with self.lock:
+            self.items.clear()
+            self.scheduled = False
+
+    def drain(self) -> None:
+        with self.lock:
+            items, self.items = self.items, []
+            self.scheduled = False
+        for fut, convert, ok, value in items:
+            _resolve(fut, convert, ok, value)
+
+
+_inboxes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Inbox] = weakref.WeakKeyDictionary()
+_inboxes_lock = threading.Lock()
+
+
+def _inbox(loop: asyncio.AbstractEventLoop) -> _Inbox:
+    box = _inboxes.get(loop)
+    if box is None:
+        with _inboxes_lock:
+            box = _inboxes.setdefault(loop, _Inbox(loop))
+    return box
+
+
+def _completer(
+    loop: asyncio.AbstractEventLoop, fut: asyncio.Future[Any], convert: Callable[[bytes], Any]
+) -> Callable[[bool, Any], None]:
+    """The callback the core completes an async call with (on its completion thread)."""
+    push = _inbox(loop).push
+
+    def done(ok: bool, value: Any) -> None:
+        push(fut, convert, ok, value)
+
+    return done
 
 
 def _unit(b: bytes) -> None:
@@ -84,8 +162,6 @@ class AsyncNodeMixin:
         await asyncio.get_running_loop().run_in_executor(None, self.close)
 
     def _start(self, convert: Callable[[bytes], Any]) -> tuple[asyncio.Future[Any], Callable[[bool, Any], None]]:
-        from ._api import _completer
-
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Any] = loop.create_future()
         return fut, _completer(loop, fut, convert)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, TypeVar, Union, overload
 
 from . import _peernet
-from ._aio import AsyncNodeMixin
+from ._aio import AsyncNodeMixin, _completer
 from ._errors import AlreadyExists, Closed, Timeout
 
 __all__ = [
@@ -247,7 +247,7 @@ def _dispatch(
             return
     except Exception as e:
         if not is_call:
-            _log.warning("handler %r failed on a send from %s: %s", name, key.fingerprint, e)
+            _log.warning("handler %r failed on a send from fingerprint %s: %s", name, key.fingerprint, e)
         responder.err(_describe(e))
         return
     _reply(responder, result)
@@ -341,83 +341,6 @@ def _deliver_event(
             cb(ev)
         except Exception:
             _log.exception("event callback raised")
-
-
-def _resolve(fut: asyncio.Future[Any], convert: Callable[[bytes], Any], ok: bool, value: Any) -> None:
-    if fut.done():
-        return
-    if ok:
-        try:
-            fut.set_result(convert(value))
-        except Exception as e:
-            fut.set_exception(e)
-    else:
-        fut.set_exception(value)
-
-
-class _Inbox:
-    """Completions on their way to one event loop. The completion thread appends and wakes
-    the loop only when the inbox was empty (one ``call_soon_threadsafe``, i.e. one
-    self-pipe write and one loop wake-up, per batch instead of per call); the loop then
-    resolves everything queued so far."""
-
-    __slots__ = ("loop", "items", "lock", "scheduled")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        # A weak reference: the inbox is the value of a WeakKeyDictionary keyed by the loop.
-        self.loop = weakref.ref(loop)
-        self.items: list[tuple[asyncio.Future[Any], Callable[[bytes], Any], bool, Any]] = []
-        self.lock = threading.Lock()
-        self.scheduled = False
-
-    def push(self, fut: asyncio.Future[Any], convert: Callable[[bytes], Any], ok: bool, value: Any) -> None:
-        with self.lock:
-            self.items.append((fut, convert, ok, value))
-            if self.scheduled:
-                return
-            self.scheduled = True
-        loop = self.loop()
-        if loop is not None:
-            try:
-                loop.call_soon_threadsafe(self.drain)
-                return
-            except RuntimeError:
-                pass
-        # The loop is closed or gone: nobody waits for these results.
-        with self.lock:
-            self.items.clear()
-            self.scheduled = False
-
-    def drain(self) -> None:
-        with self.lock:
-            items, self.items = self.items, []
-            self.scheduled = False
-        for fut, convert, ok, value in items:
-            _resolve(fut, convert, ok, value)
-
-
-_inboxes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Inbox] = weakref.WeakKeyDictionary()
-_inboxes_lock = threading.Lock()
-
-
-def _inbox(loop: asyncio.AbstractEventLoop) -> _Inbox:
-    box = _inboxes.get(loop)
-    if box is None:
-        with _inboxes_lock:
-            box = _inboxes.setdefault(loop, _Inbox(loop))
-    return box
-
-
-def _completer(
-    loop: asyncio.AbstractEventLoop, fut: asyncio.Future[Any], convert: Callable[[bytes], Any]
-) -> Callable[[bool, Any], None]:
-    """The callback the core completes an async call with (on its completion thread)."""
-    push = _inbox(loop).push
-
-    def done(ok: bool, value: Any) -> None:
-        push(fut, convert, ok, value)
-
-    return done
 
 
 def _identity(b: bytes) -> bytes:
@@ -556,7 +479,7 @@ class Node(AsyncNodeMixin):
             del self._h
 
     def __repr__(self) -> str:
-        return f"<peernet.Node {self._key.fingerprint} {self.address} closed={self.closed}>"
+        return f"<peernet.Node fingerprint {self._key.fingerprint} {self.address} closed={self.closed}>"
 
     # ---- trust ----
 
