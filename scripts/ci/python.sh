@@ -47,7 +47,8 @@ step "maturin build --release, install the wheel into a fresh venv, run the demo
 (cd "$PKG" && "$V/maturin" build --release -q -o "$WORK/wheels")
 # The wheel must be a manylinux one (docs/python.md names the tag it gets here).
 "$V/auditwheel" show "$WORK"/wheels/peernet-*.whl | tee "$WORK/auditwheel.txt"
-grep -q 'consistent with the following platform tag: "manylinux_' "$WORK/auditwheel.txt"
+tr -s ' \n' ' ' < "$WORK/auditwheel.txt" | grep -q 'consistent with the following platform tag: "manylinux_' \
+  || { echo "python.sh: the wheel is not a manylinux wheel (auditwheel above)"; exit 1; }
 "$PY" -m venv "$WORK/venv2"
 "$WORK/venv2/bin/pip" install -q --no-index "$WORK"/wheels/peernet-*.whl
 (cd "$WORK" && "$WORK/venv2/bin/python" -c "import peernet, peernet._peernet; print('wheel imports, version', peernet.__version__)")
