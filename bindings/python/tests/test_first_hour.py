@@ -4,6 +4,7 @@ refused or failed call tells the user."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import logging
 import os
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import peernet
-from conftest import free_udp_port
+from conftest import free_udp_port, wait_until
 from peernet import cli
 from test_cli import PEERNET, Proc, key_of, procs, run
 
@@ -244,3 +245,38 @@ def test_refused_event_names_the_untrusted_client(tmp_path: Path) -> None:
         assert ev.key == client.key
         assert ev.address is not None and ev.address.startswith("127.0.0.1:")
         assert "not in the trust store" in ev.reason
+
+
+def test_a_call_right_after_an_inbound_connection_does_not_break_the_handshake(tmp_path: Path) -> None:
+    """The README snippet's other failure: the responder's wait_connected returned as the
+    connection registered, and a call it made at once could go out before the confirming
+    Ping, so the initiator failed the handshake ("confirmation was not a Ping")."""
+    with peernet.Node(tmp_path / "a", listen="127.0.0.1:0") as a, peernet.Node(
+        tmp_path / "b", listen="127.0.0.1:0"
+    ) as b:
+        a.trust(b.key)
+        b.trust(a.key)
+        a.expose("hi", lambda peer, body: b"hi")
+        assert b.address is not None
+        failures: list[str] = []
+        for _ in range(30):
+            def call_back() -> None:
+                try:
+                    b.wait_connected(a.key, timeout=5.0)
+                    b.call(a.key, "hi", timeout=5.0)
+                except peernet.PeerNetError as e:
+                    failures.append(f"b: {type(e).__name__}: {e}")
+
+            t = threading.Thread(target=call_back)
+            t.start()
+            try:
+                a.connect(b.key, b.address, timeout=5.0)
+            except peernet.PeerNetError as e:
+                failures.append(f"a: {type(e).__name__}: {e}")
+            t.join(10)
+            for n, k in ((a, b.key), (b, a.key)):
+                with contextlib.suppress(peernet.NotConnected):
+                    n.disconnect(k)
+            wait_until(lambda: not a.is_connected(b.key) and not b.is_connected(a.key),
+                       what="both sides disconnected")
+        assert failures == [], failures[:5]
