@@ -18,6 +18,10 @@ pub enum EventKind {
     Disconnected,
     /// The set of local addresses changed.
     NetworkChanged,
+    /// An inbound handshake completed by a key this node does not trust: the connection
+    /// was refused (`key` is the client's, `address` where it came from). Lets a server
+    /// tell its operator which key to trust.
+    Refused,
 }
 
 impl EventKind {
@@ -29,6 +33,7 @@ impl EventKind {
             EventKind::Connected => "connected",
             EventKind::Disconnected => "disconnected",
             EventKind::NetworkChanged => "network_changed",
+            EventKind::Refused => "refused",
         }
     }
 }

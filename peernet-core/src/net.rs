@@ -252,7 +252,15 @@ pub(crate) async fn accept_loop(
         tokio::spawn(async move {
             let _permit = (permit, slot);
             let _ = stream.set_nodelay(true);
-            let trusted = |k: &Key| shared.is_trusted(k);
+            // The client's key, when the handshake got far enough to show an untrusted one.
+            let refused = std::sync::OnceLock::new();
+            let trusted = |k: &Key| {
+                let ok = shared.is_trusted(k);
+                if !ok {
+                    let _ = refused.set(*k);
+                }
+                ok
+            };
             let res = tokio::select! {
                 r = tokio::time::timeout(
                     shared.config.handshake_timeout,
@@ -271,7 +279,15 @@ pub(crate) async fn accept_loop(
                 }
                 Ok(Err(e)) => {
                     counters.handshake(handshake_error(&e));
-                    tracing::debug!(%remote, error = %e, "inbound handshake failed")
+                    tracing::debug!(%remote, error = %e, "inbound handshake failed");
+                    if let (Error::UntrustedPeer(m), Some(k)) = (&e, refused.get()) {
+                        shared.emit(
+                            crate::events::EventKind::Refused,
+                            Some(*k),
+                            Some(remote),
+                            m.clone(),
+                        );
+                    }
                 }
                 Err(_) => {
                     counters.handshake(HandshakeResult::Timeout);

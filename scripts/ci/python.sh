@@ -2,7 +2,8 @@
 # Python package suite: build + install `./bindings/python` into a fresh venv, check the
 # stubs (mypy stubtest on the compiled module, mypy --strict on the Python layer and the
 # tests), run pytest, then build the release wheel with maturin and install it into a
-# second fresh venv (no Rust involved) and run `peernet demo` from it.
+# second fresh venv (no Rust involved) and run `peernet demo` from it; `auditwheel show`
+# checks the wheel is a manylinux one.
 #
 # Usage: scripts/ci/python.sh [WORKDIR]   (default: a temporary directory, removed)
 # Needs: python3 (>= 3.9) with venv, a Rust toolchain, network access to PyPI for the
@@ -17,7 +18,7 @@ else
   WORK="$(mktemp -d)"; trap 'rm -rf "$WORK"' EXIT
 fi
 PY="${PYTHON:-python3}"
-TOOLS=(maturin==1.16.0 pytest==9.0.1 pytest-timeout==2.4.0 mypy==1.19.0 prometheus_client==0.26.0)
+TOOLS=(maturin==1.16.0 pytest==9.0.1 pytest-timeout==2.4.0 mypy==1.19.0 prometheus_client==0.26.0 auditwheel==6.8.2)
 
 t0=$SECONDS
 step() { echo "== [python.sh +$((SECONDS - t0))s] $*"; }
@@ -44,6 +45,10 @@ step "pytest"
 
 step "maturin build --release, install the wheel into a fresh venv, run the demo"
 (cd "$PKG" && "$V/maturin" build --release -q -o "$WORK/wheels")
+# The wheel must be a manylinux one (docs/python.md names the tag it gets here).
+"$V/auditwheel" show "$WORK"/wheels/peernet-*.whl | tee "$WORK/auditwheel.txt"
+tr -s ' \n' ' ' < "$WORK/auditwheel.txt" | grep -q 'consistent with the following platform tag: "manylinux_' \
+  || { echo "python.sh: the wheel is not a manylinux wheel (auditwheel above)"; exit 1; }
 "$PY" -m venv "$WORK/venv2"
 "$WORK/venv2/bin/pip" install -q --no-index "$WORK"/wheels/peernet-*.whl
 (cd "$WORK" && "$WORK/venv2/bin/python" -c "import peernet, peernet._peernet; print('wheel imports, version', peernet.__version__)")

@@ -481,6 +481,68 @@ impl NodeHandle {
         Ok(())
     }
 
+    /// Starts `connect`; `done(ok, value)` runs on the completion lane (value: `b""` or
+    /// the exception), like `call_cb`.
+    fn connect_cb(
+        &self,
+        py: Python<'_>,
+        key: &[u8],
+        addr: &str,
+        timeout: f64,
+        done: Py<PyAny>,
+    ) -> PyResult<()> {
+        let k = key_arg(key)?;
+        let a = addr_arg(addr, None)?;
+        let t = secs("timeout", timeout)?;
+        let n = self.node(py)?;
+        let lane = Arc::clone(&self.completions);
+        handle()?.spawn(async move {
+            let r = n.connect(&k, a, t).await.map(|()| Vec::new());
+            complete(&lane, done, r);
+        });
+        Ok(())
+    }
+
+    /// Starts `wait_connected`, completed through `done(ok, value)` like `call_cb`.
+    fn wait_connected_cb(
+        &self,
+        py: Python<'_>,
+        key: &[u8],
+        timeout: f64,
+        done: Py<PyAny>,
+    ) -> PyResult<()> {
+        let k = key_arg(key)?;
+        let t = secs("timeout", timeout)?;
+        let n = self.node(py)?;
+        let lane = Arc::clone(&self.completions);
+        handle()?.spawn(async move {
+            let r = n.wait_connected(&k, t).await.map(|()| Vec::new());
+            complete(&lane, done, r);
+        });
+        Ok(())
+    }
+
+    /// Starts `send` (which waits while the connection's queue is full), completed
+    /// through `done(ok, value)` like `call_cb`.
+    fn send_cb(
+        &self,
+        py: Python<'_>,
+        key: &[u8],
+        name: String,
+        body: &[u8],
+        done: Py<PyAny>,
+    ) -> PyResult<()> {
+        let k = key_arg(key)?;
+        let n = self.node(py)?;
+        let lane = Arc::clone(&self.completions);
+        let body = body.to_vec();
+        handle()?.spawn(async move {
+            let r = n.send(&k, &name, &body).await.map(|()| Vec::new());
+            complete(&lane, done, r);
+        });
+        Ok(())
+    }
+
     /// Manual discovery hint: `key` may be reached at `addr` (a trusted peer is then
     /// dialled by auto-connect).
     fn discovered(&self, py: Python<'_>, key: &[u8], addr: &str) -> PyResult<()> {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -128,7 +129,7 @@ def test_calls_from_two_loops_at_once_and_loops_are_not_kept(
     import gc
     import weakref
 
-    from peernet import _api
+    from peernet import _aio
 
     a, b = pair
     b.expose("echo", lambda peer, body: body)
@@ -154,4 +155,77 @@ def test_calls_from_two_loops_at_once_and_loops_are_not_kept(
     gc.collect()
     assert len(loops) == 2
     assert all(r() is None for r in loops)
-    assert len(_api._inboxes) == 0
+    assert len(_aio._inboxes) == 0
+
+
+def test_async_with_connect_wait_send_and_aevents(tmp_path: Path) -> None:
+    """The whole asyncio surface on one loop: nothing here blocks the loop (a ticker
+    task keeps running throughout) and nothing polls it."""
+
+    async def main() -> None:
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.005)
+                ticks += 1
+
+        tick = asyncio.ensure_future(ticker())
+        async with peernet.Node(tmp_path / "a", listen="127.0.0.1:0") as a, peernet.Node(
+            tmp_path / "b", listen="127.0.0.1:0"
+        ) as b:
+            a.trust(b.key)
+            b.trust(a.key)
+            got: asyncio.Queue[bytes] = asyncio.Queue()
+            loop = asyncio.get_running_loop()
+
+            @b.expose("inbox")
+            def inbox(peer: peernet.Key, body: bytes) -> None:
+                loop.call_soon_threadsafe(got.put_nowait, body)
+
+            async def first_connected() -> peernet.Event:
+                async for ev in b.aevents(timeout=10):
+                    if ev.kind == "connected" and ev.key == a.key:
+                        return ev
+                raise AssertionError("no connected event")
+
+            watch = asyncio.ensure_future(first_connected())
+            await asyncio.sleep(0)  # the iterator is registered before the connection
+            assert b.address is not None
+            await a.connect_async(b.key, b.address, timeout=5.0)
+            await b.wait_connected_async(a.key, timeout=5.0)
+            ev = await asyncio.wait_for(watch, 10)
+            assert ev.key == a.key
+            await a.send_async(b.key, "inbox", b"hello")
+            assert await asyncio.wait_for(got.get(), 10) == b"hello"
+            with pytest.raises(peernet.Timeout):
+                await a.wait_connected_async(b"\x07" * 32, timeout=0.1)
+            with pytest.raises(peernet.NotConnected):
+                await a.send_async(b"\x07" * 32, "inbox", b"x")
+            with pytest.raises(peernet.UntrustedPeer):
+                await a.connect_async(b"\x07" * 32, b.address, timeout=1.0)
+        assert a.closed and b.closed
+        before = ticks
+        await asyncio.sleep(0.05)
+        assert ticks > before
+        tick.cancel()
+
+    asyncio.run(main())
+
+
+def test_aevents_timeout_and_close_end_the_iteration(tmp_path: Path) -> None:
+    async def main() -> None:
+        n = peernet.Node(tmp_path / "n", listen=None)
+        seen = [ev async for ev in n.aevents(timeout=0.2)]
+        assert seen == []
+
+        async def drain() -> int:
+            return len([ev async for ev in n.aevents()])
+
+        t = asyncio.ensure_future(drain())
+        await asyncio.sleep(0.05)
+        await n.aclose()
+        assert await asyncio.wait_for(t, 5) == 0
+
+    asyncio.run(main())

@@ -122,7 +122,7 @@ def test_trust_add_list_remove(tmp_path: Path) -> None:
 
 
 def test_offline_commands_refuse_a_directory_a_node_holds(tmp_path: Path, procs: list[Proc]) -> None:
-    """Issue 14 item 4: `trust remove` beside a running node used to succeed and then be
+    """`trust remove` beside a running node used to succeed and then be
     undone by the node's next write. Now it fails, changes nothing, and says what to do."""
     d = str(tmp_path / "held")
     other = "cd" * 32
@@ -180,7 +180,7 @@ def test_call_untrusted_server_refuses(tmp_path: Path, procs: list[Proc]) -> Non
     key = server.expect("key ").split()[1]
     addr = server.expect("listening ").split()[1]
     r = run("--dir", str(tmp_path / "c"), "call", key, "echo", "x", "--addr", addr, "--trust")
-    assert r.returncode == 1 and "UntrustedPeer" in r.stderr
+    assert r.returncode == 1 and "refused by them" in r.stderr
 
 
 def test_api_nodes_in_two_processes(tmp_path: Path, procs: list[Proc]) -> None:
@@ -215,7 +215,7 @@ def chat(tmp_path: Path, who: str, port: str, *extra: str) -> Proc:
 
 
 def fingerprint_of(p: Proc, who: str) -> str:
-    return p.expect(f"you are {who}").split("key ")[1].split(";")[0]
+    return p.expect(f"you are {who}").split("fingerprint ")[1].split(" ")[0]
 
 
 def announcer(tmp_path: Path, port: str) -> peernet.Node:
@@ -227,7 +227,7 @@ def announcer(tmp_path: Path, port: str) -> peernet.Node:
 
 
 def test_chat_trusts_only_the_peer_named(tmp_path: Path, procs: list[Proc]) -> None:
-    """Issue 14 item 6: a forged announcement shown first is not trusted when the user
+    """a forged announcement shown first is not trusted when the user
     accepts the real peer; "y" and /quit are no answers."""
     port = str(free_udp_port())
     with announcer(tmp_path, port) as forger:
@@ -235,27 +235,30 @@ def test_chat_trusts_only_the_peer_named(tmp_path: Path, procs: list[Proc]) -> N
         ann = chat(tmp_path, "ann", port)
         procs.append(ann)
         ann_fp = fingerprint_of(ann, "ann")
-        assert forged in ann.expect("? pair with " + forged)  # the forged offer comes first
+        assert forged in ann.expect("? pair with fingerprint " + forged)  # the forged offer comes first
         ben = chat(tmp_path, "ben", port)
         procs.append(ben)
         ben_fp = fingerprint_of(ben, "ben")
-        prompt = ann.expect("? pair with " + ben_fp)
+        prompt = ann.expect("? pair with fingerprint " + ben_fp)
         assert ann_fp in prompt  # both fingerprints shown, for comparison
         ann.write("y")  # the old habit, with ben's offer on screen
         ann.write("/trust " + ben_fp)
-        ann.expect("* paired with " + ben_fp)
-        assert not [line for line in ann.seen if line.startswith("* paired with " + forged)]
+        ann.expect("* paired with fingerprint " + ben_fp)
+        assert not [line for line in ann.seen if line.startswith("* paired with fingerprint " + forged)]
         assert [line for line in ann.seen if '"y" is not an answer' in line]
         assert "to accept, type: /trust " + ben_fp in prompt
-        ben.expect("? pair with " + ann_fp)
+        ben.expect("? pair with fingerprint " + ann_fp)
         ben.write("/trust " + ann_fp.upper())  # either case
-        ben.expect("* paired with " + ann_fp)
-        ann.expect("* connected to " + ben_fp)
-        ben.expect("* connected to " + ann_fp)
+        ben.expect("* paired with fingerprint " + ann_fp)
+        ann.expect(f"* connected to ben (fingerprint {ben_fp})")
+        ben.expect(f"* connected to ann (fingerprint {ann_fp})")
         ann.write("hello ben")
-        assert ben.expect("hello ben").endswith("ann: hello ben")
+        # The chat name became the trust label: messages and /peers show it.
+        assert ben.expect("hello ben") == f"[ann (fingerprint {ann_fp})] ann: hello ben"
+        ben.write("/peers")
+        assert ben.expect(f"fingerprint {ann_fp} connected").startswith(f"  ann fingerprint {ann_fp}")
         ann.write("/pending")
-        ann.expect("offer from " + forged)  # still open, never accepted
+        ann.expect("offer from fingerprint " + forged)  # still open, never accepted
         ann.write("/quit")  # with an offer open: it ends the chat, it answers nothing
         assert ann.p.wait(timeout=15) == 0
         ben.write("/quit")
@@ -264,6 +267,7 @@ def test_chat_trusts_only_the_peer_named(tmp_path: Path, procs: list[Proc]) -> N
     trusted_by_ann = run("--dir", str(tmp_path / "ann"), "trust", "list").stdout
     assert forger_hex not in trusted_by_ann
     assert key_of(tmp_path / "ben") in trusted_by_ann
+    assert "label ben" in trusted_by_ann
     assert forger_hex not in run("--dir", str(tmp_path / "ben"), "trust", "list").stdout
 
 
@@ -273,12 +277,12 @@ def test_chat_offers_expire(tmp_path: Path, procs: list[Proc]) -> None:
         fp = forger.key.fingerprint
         ann = chat(tmp_path, "ann", port, "--pair-timeout", "0.5")
         procs.append(ann)
-        ann.expect("? pair with " + fp)
-        ann.expect(f"* pairing offer from {fp} expired")
+        ann.expect("? pair with fingerprint " + fp)
+        ann.expect(f"* pairing offer from fingerprint {fp} expired")
         ann.write("/trust " + fp)
         ann.expect("! no open pairing offer from " + fp)
         ann.write("/scan")  # offered again, as a new offer
-        ann.expect("? pair with " + fp)
+        ann.expect("? pair with fingerprint " + fp)
         ann.write("/quit")
         assert ann.p.wait(timeout=15) == 0
         forger_hex = forger.key.hex()
@@ -293,9 +297,9 @@ def test_chat_offer_ends_when_the_peer_stops_announcing(tmp_path: Path, procs: l
         forger_hex = forger.key.hex()
         ann = chat(tmp_path, "ann", port)
         procs.append(ann)
-        ann.expect("? pair with " + fp)
+        ann.expect("? pair with fingerprint " + fp)
     # The announcer is gone: after 3 silent intervals the offer is withdrawn.
-    ann.expect(f"* pairing offer from {fp} withdrawn")
+    ann.expect(f"* pairing offer from fingerprint {fp} withdrawn")
     ann.write("/trust " + fp)
     ann.expect("! no open pairing offer from " + fp)
     ann.write("/quit")

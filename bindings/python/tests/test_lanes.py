@@ -1,4 +1,4 @@
-"""Handler threads are shared fairly between peers (issue 14, item 9)."""
+"""Handler threads are shared fairly between peers."""
 
 from __future__ import annotations
 

@@ -127,7 +127,7 @@ def probe(name: str) -> ModuleType:
 def test_rpc_refuses_names_an_allowed_module_imported(
     make_node: NodeFactory, probe_module: str, tmp_path: Path
 ) -> None:
-    """Issue 14 item 5: an allowed module is not a way to reach the modules it uses."""
+    """an allowed module is not a way to reach the modules it uses."""
     a, b = rpc_pair(make_node, rpc_modules=[probe_module, "math"])
     b.grant_rpc(a.key)
     assert a.rpc_call(b.key, probe_module, "add", [2, 3]) == 5  # defined there: works
@@ -144,7 +144,7 @@ def test_rpc_refuses_names_an_allowed_module_imported(
 
 
 def test_a_slow_rpc_does_not_hold_up_handlers(make_node: NodeFactory, probe_module: str) -> None:
-    """Issue 14 item 5: RPC runs on its own thread, not on the handler threads."""
+    """RPC runs on its own thread, not on the handler threads."""
     a, b = rpc_pair(make_node, rpc_modules=[probe_module], handler_threads=1)
     c = make_node("c")
     c.trust(b.key)
@@ -175,7 +175,7 @@ def test_a_slow_rpc_does_not_hold_up_handlers(make_node: NodeFactory, probe_modu
 
 
 def test_rpc_budget(make_node: NodeFactory, probe_module: str) -> None:
-    """Issue 14 item 5: an RPC gets `rpc_timeout` seconds; one still queued then does not
+    """an RPC gets `rpc_timeout` seconds; one still queued then does not
     run. The caller's own deadline (here later) is not what ends it."""
     a, b = rpc_pair(make_node, rpc_modules=[probe_module], rpc_timeout=0.5)
     b.grant_rpc(a.key)

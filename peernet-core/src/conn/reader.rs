@@ -67,8 +67,11 @@ pub(crate) fn spawn_connection(
         metrics: shared.config.metrics,
     };
     let (conn, out_rx, close_rx) = Conn::new(info, limits);
-    // Before anything is queued or any task runs: a refused connection sends nothing.
-    shared.connection_opened(&conn)?;
+    // Queued before the connection is registered: once registered, another task may
+    // queue a call on it at once (its Connected event woke `wait_connected`), and the
+    // responder's first frame must still be the confirming Ping (spec 3.4), or the
+    // initiator fails the handshake. Nothing is written yet: a refused connection is
+    // dropped before its writer starts, so it still sends nothing.
     if outbound {
         if let Some(nonce) = est.confirm_ping {
             conn.enqueue_control(&Envelope::Pong { nonce });
@@ -77,6 +80,7 @@ pub(crate) fn spawn_connection(
         // Spec 3.4: the responder confirms its trust check with a Ping first.
         conn.enqueue_control(&Envelope::Ping { nonce: 0 });
     }
+    shared.connection_opened(&conn)?;
     let (rd, wr) = est.stream.into_split();
     let (send_tx, send_rx) = mpsc::channel(SEND_QUEUE);
     tokio::spawn(send_worker(

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, Union, overload
 
 from . import _peernet
+from ._aio import AsyncNodeMixin, _completer
 from ._errors import AlreadyExists, Closed, Timeout
 
 __all__ = [
@@ -163,7 +164,9 @@ class PeerInfo:
 @dataclass(frozen=True)
 class Event:
     """Something that happened: ``kind`` is "discovered", "connected", "disconnected",
-    "lost" or "network_changed"."""
+    "lost", "network_changed" or "refused" (an untrusted key completed a handshake with
+    this node and was turned away: ``key`` is the client's, ``address`` where it came
+    from)."""
 
     kind: str
     key: Optional[Key]
@@ -247,7 +250,7 @@ def _dispatch(
             return
     except Exception as e:
         if not is_call:
-            _log.warning("handler %r failed on a send from %s: %s", name, key.fingerprint, e)
+            _log.warning("handler %r failed on a send from fingerprint %s: %s", name, key.fingerprint, e)
         responder.err(_describe(e))
         return
     _reply(responder, result)
@@ -343,83 +346,6 @@ def _deliver_event(
             _log.exception("event callback raised")
 
 
-def _resolve(fut: asyncio.Future[Any], convert: Callable[[bytes], Any], ok: bool, value: Any) -> None:
-    if fut.done():
-        return
-    if ok:
-        try:
-            fut.set_result(convert(value))
-        except Exception as e:
-            fut.set_exception(e)
-    else:
-        fut.set_exception(value)
-
-
-class _Inbox:
-    """Completions on their way to one event loop. The completion thread appends and wakes
-    the loop only when the inbox was empty (one ``call_soon_threadsafe``, i.e. one
-    self-pipe write and one loop wake-up, per batch instead of per call); the loop then
-    resolves everything queued so far."""
-
-    __slots__ = ("loop", "items", "lock", "scheduled")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        # A weak reference: the inbox is the value of a WeakKeyDictionary keyed by the loop.
-        self.loop = weakref.ref(loop)
-        self.items: list[tuple[asyncio.Future[Any], Callable[[bytes], Any], bool, Any]] = []
-        self.lock = threading.Lock()
-        self.scheduled = False
-
-    def push(self, fut: asyncio.Future[Any], convert: Callable[[bytes], Any], ok: bool, value: Any) -> None:
-        with self.lock:
-            self.items.append((fut, convert, ok, value))
-            if self.scheduled:
-                return
-            self.scheduled = True
-        loop = self.loop()
-        if loop is not None:
-            try:
-                loop.call_soon_threadsafe(self.drain)
-                return
-            except RuntimeError:
-                pass
-        # The loop is closed or gone: nobody waits for these results.
-        with self.lock:
-            self.items.clear()
-            self.scheduled = False
-
-    def drain(self) -> None:
-        with self.lock:
-            items, self.items = self.items, []
-            self.scheduled = False
-        for fut, convert, ok, value in items:
-            _resolve(fut, convert, ok, value)
-
-
-_inboxes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Inbox] = weakref.WeakKeyDictionary()
-_inboxes_lock = threading.Lock()
-
-
-def _inbox(loop: asyncio.AbstractEventLoop) -> _Inbox:
-    box = _inboxes.get(loop)
-    if box is None:
-        with _inboxes_lock:
-            box = _inboxes.setdefault(loop, _Inbox(loop))
-    return box
-
-
-def _completer(
-    loop: asyncio.AbstractEventLoop, fut: asyncio.Future[Any], convert: Callable[[bytes], Any]
-) -> Callable[[bool, Any], None]:
-    """The callback the core completes an async call with (on its completion thread)."""
-    push = _inbox(loop).push
-
-    def done(ok: bool, value: Any) -> None:
-        push(fut, convert, ok, value)
-
-    return done
-
-
 def _identity(b: bytes) -> bytes:
     return b
 
@@ -441,10 +367,25 @@ def _at_exit() -> None:
     _peernet._finalize()
 
 
-class Node:
-    """A PeerNet node: identity and trust store in ``data_dir``, listening on ``listen``.
+def data_path(data_dir: Union[str, os.PathLike[str]]) -> str:
+    """``data_dir`` as the node opens it: a ``str`` or any ``os.PathLike`` (``Path``), with
+    a leading ``~`` or ``~user`` expanded (``Node("~/.local/share/app/peernet")`` is in
+    the home directory, not in a folder named ``~``)."""
+    if isinstance(data_dir, bytes) or not isinstance(data_dir, (str, os.PathLike)):
+        raise TypeError(f"data_dir is a str or os.PathLike, not {type(data_dir).__name__}")
+    path = os.fspath(data_dir)
+    if not isinstance(path, str):
+        raise TypeError("data_dir must be a text path, not bytes")
+    if not path:
+        raise ValueError("data_dir is empty: give the directory for the identity and trust store")
+    return os.path.expanduser(path)
 
-    Use it as a context manager (or call :meth:`close`); a node that is garbage-collected
+
+class Node(AsyncNodeMixin):
+    """A PeerNet node: identity and trust store in ``data_dir`` (a ``str`` or
+    ``os.PathLike``; ``~`` is expanded), listening on ``listen``.
+
+    Use it as a context manager, ``with`` or ``async with`` (or call :meth:`close`); a node that is garbage-collected
     is stopped too. Every blocking method releases the GIL and can be interrupted with
     Ctrl-C. Handlers and event callbacks run on the node's own threads
     (``handler_threads`` of them), never on the network threads; RPC runs on its own
@@ -479,7 +420,7 @@ class Node:
         self._event_callbacks: list[Callable[[Event], object]] = []
         self._event_queues: list[queue.Queue[Event]] = []
         self._h = _peernet.NodeHandle.start(
-            os.fspath(data_dir),
+            data_path(data_dir),
             listen,
             discovery._tuple() if discovery is not None else None,
             hb,
@@ -541,7 +482,7 @@ class Node:
             del self._h
 
     def __repr__(self) -> str:
-        return f"<peernet.Node {self._key.fingerprint} {self.address} closed={self.closed}>"
+        return f"<peernet.Node fingerprint {self._key.fingerprint} {self.address} closed={self.closed}>"
 
     # ---- trust ----
 

@@ -10,6 +10,8 @@ can only ever apply to an offer that is on screen and current.
 from __future__ import annotations
 
 import argparse
+import ipaddress
+import logging
 import os
 import sys
 import threading
@@ -24,10 +26,74 @@ from ._errors import PeerNetError
 PAIR_TIMEOUT = 60.0
 
 HELP = "commands: /trust FINGERPRINT, /pending, /scan, /peers, /quit"
+#: The handler a chat answers with its name (the peer keeps it as our trust label).
+NAME_HANDLER = "chat.name"
+#: Longest name kept from a peer.
+MAX_NAME = 64
+
+# One lock for every line the command line writes, output and log alike: a line is
+# written whole (one write, then flush) while holding it, so a log record from another
+# thread never starts in the middle of an output line, even when stdout and stderr are
+# the same terminal.
+_write_lock = threading.RLock()
 
 
 def _out(*parts: object) -> None:
-    print(*parts, flush=True)
+    line = " ".join(str(p) for p in parts) + "\n"
+    with _write_lock:
+        sys.stdout.write(line)
+        sys.stdout.flush()
+
+
+class _LineHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A log handler that writes whole lines under the output lock."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record) + "\n"
+        except Exception:
+            self.handleError(record)
+            return
+        with _write_lock:
+            sys.stdout.flush()
+            self.stream.write(line)
+            self.stream.flush()
+
+
+def install_log_handler(level: int = logging.DEBUG) -> logging.Handler:
+    """Sends the library's log (logger ``peernet``) to stderr, one whole line per record."""
+    h = _LineHandler(sys.stderr)
+    h.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(h)
+    root.setLevel(level)
+    return h
+
+
+def who(n: Node, key: Key) -> str:
+    """A peer as the user knows it: its trust label (if any) and its fingerprint."""
+    label = next((e.label for e in n.trusted() if e.key == key and e.label), "")
+    return f"{label} (fingerprint {key.fingerprint})" if label else f"fingerprint {key.fingerprint}"
+
+
+def _clean_name(raw: bytes) -> str:
+    text = raw[: MAX_NAME * 4].decode("utf-8", "replace")
+    return "".join(c for c in text if c.isprintable()).strip()[:MAX_NAME]
+
+
+def default_listen(broadcast: Optional[list[str]]) -> str:
+    """Loopback only when every broadcast address is a loopback one (a chat between
+    programs on this machine is then not reachable from the network), else every interface."""
+    def loopback(b: str) -> bool:
+        host = b.rsplit(":", 1)[0] if b.count(":") == 1 else b
+        try:
+            return ipaddress.ip_address(host.strip("[]")).is_loopback
+        except ValueError:
+            return False
+
+    if broadcast and all(loopback(b) for b in broadcast):
+        return "127.0.0.1:0"
+    return "0.0.0.0:0"
 
 
 def _show(body: bytes) -> str:
@@ -120,13 +186,29 @@ def cmd_chat(args: argparse.Namespace) -> int:
     name = args.name or os.environ.get("USER") or "anon"
     disc = UdpDiscovery(port=args.port, interval=args.interval, broadcast=args.broadcast or None)
     pairing = Pairing(ttl=args.pair_timeout)
-    with Node(args.dir, listen=args.listen, discovery=disc) as n:
-        _out(f"you are {name}, key {n.key.fingerprint}; listening on {n.address}")
+    listen = args.listen or default_listen(args.broadcast)
+    with Node(args.dir, listen=listen, discovery=disc) as n:
+        _out(f"you are {name}, fingerprint {n.key.fingerprint} (key {n.key.hex()}); "
+             f"listening on {n.address}")
         _out(f"type a message and Enter to send to every connected peer; {HELP}")
 
         @n.expose("chat")
         def on_chat(peer: Key, body: bytes) -> None:
-            _out(f"[{peer.fingerprint}] {_show(body)}")
+            _out(f"[{who(n, peer)}] {_show(body)}")
+
+        n.expose(NAME_HANDLER, lambda peer, body: name.encode("utf-8"))
+
+        def learn_name(key: Key) -> None:
+            """Asks a newly connected peer its chat name and keeps it as its trust label
+            (unless the user gave it one)."""
+            try:
+                theirs = _clean_name(n.call(key, NAME_HANDLER, b"", timeout=5.0))
+                entry = next((e for e in n.trusted() if e.key == key), None)
+                if theirs and entry is not None and not entry.label:
+                    n.trust(key, label=theirs)
+            except PeerNetError:
+                pass  # an older chat, or it left: the fingerprint is shown instead
+            _out(f"* connected to {who(n, key)}")
 
         def offer(key: Key, address: Optional[str]) -> None:
             """Offers pairing with a discovered peer that is not trusted yet."""
@@ -136,13 +218,13 @@ def cmd_chat(args: argparse.Namespace) -> int:
                 if pairing.offer(key, address) is not None:
                     pairing.accept(key.hex())
                     n.trust(key)
-                    _out(f"* paired with {key.fingerprint} at {address} (--yes)")
+                    _out(f"* paired with fingerprint {key.fingerprint} at {address} (--yes)")
                 return
             if pairing.offer(key, address) is None:
                 return
             _out(
-                f"? pair with {key.fingerprint} at {address}? Compare this fingerprint with "
-                f"the one their screen shows as theirs (yours is {n.key.fingerprint}); "
+                f"? pair with fingerprint {key.fingerprint} at {address}? Compare it with "
+                f"the one their screen shows as theirs (your fingerprint is {n.key.fingerprint}); "
                 f"to accept, type: /trust {key.fingerprint}"
             )
 
@@ -151,13 +233,15 @@ def cmd_chat(args: argparse.Namespace) -> int:
             if ev.key is None:
                 return
             if ev.kind == "connected":
-                _out(f"* connected to {ev.key.fingerprint}")
+                # Not on the event thread: the call waits for the peer's reply.
+                threading.Thread(target=learn_name, args=(ev.key,), daemon=True).start()
             elif ev.kind == "disconnected":
-                _out(f"* {ev.key.fingerprint} left")
+                _out(f"* {who(n, ev.key)} left")
             elif ev.kind == "discovered":
                 offer(ev.key, ev.address)
             elif ev.kind == "lost" and pairing.withdraw(ev.key) is not None:
-                _out(f"* pairing offer from {ev.key.fingerprint} withdrawn: it stopped announcing itself")
+                _out(f"* pairing offer from fingerprint {ev.key.fingerprint} withdrawn: "
+                     "it stopped announcing itself")
 
         stop = threading.Event()
 
@@ -165,7 +249,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
             while not stop.wait(0.25):
                 for o in pairing.expire():
                     _out(
-                        f"* pairing offer from {o.key.fingerprint} expired after "
+                        f"* pairing offer from fingerprint {o.key.fingerprint} expired after "
                         f"{pairing.ttl:g} s (/scan offers the peers announcing now)"
                     )
                 # A peer heard before the callback was set has no event of its own: the
@@ -193,13 +277,19 @@ def command(n: Node, pairing: Pairing, name: str, text: str) -> bool:
     if text == "/quit":
         return False
     if text == "/peers":
-        for p in n.peers():
-            _out(f"  {p.key.fingerprint} {p.state} {p.address or ''}")
+        peers = n.peers()
+        for p in peers:
+            label = f"{p.label} " if p.label else ""
+            trusted = "trusted" if p.trusted else "not trusted"
+            _out(f"  {label}fingerprint {p.key.fingerprint} {p.state} {trusted} "
+                 f"{'address ' + p.address if p.address else ''}".rstrip())
+        if not peers:
+            _out("  (no peers known yet)")
         return True
     if text == "/pending":
         offers = pairing.pending()
         for o in offers:
-            _out(f"  offer from {o.key.fingerprint} at {o.address}")
+            _out(f"  offer from fingerprint {o.key.fingerprint} at {o.address}")
         if not offers:
             _out("  (no open pairing offers)")
         return True
@@ -212,7 +302,7 @@ def command(n: Node, pairing: Pairing, name: str, text: str) -> bool:
             _out(f"! {got}")
             return True
         n.trust(got.key)
-        _out(f"* paired with {got.key.fingerprint}")
+        _out(f"* paired with fingerprint {got.key.fingerprint}")
         return True
     if text.startswith("/"):
         _out(f"! unknown command {text.split()[0]}; {HELP}")
@@ -230,7 +320,7 @@ def command(n: Node, pairing: Pairing, name: str, text: str) -> bool:
                 n.send(p.key, "chat", f"{name}: {text}".encode())
                 sent += 1
             except PeerNetError as e:
-                _out(f"! {p.key.fingerprint}: {e}")
+                _out(f"! {who(n, p.key)}: {e}")
     if not sent:
         _out("! nobody connected yet")
     return True

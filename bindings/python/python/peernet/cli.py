@@ -14,9 +14,16 @@ from typing import Optional
 from . import _peernet
 from ._api import Event, Key, Node, UdpDiscovery
 from ._errors import Busy, PeerNetError
-from .chat import PAIR_TIMEOUT, _out, _show, cmd_chat
+from ._api import data_path
+from ._cli_call import cmd_call
+from .chat import PAIR_TIMEOUT, _out, _show, cmd_chat, install_log_handler, who
 
-DEFAULT_DIR = os.environ.get("PEERNET_DIR") or str(Path.home() / ".peernet")
+#: The data directory when neither --dir nor PEERNET_DIR is given.
+HOME_DIR = str(Path.home() / ".peernet")
+DEFAULT_DIR = os.environ.get("PEERNET_DIR") or HOME_DIR
+
+#: Exit statuses (docs/cli.md).
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def _discovery(args: argparse.Namespace) -> Optional[UdpDiscovery]:
@@ -35,7 +42,7 @@ def _discovery(args: argparse.Namespace) -> Optional[UdpDiscovery]:
 def busy_message(cmd: str, e: Busy, data_dir: str) -> str:
     """What to tell the user when another process holds the data directory."""
     who = f"a node (pid {e.pid})" if e.pid is not None else "another PeerNet process"
-    where = e.path or os.path.abspath(data_dir)
+    where = e.path or os.path.abspath(data_path(data_dir))
     if cmd == "trust":
         return (
             f"peernet trust: {who} holds {where}; stop it and run this again, or make the "
@@ -63,7 +70,7 @@ def cmd_id(args: argparse.Namespace) -> int:
     with Node(args.dir, listen=None) as n:
         _out(f"key          {n.key.hex()}")
         _out(f"fingerprint  {n.key.fingerprint}")
-        _out(f"data dir     {os.path.abspath(args.dir)}")
+        _out(f"data dir     {os.path.abspath(data_path(args.dir))}")
     return 0
 
 
@@ -74,13 +81,14 @@ def cmd_trust(args: argparse.Namespace) -> int:
             n.trust(key, label=args.label)
             if args.rpc:
                 n.grant_rpc(key)
-            _out(f"trusted {key.fingerprint}" + (" (with RPC)" if args.rpc else ""))
+            _out(f"trusted key {key.hex()} (fingerprint {key.fingerprint})"
+                 + (" with RPC" if args.rpc else ""))
         elif args.trust_cmd == "remove":
             key = Key.from_hex(args.key)
             if not n.untrust(key):
-                _out(f"{key.fingerprint} was not trusted")
+                _out(f"key {key.hex()} (fingerprint {key.fingerprint}) was not trusted")
                 return 1
-            _out(f"untrusted {key.fingerprint}")
+            _out(f"untrusted key {key.hex()} (fingerprint {key.fingerprint})")
         else:
             entries = n.trusted()
             if not entries:
@@ -88,7 +96,8 @@ def cmd_trust(args: argparse.Namespace) -> int:
             for e in entries:
                 added = time.strftime("%Y-%m-%d %H:%M", time.localtime(e.added_at))
                 rpc = " rpc" if e.rpc else ""
-                _out(f"{e.key.hex()}  {e.key.fingerprint}  {added}{rpc}  {e.label}")
+                _out(f"key {e.key.hex()}  fingerprint {e.key.fingerprint}  added {added}{rpc}"
+                     + (f"  label {e.label}" if e.label else ""))
     return 0
 
 
@@ -121,8 +130,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         @n.on_event
         def show(ev: Event) -> None:
-            who = ev.key.fingerprint if ev.key else ""
-            _out(f"event {ev.kind} {who} {ev.address or ''} {ev.reason}".rstrip())
+            if ev.kind == "refused" and ev.key is not None:
+                _out(
+                    f"refused untrusted client key {ev.key.hex()} (fingerprint "
+                    f"{ev.key.fingerprint}) from {ev.address or '?'}; to let it in, stop "
+                    f"this server and run: peernet --dir {args.dir} trust add {ev.key.hex()}"
+                    f" (or restart it with --trust {ev.key.hex()})"
+                )
+                return
+            peer = who(n, ev.key) if ev.key else ""
+            where = f"address {ev.address}" if ev.address else ""
+            _out(" ".join(x for x in (f"event {ev.kind}", peer, where, ev.reason) if x))
 
         _out(f"key {n.key.hex()}")
         _out(f"fingerprint {n.key.fingerprint}")
@@ -154,103 +172,158 @@ def _serve_with_status(n: Node, every: float, duration: Optional[float]) -> None
         signal.signal(signal.SIGTERM, old)
 
 
-def cmd_call(args: argparse.Namespace) -> int:
-    key = Key.from_hex(args.key)
-    with Node(args.dir, listen=None) as n:
-        if args.trust:
-            n.trust(key)
-        if args.addr:
-            n.connect(key, args.addr, timeout=args.timeout)
-        else:
-            n.wait_connected(key, timeout=args.timeout)
-        reply = n.call(key, args.name, args.data.encode("utf-8"), timeout=args.timeout)
-        _out(_show(reply))
-    return 0
+
+
+EPILOG = (
+    "environment: PEERNET_DIR is the data directory when --dir is not given "
+    f"(otherwise {HOME_DIR}). --dir may come before or after the subcommand. "
+    "exit status: 0 ok, 1 the command failed (the message says why), 2 usage error, "
+    "130 interrupted. Manual: docs/cli.md."
+)
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Shows each option's default after its description."""
+
+    def _get_help_string(self, action: argparse.Action) -> Optional[str]:
+        text = action.help or ""
+        if "%(default)" in text or action.default in (None, argparse.SUPPRESS, False):
+            return text
+        if isinstance(action, (argparse._HelpAction, argparse._VersionAction)):
+            return text
+        return text + " (default: %(default)s)"
+
+
+def _dir_option(p: argparse.ArgumentParser, top: bool) -> None:
+    # The subcommands' copy has no default of its own, so `peernet --dir X id` is not
+    # overwritten by the subcommand's default; `peernet id --dir X` works too.
+    p.add_argument(
+        "--dir",
+        type=data_path,
+        default=DEFAULT_DIR if top else argparse.SUPPRESS,
+        metavar="DIR",
+        help="data directory (identity key + trust store); ~ is expanded; "
+        f"default: $PEERNET_DIR, else {HOME_DIR}" + (f" (now {DEFAULT_DIR})" if top else ""),
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``peernet`` argument parser (every option with a description and default)."""
+    p = argparse.ArgumentParser(
+        prog="peernet",
+        description="PeerNet: default-deny peer-to-peer messaging",
+        epilog=EPILOG,
+        formatter_class=_Formatter,
+    )
+    _dir_option(p, True)
+    p.add_argument("-v", "--verbose", action="store_true", help="show the library's log on stderr")
+    p.add_argument("--version", action="version", version=f"peernet {_peernet.__version__}",
+                   help="print the version and exit")
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help, description=help, epilog=EPILOG, formatter_class=_Formatter)
+        _dir_option(sp, False)
+        return sp
+
+    command("id", "create this identity if needed and show its key and fingerprint")
+
+    t = command("trust", "manage the trust store (while no node runs on the directory)")
+    tsub = t.add_subparsers(dest="trust_cmd", required=True, metavar="ACTION")
+
+    def trust_action(name: str, help: str) -> argparse.ArgumentParser:
+        sp = tsub.add_parser(name, help=help, description=help, epilog=EPILOG, formatter_class=_Formatter)
+        _dir_option(sp, False)
+        return sp
+
+    ta = trust_action("add", "trust a key")
+    ta.add_argument("key", help="the peer's key: 64 hex digits (`peernet id` on the peer prints it)")
+    ta.add_argument("--label", default=None, help="a name for the key, shown in lists (default: none)")
+    ta.add_argument("--rpc", action="store_true", help="also grant RPC rights (remote code execution: "
+                    "the peer may call functions of the node's rpc_modules)")
+    tr = trust_action("remove", "untrust a key")
+    tr.add_argument("key", help="the key to remove: 64 hex digits")
+    trust_action("list", "list the trusted keys")
+
+    def discovery_opts(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--discovery", action="store_true",
+                        help="announce this node and listen for others on UDP (default: off)")
+        sp.add_argument("--discovery-port", type=int, default=4040, metavar="PORT",
+                        help="UDP port of discovery announcements")
+        sp.add_argument("--discovery-interval", type=float, default=5.0, metavar="SECONDS",
+                        help="seconds between announcements")
+        sp.add_argument("--broadcast", action="append", metavar="IP",
+                        help="broadcast address to announce to (repeatable; default: the directed "
+                        "broadcast address of every IPv4 interface)")
+
+    s = command("serve", "serve the echo and ping handlers until Ctrl-C or SIGTERM")
+    s.add_argument("--listen", default="0.0.0.0:7100", metavar="IP:PORT",
+                   help="TCP address to accept connections on")
+    s.add_argument("--trust", action="append", metavar="KEY",
+                   help="trust this key (64 hex digits) first (repeatable; default: none)")
+    s.add_argument("--duration", type=float, default=None, metavar="SECONDS",
+                   help="stop after this many seconds (default: run until stopped)")
+    s.add_argument("--status-every", type=float, default=None, metavar="SECONDS",
+                   help="print the peers table every SECONDS (default: never)")
+    discovery_opts(s)
+
+    st = command(
+        "status",
+        "peers table (state, address, RTT, bytes, last seen, why not connected) from a "
+        "short-lived node on --dir, which no node may be running on; for a running node "
+        "use `peernet serve --status-every SECONDS`",
+    )
+    st.add_argument("--wait", type=float, default=2.0, metavar="SECONDS",
+                    help="seconds to let dials finish before the first table")
+    st.add_argument("--watch", type=float, default=None, metavar="SECONDS",
+                    help="refresh every SECONDS (default: print once)")
+    st.add_argument("--count", type=int, default=None, metavar="N",
+                    help="with --watch: stop after N tables (default: until Ctrl-C)")
+    discovery_opts(st)
+
+    c = command("call", "call a handler on a peer and print the reply")
+    c.add_argument("key", help="the peer's key: 64 hex digits")
+    c.add_argument("name", help="the handler to call (`peernet serve` has echo and ping)")
+    c.add_argument("data", help="the request body, sent as UTF-8 text")
+    c.add_argument("--addr", metavar="IP:PORT",
+                   help="the peer's TCP address (default: find it by UDP discovery)")
+    c.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS",
+                   help="seconds to wait for the connection, then as much for the reply")
+    c.add_argument("--trust", action="store_true",
+                   help="trust KEY first (kept only if the call connects to that key)")
+    c.add_argument("--discovery-port", type=int, default=4040, metavar="PORT",
+                   help="UDP port to listen for the peer's announcements on, without --addr")
+    c.add_argument("--broadcast", action="append", metavar="IP",
+                   help="where this short-lived node announces itself, without --addr "
+                   "(repeatable; default: every interface's directed broadcast)")
+
+    ch = command("chat", "LAN walkie-talkie with discovery and pairing")
+    ch.add_argument("--name", default=None,
+                    help="your name, shown to peers and kept as their trust label for you "
+                    "(default: $USER)")
+    ch.add_argument("--listen", default=None, metavar="IP:PORT",
+                    help="TCP address for peers to connect to (default: 127.0.0.1:0 when every "
+                    "--broadcast is a loopback address, else 0.0.0.0:0)")
+    ch.add_argument("--port", type=int, default=4040, help="discovery UDP port")
+    ch.add_argument("--interval", type=float, default=2.0, metavar="SECONDS",
+                    help="seconds between announcements")
+    ch.add_argument("--broadcast", action="append", metavar="IP",
+                    help="broadcast address (repeatable; default: every interface's directed broadcast)")
+    ch.add_argument("--pair-timeout", type=float, default=PAIR_TIMEOUT, metavar="SECONDS",
+                    help="seconds a pairing offer stays open")
+    ch.add_argument("--yes", action="store_true",
+                    help="trust everyone discovered, no offer (any announcement, forged or not: for tests)")
+
+    d = command("demo", "several nodes in this process on loopback showing every feature")
+    d.add_argument("--quiet-log", action="store_true", help=argparse.SUPPRESS)
+    return p
 
 
 def main(argv: Optional[list[str]] = None) -> int:
     """Entry point of the ``peernet`` command."""
-    p = argparse.ArgumentParser(prog="peernet", description="PeerNet: default-deny peer-to-peer messaging")
-    p.add_argument("--dir", default=DEFAULT_DIR, help=f"data dir (identity + trust store), default {DEFAULT_DIR}")
-    p.add_argument("-v", "--verbose", action="store_true", help="show the library's log")
-    p.add_argument("--version", action="version", version=f"peernet {_peernet.__version__}")
-    sub = p.add_subparsers(dest="cmd", required=True)
-
-    sub.add_parser("id", help="create (if needed) and show this identity")
-
-    t = sub.add_parser("trust", help="manage the trust store")
-    tsub = t.add_subparsers(dest="trust_cmd", required=True)
-    ta = tsub.add_parser("add", help="trust a key")
-    ta.add_argument("key", help="64 hex digits")
-    ta.add_argument("--label", default=None)
-    ta.add_argument("--rpc", action="store_true", help="also grant RPC rights")
-    tr = tsub.add_parser("remove", help="untrust a key")
-    tr.add_argument("key")
-    tsub.add_parser("list", help="list trusted keys")
-
-    def discovery_opts(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--discovery", action="store_true", help="announce and listen on UDP")
-        sp.add_argument("--discovery-port", type=int, default=4040)
-        sp.add_argument("--discovery-interval", type=float, default=5.0)
-        sp.add_argument("--broadcast", action="append", help="broadcast address (repeatable)")
-
-    s = sub.add_parser("serve", help="serve echo and ping handlers")
-    s.add_argument("--listen", default="0.0.0.0:7100")
-    s.add_argument("--trust", action="append", help="trust this key first (repeatable)")
-    s.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
-    s.add_argument("--status-every", type=float, default=None, metavar="SECONDS", help="print the peers table every SECONDS")
-    discovery_opts(s)
-
-    st = sub.add_parser(
-        "status",
-        help="peers table (state, address, RTT, bytes, last seen, why not connected)",
-        description="Starts a short-lived node on --dir (which no node may be running on), "
-        "dials the trusted peers at their remembered addresses, and prints the peers table. "
-        "For a running node use `peernet serve --status-every SECONDS`.",
-    )
-    st.add_argument("--wait", type=float, default=2.0, help="seconds to let dials finish before the first table")
-    st.add_argument("--watch", type=float, default=None, metavar="SECONDS", help="refresh every SECONDS")
-    st.add_argument("--count", type=int, default=None, metavar="N", help="with --watch: stop after N tables")
-    discovery_opts(st)
-
-    c = sub.add_parser("call", help="call a handler on a peer and print the reply")
-    c.add_argument("key")
-    c.add_argument("name")
-    c.add_argument("data")
-    c.add_argument("--addr", help="HOST:PORT to dial")
-    c.add_argument("--timeout", type=float, default=5.0)
-    c.add_argument("--trust", action="store_true", help="trust KEY first")
-
-    ch = sub.add_parser("chat", help="LAN walkie-talkie with discovery and pairing")
-    ch.add_argument("--name", default=None)
-    ch.add_argument("--listen", default="0.0.0.0:0")
-    ch.add_argument("--port", type=int, default=4040, help="discovery UDP port")
-    ch.add_argument("--interval", type=float, default=2.0, help="announcement interval")
-    ch.add_argument(
-        "--broadcast",
-        action="append",
-        help="broadcast address (repeatable; default: every interface's directed broadcast)",
-    )
-    ch.add_argument(
-        "--pair-timeout",
-        type=float,
-        default=PAIR_TIMEOUT,
-        help=f"seconds a pairing offer stays open (default {PAIR_TIMEOUT:g})",
-    )
-    ch.add_argument(
-        "--yes",
-        action="store_true",
-        help="trust everyone discovered, no offer (any announcement, forged or not: for tests)",
-    )
-
-    d = sub.add_parser("demo", help="several nodes on loopback showing every feature")
-    d.add_argument("--quiet-log", action="store_true", help=argparse.SUPPRESS)
-
-    args = p.parse_args(argv)
+    args = build_parser().parse_args(argv)
     if args.verbose:
-        import logging
-
-        logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+        install_log_handler()
     try:
         if args.cmd == "id":
             return cmd_id(args)
@@ -272,10 +345,10 @@ def main(argv: Optional[list[str]] = None) -> int:
             return run()
     except Busy as e:
         print(busy_message(args.cmd, e, args.dir), file=sys.stderr)
-        return 1
+        return EXIT_FAILED
     except (PeerNetError, ValueError, OSError) as e:
         print(f"peernet {args.cmd}: {type(e).__name__}: {e}", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
     except KeyboardInterrupt:
-        return 130
-    return 2
+        return EXIT_INTERRUPTED
+    return EXIT_USAGE

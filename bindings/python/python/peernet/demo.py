@@ -88,7 +88,7 @@ class EventLog:
                         return ev
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise StepFailed(f"no {kind!r} event for {key.fingerprint} within {timeout} s")
+                    raise StepFailed(f"no {kind!r} event for fingerprint {key.fingerprint} within {timeout} s")
                 self.cond.wait(left)
 
     def mark(self) -> int:
@@ -118,18 +118,18 @@ def run() -> int:
             blog = EventLog(bob)
             carol = start("carol")
             for name, n in (("alice", alice), ("bob", bob), ("carol", carol)):
-                tr.say(name, f"key {n.key.fingerprint}…  listening on {n.address}")
+                tr.say(name, f"key {n.key.hex()[:16]}… (fingerprint {n.key.fingerprint})  listening on {n.address}")
             tr.check(len({alice.key, bob.key, carol.key}) == 3, "keys are distinct")
 
         with tr.step("Discovery: UDP announcements on loopback"):
             for n, name in ((bob, "bob"), (carol, "carol")):
                 ev = alog.wait("discovered", n.key)
-                tr.say("alice", f"discovered {name} ({n.key.fingerprint}) at {ev.address}")
+                tr.say("alice", f"discovered {name} (fingerprint {n.key.fingerprint}) at {ev.address}")
             tr.say("alice", "nobody is trusted yet, so nobody connects (default deny)")
             tr.check(not alice.is_connected(bob.key), "no connection before pairing")
 
         with tr.step("Pairing: alice and bob compare fingerprints and trust each other"):
-            tr.say("alice", f"sees bob as {bob.key.fingerprint}; bob reads his own: {bob.key.fingerprint}")
+            tr.say("alice", f"sees bob as fingerprint {bob.key.fingerprint}; bob reads his own: {bob.key.fingerprint}")
             alice.trust(bob.key, label="bob")
             bob.trust(alice.key, label="alice")
             alog.wait("connected", bob.key)
@@ -224,7 +224,7 @@ def run() -> int:
             bob2 = start("bob")
             tr.check(bob2.key == bob.key, "same identity after restart")
             bob2.expose("greet", lambda peer, body: b"hi again " + body)
-            tr.say("bob", f"restarted: same key {bob2.key.fingerprint}, now on {bob2.address} (was {old_addr})")
+            tr.say("bob", f"restarted: same key (fingerprint {bob2.key.fingerprint}), now on {bob2.address} (was {old_addr})")
             alog.wait("connected", bob2.key, since=mark)
             bob2.wait_connected(alice.key, timeout=10.0)
             tr.say("alice", f"reconnected to bob automatically in {time.monotonic() - t:.2f} s")
