@@ -48,8 +48,9 @@ impl SendCipher {
     /// the counter then advances by one.
     ///
     /// [`ProtoError::NonceExhausted`] when the counter is 2^64 - 1 (that nonce is
-    /// never used; the connection must close). `start > buf.len()` is refused with
-    /// [`ProtoError::Malformed`] and changes nothing.
+    /// never used; the connection must close); [`ProtoError::Seal`] when the AEAD
+    /// refuses the input (longer than ChaCha20 can encrypt under one nonce). `start >
+    /// buf.len()` is refused with [`ProtoError::Malformed`] and changes nothing.
     pub fn seal_in_place(&mut self, buf: &mut Vec<u8>, start: usize) -> Result<(), ProtoError> {
         if self.counter == u64::MAX {
             return Err(ProtoError::NonceExhausted);
@@ -58,14 +59,10 @@ impl SendCipher {
         let plain = buf.get_mut(start..).ok_or(ProtoError::Malformed(
             "seal start past the end of the buffer",
         ))?;
-        let len = plain.len();
         let nonce = Nonce::assume_unique_for_key(nonce_bytes(self.counter));
         let tag = key
             .seal_in_place_separate_tag(nonce, Aad::empty(), plain)
-            .map_err(|_| ProtoError::FrameTooLarge {
-                len,
-                limit: usize::MAX,
-            })?;
+            .map_err(|_| ProtoError::Seal)?;
         buf.extend_from_slice(tag.as_ref());
         self.counter += 1;
         Ok(())
