@@ -17,8 +17,18 @@ pub const SEC: Duration = Duration::from_secs(1);
 
 /// A finished handshake: (initiator, responder, initiator's Hello, responder's Hello).
 pub fn handshake(ih: Hello, rh: Hello) -> (Handshake, Handshake, Hello, Hello) {
-    let mut i = Handshake::initiator(&I_KEY, &ih).unwrap();
-    let mut r = Handshake::responder(&R_KEY, &rh).unwrap();
+    handshake_keys(&I_KEY, &R_KEY, ih, rh)
+}
+
+/// A finished handshake between the static keys `ik` (initiator) and `rk`.
+pub fn handshake_keys(
+    ik: &[u8; 32],
+    rk: &[u8; 32],
+    ih: Hello,
+    rh: Hello,
+) -> (Handshake, Handshake, Hello, Hello) {
+    let mut i = Handshake::initiator(ik, &ih).unwrap();
+    let mut r = Handshake::responder(rk, &rh).unwrap();
     r.read_m1(&i.write_m1().unwrap()).unwrap();
     let (_, got_rh) = i.read_m2(&r.write_m2().unwrap()).unwrap();
     let (_, got_ih) = r.read_m3(&i.write_m3().unwrap()).unwrap();
@@ -44,7 +54,12 @@ pub struct Pair {
 
 impl Pair {
     pub fn new(ca: Config, cb: Config) -> Pair {
-        let (i, r, ih, rh) = handshake(hello(&ca), hello(&cb));
+        Pair::with_keys(&I_KEY, &R_KEY, ca, cb)
+    }
+
+    /// `a` dials with static key `ak`, `b` responds with `bk`.
+    pub fn with_keys(ak: &[u8; 32], bk: &[u8; 32], ca: Config, cb: Config) -> Pair {
+        let (i, r, ih, rh) = handshake_keys(ak, bk, hello(&ca), hello(&cb));
         let now = Instant::now();
         let a = Connection::from_handshake(now, i, &rh, ca).unwrap();
         let b = Connection::from_handshake(now, r, &ih, cb).unwrap();
