@@ -18,6 +18,7 @@
 
 #![forbid(unsafe_code)]
 
+mod aead;
 mod codec;
 
 pub mod announce;

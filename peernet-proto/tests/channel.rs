@@ -128,3 +128,13 @@ fn debug_hides_keys() {
     assert!(s.contains("counter"));
     assert!(!s.contains("42") && !s.contains("66"), "{s}");
 }
+
+#[test]
+fn the_backend_is_the_one_the_features_select() {
+    let want = if cfg!(feature = "rustcrypto") {
+        "rustcrypto"
+    } else {
+        "ring"
+    };
+    assert_eq!(peernet_proto::channel::BACKEND, want);
+}
