@@ -386,3 +386,15 @@ fn eof_after_confirmation_is_peer_eof() {
         }]
     );
 }
+
+#[test]
+fn an_explicit_ping_measures_the_round_trip_time() {
+    let mut p = Pair::confirmed();
+    assert_eq!(p.a.rtt(), None);
+    assert_eq!(p.a.ping(p.now), Ok(true));
+    p.a_to_b();
+    p.now += 30 * MS;
+    p.b_to_a();
+    assert_eq!(p.a.rtt(), Some(30 * MS));
+    assert_eq!((p.events_a(), p.events_b()), (vec![], vec![]));
+}

@@ -341,3 +341,56 @@ fn the_last_nonce_is_used_then_the_connection_closes() {
         vec![closed(err(CryptoProblem::NonceExhausted))]
     );
 }
+
+#[test]
+fn the_receive_limit_is_the_one_this_sides_hello_announced() {
+    let (i, r, ih, _) = common::pair::handshake(
+        peernet_proto::hello::Hello::new(1 << 20, 1),
+        peernet_proto::hello::Hello::new(65_536, 2),
+    );
+    let _ = i;
+    let now = std::time::Instant::now();
+    // The config says 1 MiB; the Hello that was sent says 64 KiB, and wins.
+    let mut b =
+        peernet_proto::connection::Connection::from_handshake(now, r, &ih, Config::default())
+            .unwrap();
+    b.handle_bytes(now, &65_537u32.to_be_bytes());
+    assert_eq!(
+        drain_events(&mut b),
+        vec![closed(err(LimitProblem::FrameTooLarge {
+            len: 65_537,
+            limit: 65_536
+        }))]
+    );
+}
+
+#[test]
+fn a_ping_flood_that_is_never_drained_stops_reading_then_closes() {
+    let cfg = Config {
+        transmit_queue_bytes: 64 * 1024,
+        ..Config::default()
+    };
+    let (now, mut b, mut raw) = raw_responder(cfg);
+    let mut pings = 0u64;
+    // Each Pong is 32 wire bytes: the budget holds 2048.
+    while b.wants_read() {
+        b.handle_bytes(now, &raw.frame(&Envelope::Ping { nonce: pings }));
+        pings += 1;
+        assert!(pings < 10_000);
+    }
+    assert_eq!(pings, 2048);
+    assert!(!b.is_closed());
+    // A driver that ignores wants_read(): closed past twice the budget.
+    while !b.is_closed() {
+        b.handle_bytes(now, &raw.frame(&Envelope::Ping { nonce: pings }));
+        pings += 1;
+        assert!(pings < 10_000);
+    }
+    assert_eq!(pings, 4097);
+    assert!(matches!(
+        b.closed(),
+        Some(DisconnectReason::Error(ConnectionError::Limit(
+            LimitProblem::TransmitQueueFull { .. }
+        )))
+    ));
+}

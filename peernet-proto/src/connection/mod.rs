@@ -84,7 +84,8 @@ pub struct CallId(pub u64);
 /// Limits and timers of one connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Config {
-    /// Largest frame body this side accepts: what its Hello announced (spec 2).
+    /// Largest frame body this side accepts: what its Hello announced (spec 2;
+    /// [`Connection::from_handshake`] takes it from the handshake's Hello).
     pub max_frame_len: u32,
     /// A Ping every this long (spec 5; default 15 s).
     pub heartbeat_interval: Duration,
@@ -295,13 +296,16 @@ impl Connection {
         c
     }
 
-    /// [`Connection::new`] from a finished handshake (its `split`, its side).
+    /// [`Connection::new`] from a finished handshake (its `split`, its side). The
+    /// receive limit is the one this side's Hello announced (it replaces
+    /// `config.max_frame_len`), so both limits come from the two Hellos.
     pub fn from_handshake(
         now: Instant,
         handshake: Handshake,
         peer_hello: &Hello,
-        config: Config,
+        mut config: Config,
     ) -> Result<Connection, ProtoError> {
+        config.max_frame_len = handshake.local_hello().max_frame_len;
         let side = if handshake.is_initiator() {
             Side::Initiator
         } else {
