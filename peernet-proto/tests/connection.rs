@@ -398,3 +398,65 @@ fn an_explicit_ping_measures_the_round_trip_time() {
     assert_eq!(p.a.rtt(), Some(30 * MS));
     assert_eq!((p.events_a(), p.events_b()), (vec![], vec![]));
 }
+
+/// The machine's bytes are exactly `frame(seal(envelope))` with the channel's counters
+/// (spec 2, 4, 5): two handshakes with fixed ephemerals give the same keys, one for the
+/// machine and one sealed by hand, and the plaintexts are the golden vectors.
+#[test]
+fn wire_bytes_are_frames_of_sealed_golden_envelopes() {
+    use peernet_proto::channel::SendCipher;
+    use peernet_proto::connection::Connection;
+    use peernet_proto::frame::encode_frame;
+    use peernet_proto::handshake::{Handshake, PROLOGUE};
+    use peernet_proto::hello::Hello;
+
+    fn responder_send() -> (SendCipher, peernet_proto::channel::RecvCipher, Hello) {
+        let (ih, rh) = (Hello::new(1 << 20, 1), Hello::new(1 << 20, 2));
+        let mut i = Handshake::with_options(true, &[1; 32], PROLOGUE, Some(&[3; 32]), &ih).unwrap();
+        let mut r =
+            Handshake::with_options(false, &[2; 32], PROLOGUE, Some(&[4; 32]), &rh).unwrap();
+        r.read_m1(&i.write_m1().unwrap()).unwrap();
+        i.read_m2(&r.write_m2().unwrap()).unwrap();
+        r.read_m3(&i.write_m3().unwrap()).unwrap();
+        let (send, recv) = r.split().unwrap();
+        (send, recv, ih)
+    }
+    let by_hand = |tx: &mut SendCipher, plain: &[u8]| {
+        let mut body = plain.to_vec();
+        tx.seal_in_place(&mut body, 0).unwrap();
+        let mut out = Vec::new();
+        encode_frame(&body, &mut out);
+        out
+    };
+    let (send, recv, ih) = responder_send();
+    let (mut tx, _, _) = responder_send();
+    let now = std::time::Instant::now();
+    let mut b = Connection::new(
+        now,
+        peernet_proto::connection::Side::Responder,
+        send,
+        recv,
+        &ih,
+        Config::default(),
+    );
+    let v = common::v1();
+    let golden = |name: &str| {
+        let e = v["envelopes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["value"] == name)
+            .unwrap();
+        common::hex(e["hex"].as_str().unwrap())
+    };
+    // Ping 0 (the confirmation), then a Send and a Goodbye, coalesced into one buffer.
+    b.send("chat", b"").unwrap();
+    b.close(peernet_proto::envelope::GoodbyeReason::ProtocolError)
+        .unwrap();
+    let mut wire = Vec::new();
+    b.poll_transmit(&mut wire);
+    let mut want = by_hand(&mut tx, &[3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    want.extend(by_hand(&mut tx, &golden("Send{name=\"chat\",body=b\"\"}")));
+    want.extend(by_hand(&mut tx, &golden("Goodbye{reason=3}")));
+    assert_eq!(common::to_hex(&wire), common::to_hex(&want));
+}
