@@ -230,6 +230,10 @@ fn a_call_expires_at_its_deadline_and_its_late_reply_is_dropped() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "sizes, not memory safety: tens of KiB sealed, too slow under Miri"
+)]
 fn payload_over_the_peers_limit_fails_locally_and_the_connection_stays() {
     let small = Config {
         max_frame_len: 65_536,
@@ -269,6 +273,10 @@ fn payload_over_the_peers_limit_fails_locally_and_the_connection_stays() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "sizes, not memory safety: tens of KiB sealed, too slow under Miri"
+)]
 fn long_handler_errors_are_cut_on_a_character_boundary() {
     let mut p = Pair::confirmed();
     let id = p.a.call(p.now, "f", b"", SEC).unwrap();
@@ -288,6 +296,10 @@ fn long_handler_errors_are_cut_on_a_character_boundary() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "sizes, not memory safety: tens of KiB sealed, too slow under Miri"
+)]
 fn the_transmit_queue_and_pending_table_are_bounded() {
     let cfg = Config {
         transmit_queue_bytes: 64 * 1024,

@@ -365,6 +365,10 @@ fn the_receive_limit_is_the_one_this_sides_hello_announced() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "sizes, not memory safety: tens of KiB sealed, too slow under Miri"
+)]
 fn a_ping_flood_that_is_never_drained_stops_reading_then_closes() {
     let cfg = Config {
         transmit_queue_bytes: 64 * 1024,
