@@ -1,15 +1,22 @@
 //! The post-handshake channel: ChaCha20-Poly1305, one key and counter per direction
 //! (spec 4). Frames may exceed Noise's 64 KiB message limit.
+//!
+//! The AEAD comes from `ring` by default, or from the pure-Rust RustCrypto
+//! `chacha20poly1305` crate with the `rustcrypto` feature ([`BACKEND`] says which);
+//! both give the same bytes.
 
 use std::fmt;
 
-use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, CHACHA20_POLY1305};
 use zeroize::Zeroize;
 
+use crate::aead::{Aead, Backend};
 use crate::ProtoError;
 
 /// Size of the Poly1305 tag appended to every sealed envelope.
-pub const TAG_LEN: usize = 16;
+pub const TAG_LEN: usize = crate::aead::TAG;
+
+/// The AEAD backend this build uses: `"ring"` or `"rustcrypto"`.
+pub const BACKEND: &str = crate::aead::BACKEND_NAME;
 
 /// The 12-byte nonce of counter `counter`: 4 zero bytes ‖ counter as u64 LE (Noise form).
 pub fn nonce_bytes(counter: u64) -> [u8; 12] {
@@ -18,12 +25,10 @@ pub fn nonce_bytes(counter: u64) -> [u8; 12] {
     n
 }
 
-/// Builds the AEAD key. ring only refuses keys of the wrong length, which a
+/// Builds the AEAD key. The backends only refuse keys of the wrong length, which a
 /// `[u8; 32]` cannot be, so `None` never happens in practice; it is still handled.
-fn aead_key(key: &[u8; 32]) -> Option<LessSafeKey> {
-    UnboundKey::new(&CHACHA20_POLY1305, key)
-        .ok()
-        .map(LessSafeKey::new)
+fn aead_key(key: &[u8; 32]) -> Option<Backend> {
+    Backend::new(key)
 }
 
 fn key_error() -> ProtoError {
@@ -32,7 +37,7 @@ fn key_error() -> ProtoError {
 
 /// Sending half of a channel: seals envelopes with consecutive nonces.
 pub struct SendCipher {
-    key: Option<LessSafeKey>,
+    key: Option<Backend>,
     counter: u64,
 }
 
@@ -51,8 +56,9 @@ impl SendCipher {
     /// the counter then advances by one.
     ///
     /// [`ProtoError::NonceExhausted`] when the counter is 2^64 - 1 (that nonce is
-    /// never used; the connection must close). `start > buf.len()` is refused with
-    /// [`ProtoError::Malformed`] and changes nothing.
+    /// never used; the connection must close); [`ProtoError::Seal`] when the AEAD
+    /// refuses the input (longer than ChaCha20 can encrypt under one nonce). `start >
+    /// buf.len()` is refused with [`ProtoError::Malformed`] and changes nothing.
     pub fn seal_in_place(&mut self, buf: &mut Vec<u8>, start: usize) -> Result<(), ProtoError> {
         if self.counter == u64::MAX {
             return Err(ProtoError::NonceExhausted);
@@ -61,15 +67,10 @@ impl SendCipher {
         let plain = buf.get_mut(start..).ok_or(ProtoError::Malformed(
             "seal start past the end of the buffer",
         ))?;
-        let len = plain.len();
-        let nonce = Nonce::assume_unique_for_key(nonce_bytes(self.counter));
         let tag = key
-            .seal_in_place_separate_tag(nonce, Aad::empty(), plain)
-            .map_err(|_| ProtoError::FrameTooLarge {
-                len,
-                limit: usize::MAX,
-            })?;
-        buf.extend_from_slice(tag.as_ref());
+            .seal(nonce_bytes(self.counter), plain)
+            .ok_or(ProtoError::Seal)?;
+        buf.extend_from_slice(&tag);
         self.counter += 1;
         Ok(())
     }
@@ -96,7 +97,7 @@ impl fmt::Debug for SendCipher {
 
 /// Receiving half of a channel: opens frames strictly in order.
 pub struct RecvCipher {
-    key: Option<LessSafeKey>,
+    key: Option<Backend>,
     counter: u64,
 }
 
@@ -126,10 +127,9 @@ impl RecvCipher {
             return Err(ProtoError::Decrypt);
         }
         let key = self.key.as_ref().ok_or(ProtoError::Decrypt)?;
-        let nonce = Nonce::assume_unique_for_key(nonce_bytes(self.counter));
         let plain = key
-            .open_in_place(nonce, Aad::empty(), body)
-            .map_err(|_| ProtoError::Decrypt)?;
+            .open(nonce_bytes(self.counter), body)
+            .ok_or(ProtoError::Decrypt)?;
         self.counter += 1;
         Ok(plain)
     }

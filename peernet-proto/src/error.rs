@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::connection::ConnectionError;
+
 /// Everything that can go wrong while encoding, decoding or running the protocol.
 ///
 /// Every variant is a refusal of some input (network bytes, a file, or a caller's
@@ -26,6 +28,9 @@ pub enum ProtoError {
     Handshake(String),
     /// A transport frame failed authentication (spec 4).
     Decrypt,
+    /// The AEAD refused to seal an envelope (ChaCha20's per-message length limit,
+    /// about 256 GiB). Never reported as a frame-size error: nothing was framed yet.
+    Seal,
     /// The channel counter reached 2^64 - 1; the connection must be closed (spec 4).
     NonceExhausted,
     /// A public key's text form is not 64 hex digits.
@@ -46,6 +51,9 @@ pub enum ProtoError {
     LowOrderKey,
     /// A trust-entry label that is too long or contains control characters.
     BadLabel(&'static str),
+    /// The connection machine refused a command or closed the connection (see
+    /// [`ConnectionError`] for its kinds: state, crypto, malformed, limit).
+    Connection(ConnectionError),
 }
 
 impl fmt::Display for ProtoError {
@@ -59,6 +67,7 @@ impl fmt::Display for ProtoError {
             ProtoError::BadHello(why) => write!(f, "bad hello: {why}"),
             ProtoError::Handshake(why) => write!(f, "handshake failed: {why}"),
             ProtoError::Decrypt => f.write_str("frame failed authentication"),
+            ProtoError::Seal => f.write_str("the AEAD refused to seal the envelope"),
             ProtoError::NonceExhausted => f.write_str("channel nonce exhausted"),
             ProtoError::BadKeyHex => f.write_str("a public key must be 64 hex digits"),
             ProtoError::BadAnnouncement(why) => write!(f, "bad announcement: {why}"),
@@ -71,8 +80,15 @@ impl fmt::Display for ProtoError {
                 "a low-order (small-subgroup) X25519 point is not a usable public key; \
                  check that the key was copied from the peer's identity",
             ),
+            ProtoError::Connection(e) => write!(f, "connection: {e}"),
         }
     }
 }
 
 impl std::error::Error for ProtoError {}
+
+impl From<ConnectionError> for ProtoError {
+    fn from(e: ConnectionError) -> ProtoError {
+        ProtoError::Connection(e)
+    }
+}

@@ -97,6 +97,11 @@ impl Handshake {
         self.initiator
     }
 
+    /// The Hello this side sends (its `max_frame_len` is the limit it receives with).
+    pub fn local_hello(&self) -> Hello {
+        self.hello
+    }
+
     /// True once all three messages have been written or read.
     pub fn is_finished(&self) -> bool {
         !self.failed && self.done == MESSAGES

@@ -70,13 +70,23 @@ impl Heartbeat {
             return HeartbeatAction::Idle;
         }
         self.next_ping = add(now, self.interval);
+        match self.ping_now(now) {
+            Some(nonce) => HeartbeatAction::SendPing(nonce),
+            None => HeartbeatAction::Idle,
+        }
+    }
+
+    /// A ping asked for now, outside the schedule (the schedule is unchanged): its
+    /// nonce, recorded as outstanding, or `None` while [`MAX_OUTSTANDING`] pings are
+    /// unanswered.
+    pub fn ping_now(&mut self, now: Instant) -> Option<u64> {
         if self.outstanding.len() >= MAX_OUTSTANDING {
-            return HeartbeatAction::Idle;
+            return None;
         }
         let nonce = self.next_nonce;
         self.next_nonce = self.next_nonce.wrapping_add(1);
         self.outstanding.push_back((nonce, now));
-        HeartbeatAction::SendPing(nonce)
+        Some(nonce)
     }
 
     /// When [`Heartbeat::poll`] next has something to do: the next ping, or the

@@ -10,6 +10,7 @@
 //! | [`handshake`], [`hello`] | 3 | Noise XX over snow, the Hello payload |
 //! | [`channel`] | 4 | ChaCha20-Poly1305 per direction |
 //! | [`envelope`], [`heartbeat`] | 5 | Call/Reply/Send/Ping/Pong/Goodbye, ping schedule |
+//! | [`connection`] | 3.4, 4, 5, 5.1 | one authenticated connection as a state machine |
 //! | [`rpc`] | 6 | the `peernet.rpc` body |
 //! | [`keyfile`], [`key`] | 7 | identity keyfile, public keys |
 //! | [`announce`] | 8 | the UDP discovery announcement |
@@ -17,11 +18,13 @@
 
 #![forbid(unsafe_code)]
 
+mod aead;
 mod codec;
 
 pub mod announce;
 pub mod backoff;
 pub mod channel;
+pub mod connection;
 pub mod envelope;
 pub mod error;
 pub mod frame;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Miri (undefined-behaviour checker) over the sans-IO protocol crate, where it runs:
-# every test that does not reach ring's C/assembly AEAD and digest (channel, keyfile
-# fingerprints, handshake split, cacophony), which Miri cannot execute.
+# every test that does not reach ring's C/assembly AEAD and digest (keyfile
+# fingerprints, cacophony), which Miri cannot execute; the channel and the connection
+# machine run on the `rustcrypto` backend.
 # Needs the nightly toolchain's miri component; installs it when rustup can.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -15,3 +16,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}/miri"
 cargo +nightly miri setup >/dev/null
 cargo +nightly miri test -p peernet-proto --lib \
     --test envelope --test hello --test announce --test backoff --test heartbeat --test trustfile
+# The channel, the handshake's split and the connection machine on the pure-Rust AEAD
+# backend (ring's assembly is never reached: snow's default resolver is pure Rust too).
+cargo +nightly miri test -p peernet-proto --features rustcrypto --lib \
+    --test channel --test connection --test connection_faults --test connection_drain

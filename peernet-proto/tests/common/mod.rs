@@ -1,6 +1,8 @@
 //! Shared helpers for the integration tests: hex and the golden vectors.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod pair;
+
 use serde_json::Value;
 
 pub const PEERNET_V1: &str = include_str!("../vectors/peernet-v1.json");

@@ -1,0 +1,152 @@
+//! The transmit queue: envelopes encoded back to back, sealed and framed only when the
+//! driver takes them (so the send counter advances in write order, spec 4), all of
+//! them coalesced into the driver's one buffer.
+
+use std::collections::VecDeque;
+
+use super::{Connection, ConnectionError, DisconnectReason};
+use crate::channel::TAG_LEN;
+use crate::envelope::Envelope;
+use crate::frame::HEADER_LEN;
+
+/// A plaintext buffer grown past this by a burst is released once drained.
+const KEEP_CAPACITY: usize = 64 * 1024;
+
+/// Encoded envelopes waiting for `poll_transmit`.
+#[derive(Debug, Default)]
+pub(super) struct TxQueue {
+    /// Every queued envelope's plaintext, back to back.
+    plain: Vec<u8>,
+    /// Length of each, in order.
+    lens: VecDeque<usize>,
+}
+
+impl TxQueue {
+    /// Bytes these frames take on the wire (header and tag included).
+    pub(super) fn wire_bytes(&self) -> usize {
+        self.plain.len() + self.lens.len() * (HEADER_LEN + TAG_LEN)
+    }
+
+    /// Wire bytes `env` will take.
+    pub(super) fn wire_len(env: &Envelope<'_>) -> usize {
+        HEADER_LEN + env.encoded_len() + TAG_LEN
+    }
+
+    pub(super) fn push(&mut self, env: &Envelope<'_>) {
+        let start = self.plain.len();
+        env.encode_into(&mut self.plain);
+        self.lens.push_back(self.plain.len() - start);
+    }
+
+    /// Puts `env` before everything queued (the dialer's Pong to the confirming Ping
+    /// is its first frame, spec 3.4, even when calls were queued before it came).
+    pub(super) fn push_front(&mut self, env: &Envelope<'_>) {
+        let mut front = Vec::with_capacity(env.encoded_len());
+        env.encode_into(&mut front);
+        self.lens.push_front(front.len());
+        self.plain.splice(0..0, front);
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.lens.is_empty()
+    }
+
+    pub(super) fn clear(&mut self) {
+        self.plain.clear();
+        self.lens.clear();
+    }
+
+    fn release(&mut self) {
+        self.clear();
+        if self.plain.capacity() > KEEP_CAPACITY {
+            self.plain = Vec::new();
+        }
+    }
+}
+
+impl Connection {
+    /// Seals every queued envelope into a frame and appends them all to `out` (one
+    /// write for the driver); returns the number of bytes appended.
+    ///
+    /// A dialer transmits nothing until the responder's confirmation arrived (spec
+    /// 3.4); what was queued meanwhile waits. After [`Event::Closed`](super::Event::Closed)
+    /// this still yields what was queued before the close (a Goodbye among it), once;
+    /// the driver writes it, then closes the socket.
+    pub fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
+        if !self.confirmed || self.tx.is_empty() {
+            return 0;
+        }
+        let before = out.len();
+        out.reserve(self.tx.wire_bytes());
+        let mut off = 0;
+        let mut failed = None;
+        while let Some(len) = self.tx.lens.pop_front() {
+            let Some(plain) = self.tx.plain.get(off..off + len) else {
+                break;
+            };
+            off += len;
+            let start = out.len();
+            out.extend_from_slice(&[0; HEADER_LEN]);
+            out.extend_from_slice(plain);
+            if let Err(e) = self.send.seal_in_place(out, start + HEADER_LEN) {
+                out.truncate(start);
+                failed = Some(ConnectionError::from(e));
+                break;
+            }
+            let body = out.len() - start - HEADER_LEN;
+            let header = u32::try_from(body).unwrap_or(u32::MAX).to_be_bytes();
+            if let Some(h) = out.get_mut(start..start + HEADER_LEN) {
+                h.copy_from_slice(&header);
+            }
+            self.stats.frames_out += 1;
+        }
+        self.tx.release();
+        let n = out.len() - before;
+        self.stats.bytes_out += n as u64;
+        if let Some(e) = failed {
+            // Nothing more can be sealed in this direction, not even a Goodbye.
+            self.finish(DisconnectReason::Error(e), None);
+        }
+        n
+    }
+
+    /// Wire bytes waiting for [`Connection::poll_transmit`] (counted against
+    /// [`Config::transmit_queue_bytes`](super::Config)).
+    pub fn transmit_queued(&self) -> usize {
+        self.tx.wire_bytes()
+    }
+
+    /// Checks that `env` fits the peer's frame limit and the transmit budget (a frame
+    /// larger than the whole budget still goes when the queue is empty).
+    pub(super) fn check_room(&self, env: &Envelope<'_>) -> Result<(), ConnectionError> {
+        let sealed = env.encoded_len() + TAG_LEN;
+        if sealed > self.peer_max {
+            return Err(super::LimitProblem::PayloadTooLarge {
+                len: sealed,
+                limit: self.peer_max,
+            }
+            .into());
+        }
+        let queued = self.tx.wire_bytes();
+        let limit = self.config.transmit_queue_bytes;
+        if !self.tx.is_empty() && queued + TxQueue::wire_len(env) > limit {
+            return Err(super::LimitProblem::Overloaded { queued, limit }.into());
+        }
+        Ok(())
+    }
+
+    /// Queues a control envelope (Ping, Pong, Goodbye), which is not refused for the
+    /// budget; past twice the budget the connection closes (the driver ignored
+    /// [`Connection::wants_read`]).
+    pub(super) fn push_control(&mut self, env: &Envelope<'_>) {
+        self.tx.push(env);
+        let queued = self.tx.wire_bytes();
+        if queued > 2 * self.config.transmit_queue_bytes.max(KEEP_CAPACITY) {
+            self.tx.release();
+            self.finish(
+                DisconnectReason::Error(super::LimitProblem::TransmitQueueFull { queued }.into()),
+                None,
+            );
+        }
+    }
+}
