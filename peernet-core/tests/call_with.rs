@@ -142,7 +142,7 @@ async fn a_slow_handler_times_out_at_the_deadline() {
 #[tokio::test]
 async fn calls_in_flight_fail_with_closed_when_the_peer_goes() {
     let (a, b) = pair().await;
-    expose_slow(&b, "never", Duration::from_secs(60));
+    let mut starts = expose_slow_reporting(&b, "never", Duration::from_secs(60));
     let (tx, mut rx) = mpsc::unbounded_channel();
     for i in 0..10 {
         a.call_with(
@@ -154,7 +154,7 @@ async fn calls_in_flight_fail_with_closed_when_the_peer_goes() {
         )
         .unwrap();
     }
-    eventually("calls in flight", || b.peers()[0].stats.frames_in >= 10).await;
+    started(&mut starts, 10).await;
     b.shutdown().await;
     drop(b);
     let mut seen = [false; 10];

@@ -308,12 +308,12 @@ async fn reply_too_large_becomes_handler_failed() {
 #[tokio::test]
 async fn peer_vanishing_mid_call_fails_at_once() {
     let (a, b) = pair().await;
-    expose_slow(&b, "never", Duration::from_secs(60));
+    let mut starts = expose_slow_reporting(&b, "never", Duration::from_secs(60));
     let a = Arc::new(a);
     let (a2, k) = (Arc::clone(&a), b.key());
     let call =
         tokio::spawn(async move { a2.call(&k, "never", b"", Duration::from_secs(30)).await });
-    eventually("call in flight", || b.peers()[0].stats.frames_in >= 1).await;
+    started(&mut starts, 1).await;
     let t0 = std::time::Instant::now();
     b.shutdown().await;
     drop(b);

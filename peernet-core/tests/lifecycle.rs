@@ -123,11 +123,11 @@ async fn disconnect_closes_both_sides() {
 #[tokio::test]
 async fn shutdown_releases_port_and_fails_calls_in_flight() {
     let (a, b) = pair().await;
-    expose_slow(&a, "never", Duration::from_secs(60));
+    let mut starts = expose_slow_reporting(&a, "never", Duration::from_secs(60));
     let b = std::sync::Arc::new(b);
     let (b2, ak) = (std::sync::Arc::clone(&b), a.key());
     let call = tokio::spawn(async move { b2.call(&ak, "never", b"", T).await });
-    eventually("call arrived", || a.peers()[0].stats.frames_in >= 1).await;
+    started(&mut starts, 1).await;
     let local = a.local_addr().unwrap();
     a.shutdown().await;
     assert_eq!(a.connection_count(), 0);

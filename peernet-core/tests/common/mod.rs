@@ -67,6 +67,39 @@ pub fn echo(n: &Node) {
     .unwrap();
 }
 
+/// Exposes `name` like [`expose_slow`], and reports every start of the handler on the
+/// returned channel: "the call arrived" as an event (a frame count is no such event:
+/// the handshake's confirming Ping is a frame too).
+pub fn expose_slow_reporting(
+    n: &Node,
+    name: &str,
+    delay: Duration,
+) -> tokio::sync::mpsc::UnboundedReceiver<()> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    n.expose(
+        name,
+        Handler::from_async(move |r: Request| {
+            let _ = tx.send(());
+            async move {
+                tokio::time::sleep(delay).await;
+                Ok(r.body)
+            }
+        }),
+    )
+    .unwrap();
+    rx
+}
+
+/// Waits (up to `T`) until `rx` has reported `n` handler starts.
+pub async fn started(rx: &mut tokio::sync::mpsc::UnboundedReceiver<()>, n: usize) {
+    for i in 0..n {
+        tokio::time::timeout(T, rx.recv())
+            .await
+            .unwrap_or_else(|_| panic!("only {i} of {n} handler starts within {T:?}"))
+            .expect("the handler was dropped");
+    }
+}
+
 /// Exposes `name`: an async handler that waits `delay`, then echoes the body.
 pub fn expose_slow(n: &Node, name: &str, delay: Duration) {
     n.expose(
