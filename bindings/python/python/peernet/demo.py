@@ -19,6 +19,7 @@ from typing import Any, Callable, Optional
 
 from ._api import Event, Key, Node, UdpDiscovery
 from ._errors import (
+    Busy,
     Forbidden,
     HandlerFailed,
     HandshakeFailed,
@@ -207,9 +208,29 @@ def run() -> int:
             tr.say("alice", f"rpc statistics.mean([1, 2, 3, 4]) -> {r}")
             e = _expect(HandlerFailed, lambda: alice.rpc_call(bob.key, "os", "getcwd"))
             tr.say("alice", f"rpc os.getcwd() -> {type(e).__name__}: {e}")
+            imported = getattr(__import__("statistics"), "sqrt", None)
+            if imported is not None and getattr(imported, "__module__", "") != "statistics":
+                e = _expect(HandlerFailed, lambda: alice.rpc_call(bob.key, "statistics", "sqrt", [4]))
+                tr.say("alice", "rpc statistics.sqrt(4), a name statistics imported from math ->")
+                tr.say("alice", f"  {type(e).__name__}: {e}")
             bob.grant_rpc(alice.key, False)
             e = _expect(Forbidden, lambda: alice.rpc_call(bob.key, "math", "hypot", [3, 4]))
             tr.say("alice", f"after bob revokes the grant: rpc -> {type(e).__name__} (same connection)")
+
+        with tr.step("One process per data directory, and numbers to look at"):
+            e = _expect(Busy, lambda: Node(tmp / "bob", listen="127.0.0.1:0"))
+            tr.say("demo", f"a second node on bob's data directory -> {type(e).__name__}: {e}")
+            bm, am = bob.metrics(), alice.metrics()
+            tr.check(bm.handshakes_untrusted >= 1, "bob counted carol's untrusted handshake")
+            tr.check(am.calls_out >= 100, "alice counted her calls")
+            tr.say("bob", f"metrics: {bm.handshakes_ok} handshakes ok, {bm.handshakes_untrusted} refused as "
+                   f"untrusted, {bm.calls_in} calls in, {bm.bytes_in} bytes in")
+            tr.say("alice", f"metrics: {am.calls_out} calls out, {am.sends_out} send out; "
+                   f"{len(bob.metrics_text().splitlines())} lines of OpenMetrics text on bob")
+            detail = carol.peer(bob.key)
+            if detail is not None and detail.last_dial is not None:
+                d = detail.last_dial
+                tr.say("carol", f"why not connected to bob: last dial to {d.address}: {d.error or 'connected'}")
 
         with tr.step("Reconnect: bob restarts (same identity, new port)"):
             old_addr = bob.address
