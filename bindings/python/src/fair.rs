@@ -8,7 +8,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use peernet_core::Key;
 use pyo3::prelude::*;
@@ -137,21 +137,7 @@ impl FairLane {
     /// Waits (call without the GIL) up to `limit` for the threads to end; threads still
     /// busy then (a handler that never returns) are left to finish on their own.
     pub(crate) fn join(&self, limit: Duration) {
-        let threads: Vec<JoinHandle<()>> =
-            std::mem::take(&mut *self.threads.lock().unwrap_or_else(|p| p.into_inner()));
-        let me = std::thread::current().id();
-        let deadline = Instant::now() + limit;
-        for t in threads {
-            if t.thread().id() == me {
-                continue;
-            }
-            while !t.is_finished() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            if t.is_finished() {
-                let _ = t.join();
-            }
-        }
+        crate::lanes::join_threads(&self.threads, limit);
     }
 }
 

@@ -67,21 +67,7 @@ impl Lane {
     /// Waits (call without the GIL) up to `limit` for the threads to end; threads still
     /// busy then (a handler that never returns) are left to finish on their own.
     pub(crate) fn join(&self, limit: Duration) {
-        let threads: Vec<JoinHandle<()>> =
-            std::mem::take(&mut *self.threads.lock().unwrap_or_else(|p| p.into_inner()));
-        let me = std::thread::current().id();
-        let deadline = Instant::now() + limit;
-        for t in threads {
-            if t.thread().id() == me {
-                continue;
-            }
-            while !t.is_finished() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            if t.is_finished() {
-                let _ = t.join();
-            }
-        }
+        join_threads(&self.threads, limit);
     }
 }
 
@@ -116,5 +102,26 @@ fn run(rx: &Mutex<Receiver<Job>>, batch: bool) {
 fn one(py: Python<'_>, job: Job) {
     if catch_unwind(AssertUnwindSafe(|| job(py))).is_err() {
         tracing::error!(target: "peernet::python", "a Python job panicked");
+    }
+}
+
+/// Waits up to `limit` for the threads in `threads` to end (except the calling one);
+/// threads still busy then (a handler that never returns) are left to finish on their
+/// own. Call without the GIL.
+pub(crate) fn join_threads(threads: &Mutex<Vec<JoinHandle<()>>>, limit: Duration) {
+    let threads: Vec<JoinHandle<()>> =
+        std::mem::take(&mut *threads.lock().unwrap_or_else(|p| p.into_inner()));
+    let me = std::thread::current().id();
+    let deadline = Instant::now() + limit;
+    for t in threads {
+        if t.thread().id() == me {
+            continue;
+        }
+        while !t.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if t.is_finished() {
+            let _ = t.join();
+        }
     }
 }
