@@ -201,6 +201,9 @@ def test_async_with_connect_wait_send_and_aevents(tmp_path: Path) -> None:
             assert await asyncio.wait_for(got.get(), 10) == b"hello"
             with pytest.raises(peernet.Timeout):
                 await a.wait_connected_async(b"\x07" * 32, timeout=0.1)
+            with pytest.raises(peernet.UntrustedPeer, match="trust it first"):
+                await a.send_async(b"\x07" * 32, "inbox", b"x")  # never trusted: says so
+            a.trust(b"\x07" * 32)
             with pytest.raises(peernet.NotConnected):
                 await a.send_async(b"\x07" * 32, "inbox", b"x")
             with pytest.raises(peernet.UntrustedPeer):
