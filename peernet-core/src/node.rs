@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use peernet_proto::envelope::{validate_name, GoodbyeReason};
 use peernet_proto::hello::Hello;
@@ -27,6 +27,8 @@ use crate::net::{accept_loop, dial_until, start_udp_discovery};
 use crate::peers::{PeerInfo, PeerTable};
 use crate::rpc::RpcDispatcher;
 use crate::trust::TrustStore;
+
+mod testing;
 
 /// Events buffered per subscriber; a subscriber that falls further behind loses the
 /// oldest (it sees `RecvError::Lagged`).
@@ -561,47 +563,6 @@ impl Node {
         self.shared.registry.clear();
         self.set_rpc_dispatcher(None);
         lock(&self.shared.trust).release();
-    }
-
-    #[doc(hidden)]
-    /// Test support: background tasks still running (listener, handshakes, dialers,
-    /// discovery, network monitor).
-    pub fn background_tasks(&self) -> usize {
-        self.shared.shutdown.receiver_count()
-    }
-
-    #[doc(hidden)]
-    /// Test support: dials of `connect` refused so far (the peer was not up yet).
-    pub fn refused_dials(&self) -> u64 {
-        self.shared.refused_dials.load(Ordering::Relaxed)
-    }
-
-    #[doc(hidden)]
-    /// Test support: number of live connections.
-    pub fn connection_count(&self) -> usize {
-        lock(&self.shared.peers).conn_count()
-    }
-
-    #[doc(hidden)]
-    /// Test support: whether a dial supervisor runs for `key` (auto-connect/reconnect).
-    pub fn has_dialer(&self, key: &Key) -> bool {
-        lock(&self.shared.peers)
-            .get(key)
-            .is_some_and(|e| e.dialer.is_some())
-    }
-
-    #[doc(hidden)]
-    /// Test support: (local, remote) address of the connection calls to `key` use.
-    pub fn active_connection(&self, key: &Key) -> Option<(SocketAddr, SocketAddr)> {
-        lock(&self.shared.peers)
-            .route(key)
-            .map(|c| (c.info.local, c.info.remote))
-    }
-
-    #[doc(hidden)]
-    /// Test support: when `key` was last seen.
-    pub fn last_seen(&self, key: &Key) -> Option<SystemTime> {
-        lock(&self.shared.peers).get(key).and_then(|e| e.last_seen)
     }
 }
 
