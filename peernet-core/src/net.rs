@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use crate::config::UdpDiscoveryConfig;
 use crate::conn::handshake::{self, Established};
-use crate::conn::{lock, spawn_connection, Conn};
+use crate::conn::{lock, machine_config, spawn_connection, Conn};
 use crate::discovery;
 use crate::error::{CloseReason, Error, Result};
 use crate::metrics::HandshakeResult;
@@ -85,7 +85,7 @@ async fn dial_once(
             &shared.hello,
             Some(key),
             trusted,
-            shared.config.max_frame_len as usize,
+            machine_config(&shared.config),
         ),
     )
     .await
@@ -264,7 +264,13 @@ pub(crate) async fn accept_loop(
             let res = tokio::select! {
                 r = tokio::time::timeout(
                     shared.config.handshake_timeout,
-                    handshake::respond(stream, &shared.identity, &shared.hello, trusted),
+                    handshake::respond(
+                        stream,
+                        &shared.identity,
+                        &shared.hello,
+                        trusted,
+                        machine_config(&shared.config),
+                    ),
                 ) => r,
                 _ = stop.wait_for(|s| *s) => return,
             };

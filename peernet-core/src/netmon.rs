@@ -111,7 +111,7 @@ impl Shared {
             .collect();
         for c in stale {
             c.close(
-                Some(GoodbyeReason::Closing),
+                GoodbyeReason::Closing,
                 CloseCause::Local("local address vanished".into()),
             );
         }

@@ -363,7 +363,7 @@ impl Node {
         }
         for c in &conns {
             c.close(
-                Some(GoodbyeReason::Closing),
+                GoodbyeReason::Closing,
                 CloseCause::Local("disconnected".into()),
             );
         }
@@ -550,7 +550,7 @@ impl Node {
         self.shared.shutdown.send_replace(true);
         for c in lock(&self.shared.peers).all_conns() {
             c.close(
-                Some(GoodbyeReason::Closing),
+                GoodbyeReason::Closing,
                 CloseCause::Local("node shutting down".into()),
             );
         }
@@ -571,7 +571,7 @@ impl Drop for Node {
         self.shared.shutdown.send_replace(true);
         for c in lock(&self.shared.peers).all_conns() {
             c.close(
-                Some(GoodbyeReason::Closing),
+                GoodbyeReason::Closing,
                 CloseCause::Local("node dropped".into()),
             );
         }

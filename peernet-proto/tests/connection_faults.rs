@@ -180,7 +180,7 @@ fn a_malformed_envelope_is_answered_with_goodbye_3() {
 }
 
 #[test]
-fn a_reply_to_an_id_never_issued_closes_but_an_expired_one_is_dropped() {
+fn replies_to_unknown_ids_are_dropped_expired_or_never_issued() {
     let (now, mut b, mut raw) = raw_responder(Config::default());
     let id = b.call(now, "f", b"", SEC).unwrap();
     b.handle_timeout(now + SEC);
@@ -194,7 +194,7 @@ fn a_reply_to_an_id_never_issued_closes_but_an_expired_one_is_dropped() {
         }),
     );
     assert_eq!(drain_events(&mut b), vec![]);
-    // Never issued: the peer is broken or hostile.
+    // Never issued: dropped too (spec 5), the connection stays.
     b.handle_bytes(
         now,
         &raw.frame(&Envelope::Reply {
@@ -202,15 +202,10 @@ fn a_reply_to_an_id_never_issued_closes_but_an_expired_one_is_dropped() {
             outcome: Outcome::Ok(b""),
         }),
     );
-    assert_eq!(
-        drain_events(&mut b),
-        vec![closed(err(MalformedProblem::UnsolicitedReply { id: 77 }))]
-    );
+    assert_eq!(drain_events(&mut b), vec![]);
+    assert!(!b.is_closed());
     let sent = raw.take(&mut b, |e| format!("{e:?}"));
-    assert_eq!(
-        sent.last().map(String::as_str),
-        Some("Goodbye { reason: ProtocolError }")
-    );
+    assert!(!sent.iter().any(|e| e.starts_with("Goodbye")), "{sent:?}");
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Why a connection ended: the internal cause (the `detail` of the disconnected event)
 //! and the public [`CloseReason`] that the `Closed` errors of its calls carry.
 
+use peernet_proto::connection::DisconnectReason;
 use peernet_proto::envelope::GoodbyeReason;
 
 use crate::error::CloseReason;
@@ -59,6 +60,39 @@ impl CloseCause {
             CloseCause::HeartbeatTimeout => CloseReason::HeartbeatTimeout,
             CloseCause::Protocol(m) => CloseReason::Protocol(m.clone()),
             CloseCause::Io(m) => CloseReason::Io(m.clone()),
+        }
+    }
+}
+
+impl CloseCause {
+    /// The cause of a close the connection machine reported. A close this node asked
+    /// for (`intent`, recorded before its Goodbye was queued) wins, even when the
+    /// peer's reaction to the Goodbye reached the machine first.
+    pub(crate) fn from_machine(
+        reason: &DisconnectReason,
+        intent: Option<CloseCause>,
+    ) -> CloseCause {
+        if let Some(cause) = intent {
+            return cause;
+        }
+        match reason {
+            DisconnectReason::Local(GoodbyeReason::TrustRevoked) => {
+                CloseCause::Local("trust revoked".into())
+            }
+            DisconnectReason::Local(_) => CloseCause::Local("closed".into()),
+            DisconnectReason::Peer(r) => CloseCause::Goodbye(*r),
+            DisconnectReason::PeerEof | DisconnectReason::Refused => {
+                CloseCause::PeerClosed("connection closed".into())
+            }
+            DisconnectReason::HeartbeatTimeout => CloseCause::HeartbeatTimeout,
+            DisconnectReason::Drained | DisconnectReason::DrainTimeout => {
+                CloseCause::Local("duplicate connection".into())
+            }
+            DisconnectReason::Transport(m) => CloseCause::Io(m.clone()),
+            other => CloseCause::Protocol(match other {
+                DisconnectReason::Error(e) => e.to_string(),
+                o => o.to_string(),
+            }),
         }
     }
 }

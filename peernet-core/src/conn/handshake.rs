@@ -1,9 +1,9 @@
 //! Drives the sans-IO Noise XX handshake (`peernet_proto::handshake`) over a TCP socket,
-//! with the trust checks of spec 3.1 and the confirmation of spec 3.4. Callers bound the
+//! with the trust checks of spec 3.1, and builds the connection machine from it; the
+//! dialer's machine sees the confirmation of spec 3.4 here. Callers bound the
 //! whole exchange with the handshake timeout.
 
-use peernet_proto::channel::{RecvCipher, SendCipher};
-use peernet_proto::envelope::Envelope;
+use peernet_proto::connection::{Config, Connection, DisconnectReason};
 use peernet_proto::frame::{self, HANDSHAKE_FRAME_LIMIT, HEADER_LEN};
 use peernet_proto::handshake::Handshake;
 use peernet_proto::hello::Hello;
@@ -14,17 +14,13 @@ use tokio::net::TcpStream;
 use crate::error::{CloseReason, Error, Result};
 use crate::identity::Identity;
 
-/// A socket that passed the handshake and both trust checks.
+/// A socket that passed the handshake and both trust checks, with the connection
+/// machine the handshake produced (bytes read past the handshake already fed to it).
 pub(crate) struct Established {
     pub stream: TcpStream,
-    pub send: SendCipher,
-    pub recv: RecvCipher,
+    pub machine: Connection,
     pub peer: Key,
     pub peer_hello: Hello,
-    /// Bytes already read past the handshake (start of the next frame).
-    pub leftover: Vec<u8>,
-    /// Initiator: nonce of the responder's confirming Ping, to be answered.
-    pub confirm_ping: Option<u64>,
 }
 
 /// Reads one whole frame of at most `limit` body bytes, keeping any extra bytes in `buf`.
@@ -78,7 +74,7 @@ pub(crate) async fn initiate(
     hello: &Hello,
     expected: Option<Key>,
     trusted: impl Fn(&Key) -> bool,
-    max_frame_len: usize,
+    config: Config,
 ) -> Result<Established> {
     let mut hs = Handshake::initiator(identity.private(), hello)?;
     let mut buf = Vec::new();
@@ -103,34 +99,37 @@ pub(crate) async fn initiate(
         )));
     }
     write_frame(&mut stream, &hs.write_m3()?).await?;
-    let (send, mut recv) = hs.split()?;
+    let now = tokio::time::Instant::now().into_std();
+    let mut machine = Connection::from_handshake(now, hs, &peer_hello, config)?;
+    machine.handle_bytes(now, &buf);
     // Spec 3.4: established only once the responder's first transport frame opens.
-    let mut first = match read_frame(&mut stream, &mut buf, max_frame_len).await {
-        Ok(f) => f,
-        Err(Error::Closed(_)) => {
-            return Err(Error::UntrustedPeer(format!(
+    let mut chunk = [0u8; 2048];
+    while !machine.is_confirmed() && !machine.is_closed() {
+        let n = stream
+            .read(&mut chunk)
+            .await
+            .map_err(|e| Error::HandshakeFailed(format!("read: {e}")))?;
+        let now = tokio::time::Instant::now().into_std();
+        if n == 0 {
+            machine.handle_eof();
+        } else {
+            machine.handle_bytes(now, &chunk[..n]);
+        }
+    }
+    if let Some(reason) = machine.closed() {
+        return Err(match reason {
+            DisconnectReason::Refused => Error::UntrustedPeer(format!(
                 "{} refused the connection (we are not in its trust store)",
                 peer.fingerprint()
-            )))
-        }
-        Err(e) => return Err(e),
-    };
-    let plain = recv
-        .open_in_place(&mut first)
-        .map_err(|e| Error::HandshakeFailed(format!("confirmation: {e}")))?;
-    let confirm_ping = match Envelope::decode(plain) {
-        Ok(Envelope::Ping { nonce }) => Some(nonce),
-        Ok(_) => return Err(Error::HandshakeFailed("confirmation was not a Ping".into())),
-        Err(e) => return Err(Error::HandshakeFailed(format!("confirmation: {e}"))),
-    };
+            )),
+            other => Error::HandshakeFailed(format!("confirmation: {other}")),
+        });
+    }
     Ok(Established {
         stream,
-        send,
-        recv,
+        machine,
         peer,
         peer_hello,
-        leftover: buf,
-        confirm_ping,
     })
 }
 
@@ -140,6 +139,7 @@ pub(crate) async fn respond(
     identity: &Identity,
     hello: &Hello,
     trusted: impl Fn(&Key) -> bool,
+    config: Config,
 ) -> Result<Established> {
     let mut hs = Handshake::responder(identity.private(), hello)?;
     let mut buf = Vec::new();
@@ -158,14 +158,14 @@ pub(crate) async fn respond(
             peer.fingerprint()
         )));
     }
-    let (send, recv) = hs.split()?;
+    let now = tokio::time::Instant::now().into_std();
+    // The responder's machine queues the confirming Ping (spec 3.4) as its first frame.
+    let mut machine = Connection::from_handshake(now, hs, &peer_hello, config)?;
+    machine.handle_bytes(now, &buf);
     Ok(Established {
         stream,
-        send,
-        recv,
+        machine,
         peer,
         peer_hello,
-        leftover: buf,
-        confirm_ping: None,
     })
 }

@@ -1,12 +1,15 @@
-//! One authenticated connection: the shared handle (`Conn`) used to start calls and
-//! sends, its pending-call table and send queue. The tasks that drive the socket live in
-//! `reader.rs` and `writer.rs`; the handshake over a socket in `handshake.rs`.
+//! One authenticated connection. [`Conn`] is the handle the node keeps: it checks a
+//! call or send against the peer's limits, takes send-queue budget (backpressure) and
+//! passes a command to the connection's one task, the driver (`driver.rs`), which owns
+//! the socket and the sans-IO connection machine (`peernet_proto::connection`).
+//! Handlers run off the driver (`serve.rs`); the handshake over a socket is in
+//! `handshake.rs`.
 
 mod close;
+mod driver;
 pub(crate) mod handshake;
 mod pending;
-mod reader;
-mod writer;
+mod serve;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -14,20 +17,20 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use peernet_proto::channel::TAG_LEN;
+use peernet_proto::connection::{CallId, CallOutcome};
 use peernet_proto::envelope::{Envelope, GoodbyeReason};
-use peernet_proto::frame::HEADER_LEN;
 use peernet_proto::hello::Hello;
 use peernet_proto::Key;
-use tokio::sync::{mpsc, oneshot, watch, Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use crate::error::{CloseReason, Error, Result};
 use crate::handlers::Revoked;
-use pending::{Callback, Pending, Waiter};
+use pending::{Callback, Waiter};
 
 pub(crate) use close::CloseCause;
+pub(crate) use driver::{machine_config, spawn_connection};
 pub(crate) use pending::CallbackFn;
-pub(crate) use reader::spawn_connection;
 
 /// Locks a mutex, ignoring poisoning (every critical section here leaves the data
 /// consistent; a panic elsewhere must not take the node down).
@@ -35,39 +38,33 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// An envelope encoded for the writer: `HEADER_LEN` bytes of room for the frame header,
-/// then the plaintext, with capacity for the tag, so that a large frame can be sealed
-/// where it is and written without another copy. Only [`Plain::encode`] makes one, so
-/// the writer never gets bytes without the header room.
-pub(crate) struct Plain(Vec<u8>);
-
-impl Plain {
-    /// Encodes `env` (`len` is its encoded length).
-    pub(crate) fn encode(env: &Envelope<'_>, len: usize) -> Plain {
-        let mut v = Vec::with_capacity(HEADER_LEN + len + TAG_LEN);
-        v.extend_from_slice(&[0; HEADER_LEN]);
-        env.encode_into(&mut v);
-        Plain(v)
-    }
-
-    /// Header room and plaintext, for the writer to seal.
-    pub(crate) fn into_frame(self) -> Vec<u8> {
-        self.0
-    }
-
-    /// Bytes held (header room included).
-    pub(crate) fn len(&self) -> usize {
-        self.0.len()
-    }
-}
-
-/// What the writer task is asked to do.
-pub(crate) enum Out {
-    /// An encoded envelope to seal and write; the permit holds its bytes against the
-    /// connection's send-queue budget until it is written.
-    Frame(Plain, Option<OwnedSemaphorePermit>),
-    /// Flush what came before, shut the socket's write side down and stop.
-    Close,
+/// What a [`Conn`] asks its driver to do. Each command that queues bytes carries the
+/// send-queue budget it took; the driver holds it until those bytes are written.
+pub(crate) enum Cmd {
+    /// Start a call that fails with `Timeout` at `deadline`.
+    Call {
+        name: String,
+        body: Vec<u8>,
+        deadline: Instant,
+        waiter: Waiter,
+        budget: Option<OwnedSemaphorePermit>,
+    },
+    /// A fire-and-forget send.
+    Send {
+        name: String,
+        body: Vec<u8>,
+        budget: Option<OwnedSemaphorePermit>,
+    },
+    /// A handler's answer to the peer's call `id`.
+    Reply {
+        id: CallId,
+        outcome: CallOutcome,
+        budget: Option<OwnedSemaphorePermit>,
+    },
+    /// Close after a Goodbye with this reason.
+    Close(GoodbyeReason),
+    /// Spec 5.1: drain as the losing duplicate, closing by `deadline` at the latest.
+    Drain(Duration),
 }
 
 /// Per-connection counters (relaxed atomics; read by `peers()`).
@@ -130,35 +127,29 @@ impl ConnInfo {
 /// The handle to one live connection.
 pub(crate) struct Conn {
     pub info: ConnInfo,
-    queue: mpsc::UnboundedSender<Out>,
+    cmds: mpsc::UnboundedSender<Cmd>,
+    /// Bytes of calls, sends and replies queued and not yet written (backpressure).
     queue_bytes: Arc<Semaphore>,
     queue_cap: usize,
     send_timeout: Duration,
-    pending: Mutex<Pending>,
-    pending_empty: Notify,
-    /// A callback call got a deadline earlier than every other one.
-    deadline_moved: Notify,
-    next_id: AtomicU64,
-    close_tx: watch::Sender<Option<CloseCause>>,
-    /// The first close this node asked for, recorded before its Goodbye is queued (so
-    /// before the peer can react to it); the cause of the calls the close fails.
-    intent: Mutex<Option<CloseCause>>,
     /// Serving side: calls being handled now, bounded.
     pub(crate) serving: Arc<Semaphore>,
-    serving_cap: usize,
     /// Serving side: bytes of request bodies held by running handlers and queued sends.
     inbound_bytes: Arc<Semaphore>,
     inbound_cap: usize,
+    /// The first close this node asked for, recorded before its Goodbye is queued (so
+    /// before the peer can react to it); the cause of the calls the close fails.
+    intent: Mutex<Option<CloseCause>>,
+    /// Why it closed, once the driver ended it.
+    closed: Mutex<Option<CloseReason>>,
+    closing: AtomicBool,
     /// Spec 5.1: this connection lost to a duplicate; no new calls start on it.
     draining: AtomicBool,
-    /// The peer said Goodbye 1 (it starts no new calls here).
-    peer_goodbye: AtomicBool,
-    peer_goodbye_notify: Notify,
     pub(crate) stats: Stats,
     /// `NodeConfig::metrics`: whether the metrics counters are kept.
     pub(crate) metrics: bool,
     rtt_us: AtomicU32,
-    /// Set by `untrust` (under the peer-table lock): the reader dispatches nothing more
+    /// Set by `untrust` (under the peer-table lock): the driver dispatches nothing more
     /// and no handler of this peer starts.
     pub(crate) revoked: Revoked,
 }
@@ -189,49 +180,38 @@ impl Conn {
     pub(crate) fn new(
         info: ConnInfo,
         limits: ConnLimits,
-    ) -> (
-        Arc<Conn>,
-        mpsc::UnboundedReceiver<Out>,
-        watch::Receiver<Option<CloseCause>>,
-    ) {
-        let (queue, rx) = mpsc::unbounded_channel();
-        let (close_tx, close_rx) = watch::channel(None);
-        let cap = limits.queue_bytes.min(Semaphore::MAX_PERMITS);
-        let inbound_cap = limits.inbound_bytes.min(Semaphore::MAX_PERMITS);
+    ) -> (Arc<Conn>, mpsc::UnboundedReceiver<Cmd>) {
+        let (cmds, rx) = mpsc::unbounded_channel();
+        let cap = limits.queue_bytes.clamp(1, Semaphore::MAX_PERMITS);
+        let inbound_cap = limits.inbound_bytes.clamp(1, Semaphore::MAX_PERMITS);
         let conn = Arc::new(Conn {
             info,
-            queue,
+            cmds,
             queue_bytes: Arc::new(Semaphore::new(cap)),
             queue_cap: cap,
             send_timeout: limits.send_timeout,
-            pending: Mutex::new(Pending::default()),
-            pending_empty: Notify::new(),
-            deadline_moved: Notify::new(),
-            next_id: AtomicU64::new(1),
-            close_tx,
-            intent: Mutex::new(None),
             serving: Arc::new(Semaphore::new(limits.max_concurrent_calls)),
-            serving_cap: limits.max_concurrent_calls,
             inbound_bytes: Arc::new(Semaphore::new(inbound_cap)),
             inbound_cap,
+            intent: Mutex::new(None),
+            closed: Mutex::new(None),
+            closing: AtomicBool::new(false),
             draining: AtomicBool::new(false),
-            peer_goodbye: AtomicBool::new(false),
-            peer_goodbye_notify: Notify::new(),
             stats: Stats::default(),
             metrics: limits.metrics,
             rtt_us: AtomicU32::new(0),
             revoked: Revoked::default(),
         });
-        (conn, rx, close_rx)
+        (conn, rx)
     }
 
     /// The `Closed` error of an operation that found this connection ended: why it
     /// ended (the cause recorded when it closed, or the one asked for by `close`).
     pub(crate) fn closed_error(&self) -> Error {
-        if let Some(r) = &lock(&self.pending).closed {
+        if let Some(r) = lock(&self.closed).as_ref() {
             return Error::Closed(r.clone());
         }
-        let asked = self.close_tx.borrow().as_ref().map(CloseCause::reason);
+        let asked = lock(&self.intent).as_ref().map(CloseCause::reason);
         Error::Closed(asked.unwrap_or(CloseReason::Local("connection closed".into())))
     }
 
@@ -240,73 +220,76 @@ impl Conn {
         self.info.peer_hello.max_frame_len as usize
     }
 
-    /// Encodes an envelope for this peer, refusing one over its frame limit.
-    /// `payload` is the length of the caller's bytes in it, for the error.
-    pub(crate) fn encode(&self, env: &Envelope<'_>, payload: usize) -> Result<Plain> {
-        let len = env.encoded_len();
-        if len + TAG_LEN > self.peer_limit() {
+    /// Checks an envelope against the peer's frame limit; `payload` is the length of
+    /// the caller's bytes in it, for the error. Returns its sealed length.
+    fn check_size(&self, env: &Envelope<'_>, payload: usize) -> Result<usize> {
+        let len = env.encoded_len() + TAG_LEN;
+        if len > self.peer_limit() {
             return Err(Error::PayloadTooLarge {
                 len: payload,
                 limit: self.peer_limit(),
-                overhead: (len + TAG_LEN).saturating_sub(payload),
+                overhead: len.saturating_sub(payload),
             });
         }
-        Ok(Plain::encode(env, len))
+        Ok(len)
     }
 
-    /// Queues an encoded envelope, waiting for send-queue space (backpressure).
-    pub(crate) async fn enqueue(&self, plaintext: Plain) -> Result<()> {
-        // Clamp so a frame bigger than the whole budget still goes (alone).
-        let need = plaintext.len().clamp(1, self.queue_cap) as u32;
-        let permit = Arc::clone(&self.queue_bytes)
+    /// Send-queue budget for `len` bytes, waiting for it (backpressure). A frame larger
+    /// than the whole budget takes all of it (so it still goes, alone).
+    async fn budget(&self, len: usize) -> Result<OwnedSemaphorePermit> {
+        let need = len.clamp(1, self.queue_cap) as u32;
+        Arc::clone(&self.queue_bytes)
             .acquire_many_owned(need)
             .await
-            .map_err(|_| self.closed_error())?;
-        self.queue
-            .send(Out::Frame(plaintext, Some(permit)))
             .map_err(|_| self.closed_error())
     }
 
-    /// Queues a small control envelope (Ping, Pong, Goodbye) without waiting.
-    pub(crate) fn enqueue_control(&self, env: &Envelope<'_>) {
-        let v = Plain::encode(env, env.encoded_len());
-        let _ = self.queue.send(Out::Frame(v, None));
+    /// Budget for `len` bytes if there is room now.
+    fn try_budget(&self, len: usize) -> Option<OwnedSemaphorePermit> {
+        let need = len.clamp(1, self.queue_cap) as u32;
+        Arc::clone(&self.queue_bytes)
+            .try_acquire_many_owned(need)
+            .ok()
+    }
+
+    fn command(&self, cmd: Cmd) -> std::result::Result<(), Cmd> {
+        self.cmds.send(cmd).map_err(|e| e.0)
     }
 
     /// Starts a call and waits for its reply.
     pub(crate) async fn call(&self, name: &str, body: &[u8], timeout: Duration) -> Result<Vec<u8>> {
         let deadline = Instant::now() + timeout;
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let frame = self.encode(&Envelope::Call { id, name, body }, body.len())?;
+        let len = self.check_size(&Envelope::Call { id: 0, name, body }, body.len())?;
         self.stats.count(self.metrics, &self.stats.calls_out);
-        let (tx, rx) = oneshot::channel();
-        {
-            let mut p = lock(&self.pending);
-            if let Some(r) = &p.closed {
-                return Err(Error::Closed(r.clone()));
-            }
-            p.insert(id, Waiter::Task(tx));
-        }
-        // Removes the entry however this future ends (timeout, error, cancellation).
-        let _guard = PendingGuard { conn: self, id };
         let enqueue_deadline = deadline.min(Instant::now() + self.send_timeout);
-        match tokio::time::timeout_at(enqueue_deadline, self.enqueue(frame)).await {
+        let budget = match tokio::time::timeout_at(enqueue_deadline, self.budget(len)).await {
             Err(_) if enqueue_deadline < deadline => return Err(Error::Overloaded),
             Err(_) => return Err(Error::Timeout),
             Ok(r) => r?,
-        }
-        match tokio::time::timeout_at(deadline, rx).await {
+        };
+        let (tx, rx) = oneshot::channel();
+        let cmd = Cmd::Call {
+            name: name.to_owned(),
+            body: body.to_vec(),
+            deadline,
+            waiter: Waiter::Task(tx),
+            budget: Some(budget),
+        };
+        self.command(cmd).map_err(|_| self.closed_error())?;
+        // The driver expires the call at `deadline`; this bound holds even if it
+        // cannot (a driver that ended without answering drops the sender: `Closed`).
+        match tokio::time::timeout_at(deadline + Duration::from_millis(100), rx).await {
             Err(_) => Err(Error::Timeout),
             Ok(Err(_)) => Err(self.closed_error()),
-            Ok(Ok(r)) => r.map_err(|e| e.for_handler(name)),
+            Ok(Ok(r)) => r,
         }
     }
 
     /// Starts a call without a task: `done` runs exactly once, never on the calling
-    /// thread before this returns — with the reply (on the reader task), `Timeout` (on
-    /// this connection's expiry task), or `Closed`. Must be called inside the runtime.
-    /// When the send queue is full it falls back to a task running [`Conn::call`], which
-    /// waits for queue space like every other call.
+    /// thread before this returns — with the reply or `Timeout` (on the driver), or
+    /// `Closed`. Must be called inside the runtime. When the send queue is full it
+    /// falls back to a task running [`Conn::call`], which waits for queue space like
+    /// every other call.
     pub(crate) fn call_with(
         self: &Arc<Self>,
         name: &str,
@@ -315,16 +298,11 @@ impl Conn {
         done: CallbackFn,
     ) {
         let deadline = Instant::now() + timeout;
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let frame = match self.encode(&Envelope::Call { id, name, body }, body.len()) {
-            Ok(f) => f,
+        let len = match self.check_size(&Envelope::Call { id: 0, name, body }, body.len()) {
+            Ok(l) => l,
             Err(e) => return deliver_later(done, Err(e)),
         };
-        // The Reply does not repeat the name: `NoSuchHandler` gets it here.
-        let asked = name.to_owned();
-        let done: CallbackFn = Box::new(move |r| done(r.map_err(|e| e.for_handler(&asked))));
-        let need = frame.len().clamp(1, self.queue_cap) as u32;
-        let Ok(permit) = Arc::clone(&self.queue_bytes).try_acquire_many_owned(need) else {
+        let Some(budget) = self.try_budget(len) else {
             // Queue full (or closed): wait for space in a task, like `call`.
             let conn = Arc::clone(self);
             let (name, body) = (name.to_owned(), body.to_vec());
@@ -335,118 +313,84 @@ impl Conn {
             return;
         };
         self.stats.count(self.metrics, &self.stats.calls_out);
-        {
-            let mut p = lock(&self.pending);
-            if let Some(r) = &p.closed {
-                let e = Error::Closed(r.clone());
-                drop(p);
-                return deliver_later(done, Err(e));
-            }
-            if p.insert(id, Waiter::Callback(Callback::new(done), deadline)) {
-                self.deadline_moved.notify_one();
-            }
-        }
-        if self.queue.send(Out::Frame(frame, Some(permit))).is_err() {
-            if let Some(w) = self.remove_pending(id) {
-                let e = self.closed_error();
-                tokio::spawn(async move { w.finish(Err(e)) });
-            }
-        }
-    }
-
-    /// Fails the callback calls whose deadline passed with `Timeout`; runs as long as
-    /// the connection does (one timer per connection, not one per call).
-    pub(crate) async fn expire_calls(&self) {
-        loop {
-            let moved = self.deadline_moved.notified();
-            let next = lock(&self.pending).next_deadline();
-            match next {
-                None => moved.await,
-                Some(at) => {
-                    tokio::select! {
-                        _ = moved => {}
-                        _ = tokio::time::sleep_until(at) => {
-                            let expired = {
-                                let mut p = lock(&self.pending);
-                                let expired = p.expired(Instant::now());
-                                if !expired.is_empty() && p.is_empty() {
-                                    // As `remove_pending`: a draining duplicate waits
-                                    // for the table to empty.
-                                    self.pending_empty.notify_waiters();
-                                }
-                                expired
-                            };
-                            for w in expired {
-                                w.finish(Err(Error::Timeout));
-                            }
-                        }
-                    }
-                }
-            }
+        let cmd = Cmd::Call {
+            name: name.to_owned(),
+            body: body.to_vec(),
+            deadline,
+            waiter: Waiter::Callback(Callback::new(done)),
+            budget: Some(budget),
+        };
+        if let Err(Cmd::Call { waiter, .. }) = self.command(cmd) {
+            let e = self.closed_error();
+            tokio::spawn(async move { waiter.finish(Err(e)) });
         }
     }
 
     /// Queues a fire-and-forget send.
     pub(crate) async fn send(&self, name: &str, body: &[u8]) -> Result<()> {
         self.stats.count(self.metrics, &self.stats.sends_out);
-        let frame = self.encode(&Envelope::Send { name, body }, body.len())?;
-        tokio::time::timeout(self.send_timeout, self.enqueue(frame))
+        let len = self.check_size(&Envelope::Send { name, body }, body.len())?;
+        let budget = tokio::time::timeout(self.send_timeout, self.budget(len))
             .await
-            .map_err(|_| Error::Overloaded)?
-    }
-
-    /// Completes the call `id` (a Reply arrived); unknown ids are dropped.
-    pub(crate) fn complete(&self, id: u64, result: Result<Vec<u8>>) {
-        let waiter = self.remove_pending(id);
-        match waiter {
-            Some(w) => w.finish(result),
-            None => tracing::debug!(id, "reply for an unknown call id dropped"),
-        }
-    }
-
-    fn remove_pending(&self, id: u64) -> Option<Waiter> {
-        let mut p = lock(&self.pending);
-        let w = p.remove(id);
-        if p.is_empty() {
-            self.pending_empty.notify_waiters();
-        }
-        w
-    }
-
-    /// Fails every outstanding call with `Closed` (saying why: `cause`) and refuses new
-    /// ones.
-    pub(crate) fn fail_pending(&self, cause: &CloseCause) {
-        let reason = cause.reason();
-        let waiters: Vec<Waiter> = {
-            let mut p = lock(&self.pending);
-            p.closed = Some(reason.clone());
-            p.drain()
+            .map_err(|_| Error::Overloaded)??;
+        let cmd = Cmd::Send {
+            name: name.to_owned(),
+            body: body.to_vec(),
+            budget: Some(budget),
         };
-        for w in waiters {
-            w.finish(Err(Error::Closed(reason.clone())));
-        }
-        self.pending_empty.notify_waiters();
-        self.queue_bytes.close();
+        self.command(cmd).map_err(|_| self.closed_error())
     }
 
-    pub(crate) fn pending_count(&self) -> usize {
-        lock(&self.pending).len()
-    }
-
-    /// Asks the connection to close, after a Goodbye with `reason` if given.
-    pub(crate) fn close(&self, reason: Option<GoodbyeReason>, cause: CloseCause) {
-        lock(&self.intent).get_or_insert_with(|| cause.clone());
-        if let Some(reason) = reason {
-            self.enqueue_control(&Envelope::Goodbye { reason });
-        }
-        self.close_tx.send_if_modified(|c| {
-            if c.is_none() {
-                *c = Some(cause);
-                true
-            } else {
-                false
+    /// Queues the answer to the peer's call `id`, waiting for send-queue space. Replies
+    /// are bounded by the caller's `max_frame` (from its Hello): one too large for it
+    /// becomes `HandlerFailed("reply too large: ...")` naming the size and the limit, so
+    /// the caller learns why (the connection stays).
+    pub(crate) async fn reply(&self, id: CallId, outcome: CallOutcome) {
+        let payload = match &outcome {
+            CallOutcome::Ok(v) => v.len(),
+            CallOutcome::HandlerFailed(m) => m.len(),
+            _ => 0,
+        };
+        let env = Envelope::Reply {
+            id: id.0,
+            outcome: outcome.as_wire(),
+        };
+        let (outcome, len) = match self.check_size(&env, payload) {
+            Ok(len) => (outcome, len),
+            Err(e) => {
+                let msg = match e {
+                    Error::PayloadTooLarge {
+                        len,
+                        limit,
+                        overhead,
+                    } => format!(
+                        "reply too large: the handler returned {len} bytes, but this \
+                         caller's max_frame is {limit} bytes (at most {} reply bytes fit); \
+                         return less, or raise max_frame on the caller",
+                        limit.saturating_sub(overhead)
+                    ),
+                    other => format!("reply too large: {other}"),
+                };
+                tracing::debug!(peer = %self.info.peer.fingerprint(), %msg, "reply replaced");
+                let len = msg.len() + 64;
+                (CallOutcome::HandlerFailed(msg), len)
             }
+        };
+        let Ok(budget) = self.budget(len).await else {
+            return;
+        };
+        let _ = self.command(Cmd::Reply {
+            id,
+            outcome,
+            budget: Some(budget),
         });
+    }
+
+    /// Asks the connection to close, after a Goodbye with `reason`.
+    pub(crate) fn close(&self, reason: GoodbyeReason, cause: CloseCause) {
+        lock(&self.intent).get_or_insert(cause);
+        self.closing.store(true, Ordering::Release);
+        let _ = self.command(Cmd::Close(reason));
     }
 
     /// The peer's trust was revoked: nothing more is dispatched or started for it, and
@@ -454,7 +398,7 @@ impl Conn {
     pub(crate) fn revoke(&self) {
         self.revoked.set();
         self.close(
-            Some(GoodbyeReason::TrustRevoked),
+            GoodbyeReason::TrustRevoked,
             CloseCause::Local("trust revoked".into()),
         );
     }
@@ -465,49 +409,17 @@ impl Conn {
     }
 
     pub(crate) fn is_closing(&self) -> bool {
-        self.close_tx.borrow().is_some()
-    }
-
-    pub(crate) fn note_peer_goodbye(&self) {
-        self.peer_goodbye.store(true, Ordering::Release);
-        self.peer_goodbye_notify.notify_waiters();
+        self.closing.load(Ordering::Acquire)
     }
 
     /// Spec 5.1 on the losing connection: no new calls start here (the caller already
     /// routes elsewhere); our outstanding calls finish or time out; then Goodbye 1. The
-    /// socket closes once the peer has said Goodbye 1 too (so none of its calls are in
-    /// flight) and every call it made here has been answered — or at `cap`.
-    pub(crate) fn drain(self: &Arc<Self>, cap: Duration) {
-        if self.draining.swap(true, Ordering::AcqRel) {
-            return;
+    /// connection closes once the peer has said Goodbye 1 too and every call it made
+    /// here has been answered — or at `cap`.
+    pub(crate) fn drain(&self, cap: Duration) {
+        if !self.draining.swap(true, Ordering::AcqRel) {
+            let _ = self.command(Cmd::Drain(cap));
         }
-        let conn = Arc::clone(self);
-        tokio::spawn(async move {
-            let deadline = Instant::now() + cap;
-            let _ = tokio::time::timeout_at(deadline, async {
-                loop {
-                    let notified = conn.pending_empty.notified();
-                    if conn.pending_count() == 0 {
-                        break;
-                    }
-                    notified.await;
-                }
-                conn.enqueue_control(&Envelope::Goodbye {
-                    reason: GoodbyeReason::Duplicate,
-                });
-                loop {
-                    let notified = conn.peer_goodbye_notify.notified();
-                    if conn.peer_goodbye.load(Ordering::Acquire) {
-                        break;
-                    }
-                    notified.await;
-                }
-                // Every call the peer made here holds a serving permit until answered.
-                let _all = conn.serving.acquire_many(conn.serving_cap as u32).await;
-            })
-            .await;
-            conn.close(None, CloseCause::Local("duplicate connection".into()));
-        });
     }
 
     /// Permits for a request body of `len` bytes, if the inbound budget has room now.
@@ -518,13 +430,12 @@ impl Conn {
             .ok()
     }
 
-    /// Permits for a request body of `len` bytes, waiting for room (backpressure).
-    pub(crate) async fn inbound(&self, len: usize) -> Option<OwnedSemaphorePermit> {
-        let need = len.clamp(1, self.inbound_cap) as u32;
-        Arc::clone(&self.inbound_bytes)
-            .acquire_many_owned(need)
-            .await
-            .ok()
+    /// The inbound budget and the permits a body of `len` bytes needs, to wait for.
+    pub(crate) fn inbound_need(&self, len: usize) -> (Arc<Semaphore>, u32) {
+        (
+            Arc::clone(&self.inbound_bytes),
+            len.clamp(1, self.inbound_cap) as u32,
+        )
     }
 
     pub(crate) fn set_rtt(&self, rtt: Duration) {
@@ -535,6 +446,15 @@ impl Conn {
     pub(crate) fn rtt_us(&self) -> u32 {
         self.rtt_us.load(Ordering::Relaxed)
     }
+
+    /// The driver ended the connection: records why, refuses every later command and
+    /// fails what waits for send-queue space.
+    fn mark_closed(&self, reason: CloseReason) {
+        lock(&self.closed).get_or_insert(reason);
+        self.closing.store(true, Ordering::Release);
+        self.queue_bytes.close();
+        self.inbound_bytes.close();
+    }
 }
 
 /// Runs `done` with `result` on a runtime task (never on the thread that started the
@@ -542,17 +462,6 @@ impl Conn {
 pub(crate) fn deliver_later(done: CallbackFn, result: Result<Vec<u8>>) {
     let cb = Callback::new(done);
     tokio::spawn(async move { cb.run(result) });
-}
-
-struct PendingGuard<'a> {
-    conn: &'a Conn,
-    id: u64,
-}
-
-impl Drop for PendingGuard<'_> {
-    fn drop(&mut self) {
-        self.conn.remove_pending(self.id);
-    }
 }
 
 #[cfg(test)]

@@ -1,25 +1,24 @@
-//! The calls of one connection that wait for a Reply.
+//! Who waits for the answer to each call this node started on one connection.
 //!
-//! A call started with `Conn::call` waits in its own task on a oneshot (and its own
-//! timer). A call started with `Conn::call_with` has no task: its callback is stored
-//! here with its deadline, the reader task runs it when the Reply arrives, and one timer
-//! per connection ([`Conn::expire_calls`](super::Conn::expire_calls)) fails the ones
-//! whose deadline passed. Every callback runs exactly once: with the reply, with
-//! `Timeout`, with `Closed` when the connection ends, or with `Closed` when it is
-//! dropped unanswered for any other reason ([`Callback`]'s `Drop`).
+//! The connection machine (`peernet_proto::connection`) owns the calls themselves: ids,
+//! deadlines, expiry and abort. The driver keeps, beside it, the one thing the machine
+//! cannot: whom to tell. A call started with `Conn::call` waits in its task on a
+//! oneshot; one started with `Conn::call_with` has no task, and its callback runs on the
+//! driver. Every callback runs exactly once: with the reply, with `Timeout`, with
+//! `Closed` when the connection ends, or with `Closed` when it is dropped unanswered for
+//! any other reason ([`Callback`]'s `Drop`).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use tokio::sync::oneshot;
-use tokio::time::Instant;
 
 use crate::error::{CloseReason, Error, Result};
 
-/// What a completed call is handed to.
+/// A completion callback of `Node::call_with`.
 pub(crate) type CallbackFn = Box<dyn FnOnce(Result<Vec<u8>>) + Send + 'static>;
 
-/// A call's callback, run exactly once (on drop with `Closed` if nothing ran it).
+/// A callback that runs exactly once; a panic in it is contained and logged.
 pub(crate) struct Callback(Option<CallbackFn>);
 
 impl Callback {
@@ -27,8 +26,7 @@ impl Callback {
         Callback(Some(f))
     }
 
-    /// Runs the callback with `result`. A panic in it is contained and logged: it runs
-    /// on the connection's reader task, which must survive it.
+    /// Runs it with `result`.
     pub(crate) fn run(mut self, result: Result<Vec<u8>>) {
         if let Some(f) = self.0.take() {
             if catch_unwind(AssertUnwindSafe(|| f(result))).is_err() {
@@ -47,161 +45,109 @@ impl Drop for Callback {
     }
 }
 
-/// Who waits for a call's Reply.
+/// Whom a call's answer goes to.
 pub(crate) enum Waiter {
-    /// A task in `Conn::call`, which keeps its own deadline.
+    /// A task awaiting `Conn::call` (it may have gone: then the answer is dropped).
     Task(oneshot::Sender<Result<Vec<u8>>>),
-    /// A callback from `Conn::call_with`, failed with `Timeout` at `deadline`.
-    Callback(Callback, Instant),
+    /// A `call_with` callback.
+    Callback(Callback),
 }
 
 impl Waiter {
-    /// Delivers the outcome of the call.
+    /// Delivers the answer.
     pub(crate) fn finish(self, result: Result<Vec<u8>>) {
         match self {
             Waiter::Task(tx) => {
                 let _ = tx.send(result);
             }
-            Waiter::Callback(cb, _) => cb.run(result),
+            Waiter::Callback(cb) => cb.run(result),
         }
     }
 }
 
-/// The pending-call table of one connection.
+/// Call id → waiter, for the calls the machine holds as pending.
 #[derive(Default)]
-pub(crate) struct Pending {
-    map: HashMap<u64, Waiter>,
-    /// Deadlines of the callback calls, earliest first.
-    deadlines: BTreeSet<(Instant, u64)>,
-    /// The connection ended (why): no new calls.
-    pub closed: Option<CloseReason>,
+pub(crate) struct Waiters {
+    map: HashMap<u64, (Waiter, String)>,
 }
 
-impl Pending {
-    /// Adds a call. Returns true when it is a callback call whose deadline is now the
-    /// earliest (the expiry timer must be moved up).
-    pub(crate) fn insert(&mut self, id: u64, w: Waiter) -> bool {
-        let mut earliest = false;
-        if let Waiter::Callback(_, deadline) = &w {
-            earliest = match self.deadlines.first() {
-                None => true,
-                Some((first, _)) => deadline < first,
-            };
-            self.deadlines.insert((*deadline, id));
+impl Waiters {
+    /// Registers the waiter of call `id` of handler `name` (the Reply does not repeat
+    /// the name; a `NoSuchHandler` answer gets it from here).
+    pub(crate) fn insert(&mut self, id: u64, w: Waiter, name: String) {
+        self.map.insert(id, (w, name));
+    }
+
+    /// Delivers the answer to call `id`; an unknown id is dropped.
+    pub(crate) fn finish(&mut self, id: u64, result: Result<Vec<u8>>) {
+        match self.map.remove(&id) {
+            Some((w, name)) => w.finish(result.map_err(|e| e.for_handler(&name))),
+            None => tracing::debug!(id, "answer for an unknown call id dropped"),
         }
-        self.map.insert(id, w);
-        earliest
     }
 
-    /// Takes a call out of the table.
-    pub(crate) fn remove(&mut self, id: u64) -> Option<Waiter> {
-        let w = self.map.remove(&id)?;
-        if let Waiter::Callback(_, deadline) = &w {
-            self.deadlines.remove(&(*deadline, id));
+    /// Fails every waiter with `Closed(reason)`.
+    pub(crate) fn fail_all(&mut self, reason: &CloseReason) {
+        for (_, (w, _)) in self.map.drain() {
+            w.finish(Err(Error::Closed(reason.clone())));
         }
-        Some(w)
     }
 
-    /// Takes every call out (the connection ended).
-    pub(crate) fn drain(&mut self) -> Vec<Waiter> {
-        self.deadlines.clear();
-        self.map.drain().map(|(_, w)| w).collect()
-    }
-
-    /// Takes out the callback calls whose deadline is at or before `now`.
-    pub(crate) fn expired(&mut self, now: Instant) -> Vec<Waiter> {
-        let mut out = Vec::new();
-        while let Some(&(deadline, id)) = self.deadlines.first() {
-            if deadline > now {
-                break;
-            }
-            self.deadlines.pop_first();
-            if let Some(w) = self.map.remove(&id) {
-                out.push(w);
-            }
-        }
-        out
-    }
-
-    /// The earliest deadline of a callback call.
-    pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        self.deadlines.first().map(|(d, _)| *d)
-    }
-
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.map.len()
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.map.is_empty()
     }
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use std::sync::{Arc, Mutex};
-    use std::time::Duration;
 
     type Log = Arc<Mutex<Vec<(u64, std::result::Result<Vec<u8>, String>)>>>;
 
-    fn cb(log: &Log, id: u64) -> Callback {
+    fn cb(log: &Log, id: u64) -> Waiter {
         let log = Arc::clone(log);
-        Callback::new(Box::new(move |r| {
-            log.lock().unwrap().push((
-                id,
-                r.map_err(|e| format!("{e:?}").split('(').next().unwrap_or("").to_owned()),
-            ))
-        }))
+        Waiter::Callback(Callback::new(Box::new(move |r| {
+            log.lock().unwrap().push((id, r.map_err(|e| e.to_string())));
+        })))
     }
 
     #[test]
     fn callbacks_run_once_whatever_ends_them() {
         let log: Log = Arc::default();
-        let t0 = Instant::now();
-        let mut p = Pending::default();
-        assert!(p.insert(
-            1,
-            Waiter::Callback(cb(&log, 1), t0 + Duration::from_secs(3))
-        ));
-        assert!(p.insert(
-            2,
-            Waiter::Callback(cb(&log, 2), t0 + Duration::from_secs(1))
-        ));
-        assert!(!p.insert(
-            3,
-            Waiter::Callback(cb(&log, 3), t0 + Duration::from_secs(2))
-        ));
-        assert!(!p.insert(
-            4,
-            Waiter::Callback(cb(&log, 4), t0 + Duration::from_secs(9))
-        ));
-        assert_eq!(p.next_deadline(), Some(t0 + Duration::from_secs(1)));
-        // A reply.
-        p.remove(3).unwrap().finish(Ok(b"r".to_vec()));
-        // Expiry at t0+2 s takes call 2 only (3 is gone).
-        let expired = p.expired(t0 + Duration::from_secs(2));
-        assert_eq!(expired.len(), 1);
-        for w in expired {
-            w.finish(Err(Error::Timeout));
+        let mut w = Waiters::default();
+        for id in 1..=4 {
+            w.insert(id, cb(&log, id), format!("h{id}"));
         }
-        assert_eq!(p.next_deadline(), Some(t0 + Duration::from_secs(3)));
-        // Dropped unanswered: Closed.
-        drop(p.remove(1));
-        assert!(p.remove(1).is_none());
-        // The table itself dropped: Closed.
-        drop(p);
+        w.finish(3, Ok(b"r".to_vec()));
+        w.finish(3, Ok(b"again".to_vec()));
+        w.finish(2, Err(Error::NoSuchHandler(String::new())));
+        w.finish(4, Err(Error::Timeout));
+        w.fail_all(&CloseReason::PeerEof);
+        assert_eq!(w.len(), 0);
         let mut got = log.lock().unwrap().clone();
         got.sort_by_key(|(id, _)| *id);
-        assert_eq!(
-            got,
-            vec![
-                (1, Err("Closed".to_string())),
-                (2, Err("Timeout".to_string())),
-                (3, Ok(b"r".to_vec())),
-                (4, Err("Closed".to_string())),
-            ]
-        );
+        assert_eq!(got.len(), 4);
+        assert!(got[0].1.as_ref().unwrap_err().contains("without a Goodbye"));
+        // The name the Reply did not carry is put back.
+        assert!(got[1].1.as_ref().unwrap_err().contains("h2"), "{got:?}");
+        assert_eq!(got[2].1, Ok(b"r".to_vec()));
+        assert_eq!(got[3].1, Err("timed out".to_string()));
+    }
+
+    #[test]
+    fn a_dropped_callback_reports_closed() {
+        let log: Log = Arc::default();
+        drop(cb(&log, 7));
+        let got = log.lock().unwrap().clone();
+        assert_eq!(got.len(), 1);
+        assert!(got[0]
+            .1
+            .as_ref()
+            .unwrap_err()
+            .contains("dropped unanswered"));
     }
 
     #[test]

@@ -75,11 +75,6 @@ pub enum MalformedProblem {
         /// The repeated id.
         id: u64,
     },
-    /// A Reply to an id this side never issued (0, or above every id it used).
-    UnsolicitedReply {
-        /// The id of the Reply.
-        id: u64,
-    },
     /// Any other codec refusal, as text.
     Codec(String),
 }
@@ -158,9 +153,6 @@ impl fmt::Display for ConnectionError {
                 MalformedProblem::ZeroCallId => f.write_str("call with id 0"),
                 MalformedProblem::DuplicateCallId { id } => {
                     write!(f, "call id {id} is already outstanding")
-                }
-                MalformedProblem::UnsolicitedReply { id } => {
-                    write!(f, "reply to call id {id}, which this side never issued")
                 }
                 MalformedProblem::Codec(why) => f.write_str(why),
             },

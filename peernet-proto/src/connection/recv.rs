@@ -159,9 +159,9 @@ impl Connection {
         });
     }
 
-    /// A Reply completes its call. One for a call that expired is dropped (spec 5:
-    /// unknown ids are dropped); one for an id this side never issued closes the
-    /// connection.
+    /// A Reply completes its call. One with an id that is not pending — a call that
+    /// expired (replies race deadlines), or an id never issued — is dropped (spec 5:
+    /// "replies with unknown ids are dropped"; a conforming peer is never closed for it).
     fn on_reply(&mut self, id: u64, outcome: Outcome<'_>) {
         if self.pending.remove(id) {
             self.events.push_back(Event::ReplyArrived {
@@ -169,8 +169,6 @@ impl Connection {
                 outcome: CallOutcome::from_wire(outcome),
             });
             self.progress_drain();
-        } else if id == 0 || id >= self.next_id {
-            self.fail(MalformedProblem::UnsolicitedReply { id }.into());
         }
     }
 }

@@ -1,0 +1,511 @@
+//! The driver: the one task of a connection. It owns the socket and the sans-IO
+//! connection machine and runs one loop: commands from [`Conn`] in, socket bytes in,
+//! the machine's events out (replies to their waiters, calls and sends to `serve.rs`),
+//! the machine's sealed frames written out, its timer armed. Nothing here knows the
+//! protocol's rules; the machine does.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::future::Future;
+use std::io::ErrorKind;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use peernet_proto::connection::{
+    CallId, CallOutcome, Config, Connection, ConnectionError, Event, LimitProblem, StateProblem,
+};
+use peernet_proto::envelope::GoodbyeReason;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, AcquireError, OwnedSemaphorePermit, TryAcquireError};
+use tokio::time::{Instant, Sleep};
+
+use super::handshake::Established;
+use super::pending::Waiters;
+use super::serve::{self, SendLane};
+use super::{CloseCause, Cmd, Conn, ConnInfo, ConnLimits};
+use crate::config::NodeConfig;
+use crate::error::{CloseReason, Error, Result};
+use crate::handlers::{Request, RequestKind};
+use crate::node::Shared;
+
+/// Commands taken per loop turn before the socket gets its turn.
+const BATCH: usize = 256;
+/// Socket reads per loop turn (each up to `READ_BUF` bytes).
+const READS_PER_TURN: usize = 8;
+/// The per-thread buffer socket reads land in (the machine keeps only the bytes of
+/// the frame it is assembling, so an idle connection holds no read buffer).
+const READ_BUF: usize = 64 * 1024;
+/// A write buffer grown past this by a burst is released once written.
+const KEEP_WRITE_BUF: usize = 1 << 20;
+/// A write buffer grown past this is released at a timer turn that finds it empty.
+const IDLE_WRITE_BUF: usize = 16 * 1024;
+/// A closing connection's last bytes (its Goodbye) get this long to be written.
+const FLUSH_ON_CLOSE: Duration = Duration::from_secs(2);
+/// Inbound budget a send holds beyond its body (its request's own memory), so that
+/// many tiny sends are bounded too.
+const SEND_OVERHEAD: usize = 128;
+
+thread_local! {
+    static READ_SCRATCH: RefCell<Vec<u8>> = RefCell::new(vec![0; READ_BUF]);
+}
+
+/// The connection machine's limits and timers for a node's configuration.
+pub(crate) fn machine_config(c: &NodeConfig) -> Config {
+    Config {
+        max_frame_len: c.max_frame_len,
+        heartbeat_interval: c.heartbeat_interval,
+        heartbeat_timeout: c.heartbeat_timeout,
+        confirm_timeout: c.handshake_timeout,
+        // The node bounds its calls by the send-queue budget and their deadlines.
+        max_pending_calls: 1 << 20,
+        // The node's own serving limit (`max_concurrent_calls`) answers first; this one
+        // only catches answers still on their way to the driver.
+        max_serving: c
+            .max_concurrent_calls
+            .saturating_mul(2)
+            .saturating_add(1024),
+        // What the send-queue budget admits, plus room for control frames.
+        transmit_queue_bytes: c.send_queue_bytes.saturating_add(64 * 1024),
+    }
+}
+
+/// Registers an established connection with the node and starts its driver. Refused
+/// (nothing is sent, the socket closes) when the peer is no longer trusted, the node is
+/// stopping, or the peer holds its share of connections (`Shared::connection_opened`).
+/// A responder's machine already holds the confirming Ping (spec 3.4): it is the first
+/// frame written, whatever the program queues once the connection is registered.
+pub(crate) fn spawn_connection(
+    shared: &Arc<Shared>,
+    est: Established,
+    outbound: bool,
+    remote: SocketAddr,
+) -> Result<Arc<Conn>> {
+    let local = est
+        .stream
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+    let me = shared.identity.public();
+    let info = ConnInfo {
+        id: shared.next_conn_id(),
+        peer: est.peer,
+        initiator: if outbound { me } else { est.peer },
+        outbound,
+        remote,
+        local,
+        peer_hello: est.peer_hello,
+    };
+    let limits = ConnLimits {
+        queue_bytes: shared.config.send_queue_bytes,
+        send_timeout: shared.config.send_timeout,
+        max_concurrent_calls: shared.config.max_concurrent_calls,
+        inbound_bytes: shared.config.max_inbound_bytes,
+        metrics: shared.config.metrics,
+    };
+    let (conn, cmds) = Conn::new(info, limits);
+    shared.connection_opened(&conn)?;
+    let driver = Driver {
+        shared: Arc::clone(shared),
+        conn: Arc::clone(&conn),
+        machine: est.machine,
+        stream: est.stream,
+        cmds,
+        waiters: Waiters::default(),
+        wbuf: Vec::new(),
+        woff: 0,
+        held: Vec::new(),
+        writing: Vec::new(),
+        deferred: VecDeque::new(),
+        lane: SendLane::default(),
+        parked: None,
+        sleep: Box::pin(tokio::time::sleep_until(Instant::now())),
+        armed: None,
+    };
+    tokio::spawn(driver.run());
+    Ok(conn)
+}
+
+type Acquire =
+    Pin<Box<dyn Future<Output = std::result::Result<OwnedSemaphorePermit, AcquireError>> + Send>>;
+
+/// A send that waits for inbound budget (its handler lane is behind): nothing more is
+/// read or dispatched until it has it — backpressure, nothing dropped.
+struct Parked {
+    req: Request,
+    wait: Acquire,
+}
+
+struct Driver {
+    shared: Arc<Shared>,
+    conn: Arc<Conn>,
+    machine: Connection,
+    stream: TcpStream,
+    cmds: mpsc::UnboundedReceiver<Cmd>,
+    waiters: Waiters,
+    /// Sealed bytes being written, from `woff` on.
+    wbuf: Vec<u8>,
+    woff: usize,
+    /// Send-queue budget of what the machine holds queued, and of what is in `wbuf`.
+    held: Vec<OwnedSemaphorePermit>,
+    writing: Vec<OwnedSemaphorePermit>,
+    /// Answers the machine's transmit budget refused for now, in order.
+    deferred: VecDeque<(CallId, CallOutcome)>,
+    lane: SendLane,
+    parked: Option<Parked>,
+    sleep: Pin<Box<Sleep>>,
+    /// The deadline `sleep` is armed for.
+    armed: Option<Instant>,
+}
+
+fn now() -> std::time::Instant {
+    Instant::now().into_std()
+}
+
+impl Driver {
+    async fn run(mut self) {
+        self.run_loop().await;
+        self.finish().await;
+    }
+
+    /// Until the machine closed: every turn takes commands, dispatches events, writes,
+    /// then waits for the socket, a command, the timer or inbound budget.
+    async fn run_loop(&mut self) {
+        loop {
+            for _ in 0..BATCH {
+                match self.cmds.try_recv() {
+                    Ok(cmd) => self.on_command(cmd),
+                    Err(_) => break,
+                }
+            }
+            self.dispatch();
+            self.answer_deferred();
+            if let Err(e) = self.transmit() {
+                self.machine.handle_transport_error(&e.to_string());
+            }
+            self.publish_stats();
+            if self.machine.is_closed() {
+                return;
+            }
+            self.arm_timer();
+            let read = self.machine.wants_read() && self.parked.is_none();
+            let write = self.woff < self.wbuf.len();
+            let timer = self.armed.is_some();
+            let parked = self.parked.is_some();
+            tokio::select! {
+                biased;
+                r = self.stream.readable(), if read => match r {
+                    Ok(()) => self.read(),
+                    Err(e) => self.machine.handle_transport_error(&e.to_string()),
+                },
+                cmd = self.cmds.recv() => {
+                    // `Conn` holds the sender as long as the driver runs.
+                    if let Some(cmd) = cmd {
+                        self.on_command(cmd);
+                    }
+                }
+                r = self.stream.writable(), if write => {
+                    if let Err(e) = r {
+                        self.machine.handle_transport_error(&e.to_string());
+                    }
+                }
+                p = wait_parked(&mut self.parked), if parked => self.unpark(p),
+                () = &mut self.sleep, if timer => {
+                    self.armed = None;
+                    if self.woff == self.wbuf.len() && self.wbuf.capacity() > IDLE_WRITE_BUF {
+                        self.wbuf = Vec::new();
+                        self.woff = 0;
+                    }
+                    self.machine.handle_timeout(now());
+                }
+            }
+        }
+    }
+
+    /// Arms the timer for the machine's next deadline. A deadline later than the armed
+    /// one leaves it (it fires early, which is harmless, and is armed again then): so
+    /// the timer is not moved for every call that completes.
+    fn arm_timer(&mut self) {
+        let Some(want) = self.machine.poll_timeout().map(Instant::from_std) else {
+            self.armed = None;
+            return;
+        };
+        if self.armed.map_or(true, |a| want < a) {
+            self.sleep.as_mut().reset(want);
+            self.armed = Some(want);
+        }
+    }
+
+    fn read(&mut self) {
+        for _ in 0..READS_PER_TURN {
+            if !self.machine.wants_read() {
+                return;
+            }
+            let (machine, stream) = (&mut self.machine, &self.stream);
+            let more = READ_SCRATCH.with_borrow_mut(|buf| match stream.try_read(buf) {
+                Ok(0) => {
+                    machine.handle_eof();
+                    false
+                }
+                Ok(n) => {
+                    machine.handle_bytes(now(), buf.get(..n).unwrap_or_default());
+                    n == buf.len()
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => false,
+                Err(e) => {
+                    machine.handle_transport_error(&e.to_string());
+                    false
+                }
+            });
+            // Events are dispatched between reads, so the machine's queue stays short.
+            self.dispatch();
+            if !more {
+                return;
+            }
+        }
+    }
+
+    fn on_command(&mut self, cmd: Cmd) {
+        match cmd {
+            Cmd::Call {
+                name,
+                body,
+                deadline,
+                waiter,
+                budget,
+            } => {
+                let t = Instant::now();
+                let timeout = deadline.saturating_duration_since(t);
+                match self.machine.call(t.into_std(), &name, &body, timeout) {
+                    Ok(id) => {
+                        self.waiters.insert(id.0, waiter, name);
+                        self.held.extend(budget);
+                    }
+                    Err(e) => waiter.finish(Err(self.refused(e))),
+                }
+            }
+            Cmd::Send { name, body, budget } => match self.machine.send(&name, &body) {
+                Ok(()) => self.held.extend(budget),
+                Err(e) => tracing::debug!(error = %e, %name, "send dropped"),
+            },
+            Cmd::Reply {
+                id,
+                outcome,
+                budget,
+            } => {
+                self.answer(id, outcome);
+                self.held.extend(budget);
+            }
+            Cmd::Close(reason) => {
+                let _ = self.machine.close(reason);
+            }
+            Cmd::Drain(cap) => {
+                let _ = self.machine.drain(now(), cap);
+            }
+        }
+    }
+
+    /// The error of a call the machine refused.
+    fn refused(&self, e: ConnectionError) -> Error {
+        match e {
+            ConnectionError::State(StateProblem::Draining) => Error::Closed(CloseReason::Duplicate),
+            ConnectionError::State(_) => self.conn.closed_error(),
+            ConnectionError::Limit(LimitProblem::PayloadTooLarge { len, limit }) => {
+                Error::PayloadTooLarge {
+                    len,
+                    limit,
+                    overhead: 0,
+                }
+            }
+            ConnectionError::Limit(_) => Error::Overloaded,
+            e @ ConnectionError::Malformed(_) => Error::InvalidArgument(e.to_string()),
+            other => Error::Internal(other.to_string()),
+        }
+    }
+
+    /// Answers the peer's call `id`; one the transmit budget refuses now waits, in order.
+    fn answer(&mut self, id: CallId, outcome: CallOutcome) {
+        if !self.deferred.is_empty() {
+            self.deferred.push_back((id, outcome));
+            return;
+        }
+        if let Err(ConnectionError::Limit(LimitProblem::Overloaded { .. })) =
+            self.machine.reply(id, outcome.as_wire())
+        {
+            self.deferred.push_back((id, outcome));
+        }
+    }
+
+    fn answer_deferred(&mut self) {
+        while let Some((id, outcome)) = self.deferred.front() {
+            if let Err(ConnectionError::Limit(LimitProblem::Overloaded { .. })) =
+                self.machine.reply(*id, outcome.as_wire())
+            {
+                return;
+            }
+            self.deferred.pop_front();
+        }
+    }
+
+    /// Delivers the machine's events, oldest first, until one must wait (a parked send).
+    fn dispatch(&mut self) {
+        while self.parked.is_none() {
+            // `untrust` sets this under the peer-table lock before it returns: nothing
+            // read before is dispatched after it.
+            let revoked = self.conn.revoked.is_set();
+            if revoked && !self.machine.is_closed() {
+                let _ = self.machine.close(GoodbyeReason::TrustRevoked);
+            }
+            let Some(ev) = self.machine.poll_event() else {
+                return;
+            };
+            match ev {
+                Event::CallArrived { id, name, body } if !revoked => {
+                    if let Some(o) = serve::on_call(&self.shared, &self.conn, id, name, body) {
+                        self.answer(id, o);
+                    }
+                }
+                Event::SendArrived { name, body } if !revoked => self.on_send(name, body),
+                Event::ReplyArrived { id, outcome } => {
+                    self.waiters.finish(id.0, outcome_result(outcome));
+                }
+                Event::CallExpired { id } => self.waiters.finish(id.0, Err(Error::Timeout)),
+                Event::CallAborted { id } => {
+                    let e = Error::Closed(self.cause().reason());
+                    self.waiters.finish(id.0, Err(e));
+                }
+                Event::Closed { .. } => self.conn.mark_closed(self.cause().reason()),
+                _ => {}
+            }
+        }
+    }
+
+    fn on_send(&mut self, name: String, body: Vec<u8>) {
+        let (budget, need) = self
+            .conn
+            .inbound_need(body.len().saturating_add(SEND_OVERHEAD));
+        let req = Request {
+            from: self.conn.info.peer,
+            name,
+            body,
+            kind: RequestKind::Send,
+        };
+        match Arc::clone(&budget).try_acquire_many_owned(need) {
+            Ok(permit) => self.lane.push(&self.shared, &self.conn, (req, permit)),
+            Err(TryAcquireError::NoPermits) => {
+                let wait: Acquire = Box::pin(budget.acquire_many_owned(need));
+                self.parked = Some(Parked { req, wait });
+            }
+            // Closed: the connection is ending.
+            Err(TryAcquireError::Closed) => {}
+        }
+    }
+
+    fn unpark(&mut self, permit: Option<OwnedSemaphorePermit>) {
+        if let (Some(p), Some(permit)) = (self.parked.take(), permit) {
+            self.lane.push(&self.shared, &self.conn, (p.req, permit));
+        }
+    }
+
+    /// Writes what the machine has sealed, without waiting: what the socket does not
+    /// take now waits in `wbuf`, and nothing new is taken from the machine until it is
+    /// written (so the machine's queue is what `wants_read` measures).
+    fn transmit(&mut self) -> std::io::Result<()> {
+        loop {
+            if self.woff == self.wbuf.len() {
+                self.woff = 0;
+                self.wbuf.clear();
+                self.writing.clear();
+                if self.wbuf.capacity() > KEEP_WRITE_BUF {
+                    self.wbuf = Vec::new();
+                }
+                if self.machine.poll_transmit(&mut self.wbuf) == 0 {
+                    self.held.clear();
+                    return Ok(());
+                }
+                self.writing.append(&mut self.held);
+            }
+            match self
+                .stream
+                .try_write(self.wbuf.get(self.woff..).unwrap_or_default())
+            {
+                Ok(n) => self.woff += n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn publish_stats(&self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let s = self.machine.stats();
+        let c = &self.conn.stats;
+        c.frames_in.store(s.frames_in, Relaxed);
+        c.frames_out.store(s.frames_out, Relaxed);
+        c.bytes_in.store(s.bytes_in, Relaxed);
+        c.bytes_out.store(s.bytes_out, Relaxed);
+        if let Some(rtt) = self.machine.rtt() {
+            self.conn.set_rtt(rtt);
+        }
+    }
+
+    /// Why the connection closed: trust revoked, else the close this node asked for,
+    /// else what the machine saw.
+    fn cause(&self) -> CloseCause {
+        if self.conn.revoked.is_set() {
+            return CloseCause::Local("trust revoked".into());
+        }
+        match self.machine.closed() {
+            Some(reason) => CloseCause::from_machine(reason, self.conn.close_intent()),
+            None => CloseCause::Local("closed".into()),
+        }
+    }
+
+    /// After the close: every waiter and queued command answered, the last bytes (a
+    /// Goodbye) written within `FLUSH_ON_CLOSE`, the socket shut, the node told.
+    async fn finish(mut self) {
+        self.dispatch();
+        let cause = self.cause();
+        let reason = cause.reason();
+        self.conn.mark_closed(reason.clone());
+        self.cmds.close();
+        while let Ok(cmd) = self.cmds.try_recv() {
+            if let Cmd::Call { waiter, .. } = cmd {
+                waiter.finish(Err(Error::Closed(reason.clone())));
+            }
+        }
+        self.waiters.fail_all(&reason);
+        self.parked = None;
+        let mut rest = self.wbuf.split_off(self.woff.min(self.wbuf.len()));
+        self.machine.poll_transmit(&mut rest);
+        if !matches!(cause, CloseCause::Io(_)) {
+            let stream = &mut self.stream;
+            let _ = tokio::time::timeout(FLUSH_ON_CLOSE, async {
+                stream.write_all(&rest).await?;
+                stream.shutdown().await
+            })
+            .await;
+        }
+        self.publish_stats();
+        self.shared.connection_closed(&self.conn, cause);
+    }
+}
+
+async fn wait_parked(parked: &mut Option<Parked>) -> Option<OwnedSemaphorePermit> {
+    match parked {
+        Some(p) => p.wait.as_mut().await.ok(),
+        None => std::future::pending().await,
+    }
+}
+
+fn outcome_result(outcome: CallOutcome) -> Result<Vec<u8>> {
+    match outcome {
+        CallOutcome::Ok(v) => Ok(v),
+        // The Reply does not carry the name; `Waiters::finish` puts it in.
+        CallOutcome::NoSuchHandler => Err(Error::NoSuchHandler(String::new())),
+        CallOutcome::Forbidden => Err(Error::Forbidden),
+        CallOutcome::HandlerFailed(m) => Err(Error::HandlerFailed(m)),
+        CallOutcome::Overloaded => Err(Error::Overloaded),
+    }
+}

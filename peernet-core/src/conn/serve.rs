@@ -1,0 +1,187 @@
+//! What the driver does with the peer's calls and sends: finds the handler, applies the
+//! serving limits, and runs the handler off the driver — a call in a task of its own
+//! (its answer comes back to the driver as a command), sends in order in one task per
+//! connection, started at the first send — so a slow handler never stalls reading.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use peernet_proto::connection::{CallId, CallOutcome, MAX_ERROR_MESSAGE};
+use peernet_proto::rpc::{RpcRequest, RPC_HANDLER};
+use tokio::sync::{mpsc, OwnedSemaphorePermit};
+
+use super::Conn;
+use crate::handlers::{Handled, Request, RequestKind, Revoked};
+use crate::metrics::{CallStatus, HandlerCounters};
+use crate::node::Shared;
+use crate::rpc::RpcCall;
+
+/// Answers `Overloaded` (the handler `hc` counts is not run).
+fn overloaded(conn: &Conn, hc: &HandlerCounters) -> Option<CallOutcome> {
+    hc.error(conn.metrics, CallStatus::Overloaded);
+    conn.stats.count(conn.metrics, &conn.stats.overloaded);
+    Some(CallOutcome::Overloaded)
+}
+
+/// The wire answer of a handler's result (a long error message is cut).
+fn outcome(conn: &Conn, handled: Handled) -> CallOutcome {
+    match handled {
+        Handled::Ok(v) => CallOutcome::Ok(v),
+        Handled::Forbidden => CallOutcome::Forbidden,
+        Handled::Failed(mut m) => {
+            conn.stats.errors.fetch_add(1, Ordering::Relaxed);
+            if m.len() > MAX_ERROR_MESSAGE {
+                let mut cut = MAX_ERROR_MESSAGE;
+                while !m.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                m.truncate(cut);
+            }
+            CallOutcome::HandlerFailed(m)
+        }
+    }
+}
+
+/// The peer called `name`. `Some(answer)` when the driver answers at once (no such
+/// handler, a serving limit, RPC refused); `None` when a handler task was started,
+/// which answers through [`Conn::reply`].
+pub(super) fn on_call(
+    shared: &Arc<Shared>,
+    conn: &Arc<Conn>,
+    id: CallId,
+    name: String,
+    body: Vec<u8>,
+) -> Option<CallOutcome> {
+    let on = conn.metrics;
+    conn.stats.count(on, &conn.stats.calls_in);
+    if name == RPC_HANDLER {
+        return on_rpc(shared, conn, id, &body);
+    }
+    let Some((handler, hc)) = shared.registry.get(&name) else {
+        let unknown = &shared.counters.unknown;
+        unknown.call(on);
+        unknown.error(on, CallStatus::NoSuchHandler);
+        return Some(CallOutcome::NoSuchHandler);
+    };
+    let Ok(permit) = Arc::clone(&conn.serving).try_acquire_owned() else {
+        return overloaded(conn, &hc);
+    };
+    let Some(bytes) = conn.try_inbound(body.len()) else {
+        return overloaded(conn, &hc);
+    };
+    let start = hc.call(on);
+    let req = Request {
+        from: conn.info.peer,
+        name,
+        body,
+        kind: RequestKind::Call,
+    };
+    let conn = Arc::clone(conn);
+    tokio::spawn(async move {
+        let handled = handler.handle(req, &conn.revoked).await;
+        hc.done(start, &handled);
+        conn.stats.calls_served.fetch_add(1, Ordering::Relaxed);
+        conn.reply(id, outcome(&conn, handled)).await;
+        drop((permit, bytes));
+    });
+    None
+}
+
+/// Spec 6: rights first (Forbidden whether or not a dispatcher is set), then the
+/// dispatcher (NoSuchHandler), then the body.
+fn on_rpc(shared: &Arc<Shared>, conn: &Arc<Conn>, id: CallId, body: &[u8]) -> Option<CallOutcome> {
+    let peer = conn.info.peer;
+    let (on, hc) = (conn.metrics, Arc::clone(&shared.counters.rpc));
+    if !shared.rpc_allowed(&peer) {
+        hc.error(on, CallStatus::Forbidden);
+        return Some(CallOutcome::Forbidden);
+    }
+    let Some(dispatcher) = shared.rpc_dispatcher() else {
+        hc.error(on, CallStatus::NoSuchHandler);
+        return Some(CallOutcome::NoSuchHandler);
+    };
+    let Ok(req) = RpcRequest::decode(body) else {
+        hc.error(on, CallStatus::HandlerFailed);
+        return Some(CallOutcome::HandlerFailed("malformed rpc request".into()));
+    };
+    let Ok(permit) = Arc::clone(&conn.serving).try_acquire_owned() else {
+        return overloaded(conn, &hc);
+    };
+    let Some(bytes) = conn.try_inbound(req.args.len()) else {
+        return overloaded(conn, &hc);
+    };
+    let start = hc.call(on);
+    let call = RpcCall {
+        from: peer,
+        module: req.module.to_owned(),
+        function: req.function.to_owned(),
+        args: req.args.to_vec(),
+    };
+    let conn = Arc::clone(conn);
+    tokio::spawn(async move {
+        let handled = dispatcher.handle(call, &conn.revoked).await;
+        hc.done(start, &handled);
+        conn.stats.calls_served.fetch_add(1, Ordering::Relaxed);
+        conn.reply(id, outcome(&conn, handled)).await;
+        drop((permit, bytes));
+    });
+    None
+}
+
+/// A send that arrived, with the inbound budget its body holds until its handler ran.
+pub(super) type Arrived = (Request, OwnedSemaphorePermit);
+
+/// The in-order send lane of one connection (spec 5: sends run in the order they
+/// arrived). Its task starts with the first send, so an idle connection has none.
+#[derive(Default)]
+pub(super) struct SendLane {
+    tx: Option<mpsc::UnboundedSender<Arrived>>,
+}
+
+impl SendLane {
+    /// Hands a send to the lane (sends to `peernet.rpc` are dropped: RPC is call-only).
+    /// Unbounded channel, bounded by the inbound byte budget each send holds.
+    pub(super) fn push(&mut self, shared: &Arc<Shared>, conn: &Conn, sent: Arrived) {
+        if sent.0.name == RPC_HANDLER {
+            tracing::debug!(peer = %conn.info.peer.fingerprint(), "send to peernet.rpc dropped");
+            return;
+        }
+        conn.stats.count(conn.metrics, &conn.stats.sends_in);
+        let tx = self.tx.get_or_insert_with(|| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            tokio::spawn(send_worker(Arc::clone(shared), conn.revoked.clone(), rx));
+            tx
+        });
+        let _ = tx.send(sent);
+    }
+}
+
+/// Runs sends in the order they arrived on one connection; ends when the driver does.
+async fn send_worker(
+    shared: Arc<Shared>,
+    revoked: Revoked,
+    mut rx: mpsc::UnboundedReceiver<Arrived>,
+) {
+    while let Some((req, _bytes)) = rx.recv().await {
+        if revoked.is_set() {
+            // Trust revoked: the sends still queued are dropped, none starts.
+            continue;
+        }
+        let Some((handler, hc)) = shared.registry.get(&req.name) else {
+            shared.counters.unknown.send(shared.config.metrics);
+            tracing::debug!(peer = %req.from.fingerprint(), name = %req.name, "send to unknown handler dropped");
+            continue;
+        };
+        hc.send(shared.config.metrics);
+        let (peer, name) = (req.from, req.name.clone());
+        match handler.handle(req, &revoked).await {
+            Handled::Ok(_) => {}
+            Handled::Forbidden => {
+                tracing::debug!(peer = %peer.fingerprint(), %name, "send refused by authorize")
+            }
+            Handled::Failed(m) => {
+                tracing::debug!(peer = %peer.fingerprint(), %name, error = %m, "send handler failed")
+            }
+        }
+    }
+}
