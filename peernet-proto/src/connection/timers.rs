@@ -72,6 +72,7 @@ impl Connection {
             HeartbeatAction::Dead => self.finish(DisconnectReason::HeartbeatTimeout, None),
             HeartbeatAction::SendPing(nonce) => {
                 self.rx.shrink_if_idle();
+                self.tx.shrink_if_idle();
                 self.push_control(&Envelope::Ping { nonce });
             }
             HeartbeatAction::Idle => {}

@@ -9,14 +9,22 @@ use crate::channel::TAG_LEN;
 use crate::envelope::Envelope;
 use crate::frame::HEADER_LEN;
 
-/// A plaintext buffer grown past this by a burst is released once drained.
-const KEEP_CAPACITY: usize = 64 * 1024;
+/// A plaintext buffer grown past this by a burst is released once drained (smaller
+/// ones are kept, so bulk transfers do not reallocate per batch; the heartbeat tick
+/// frees an idle one, see `shrink_if_idle`).
+const KEEP_CAPACITY: usize = 1 << 20;
+/// Control frames may queue past the budget up to this floor (see `push_control`).
+const CONTROL_FLOOR: usize = 64 * 1024;
+/// An idle plaintext buffer larger than this is freed at a heartbeat tick.
+const IDLE_CAPACITY: usize = 16 * 1024;
 
 /// Encoded envelopes waiting for `poll_transmit`.
 #[derive(Debug, Default)]
 pub(super) struct TxQueue {
-    /// Every queued envelope's plaintext, back to back.
+    /// Every queued envelope's plaintext, back to back, from `head` on (what was
+    /// transmitted before `head` is dropped once the queue empties).
     plain: Vec<u8>,
+    head: usize,
     /// Length of each, in order.
     lens: VecDeque<usize>,
 }
@@ -24,7 +32,15 @@ pub(super) struct TxQueue {
 impl TxQueue {
     /// Bytes these frames take on the wire (header and tag included).
     pub(super) fn wire_bytes(&self) -> usize {
-        self.plain.len() + self.lens.len() * (HEADER_LEN + TAG_LEN)
+        self.plain.len() - self.head + self.lens.len() * (HEADER_LEN + TAG_LEN)
+    }
+
+    /// Frees an idle buffer that a burst grew (at a heartbeat tick).
+    pub(super) fn shrink_if_idle(&mut self) {
+        if self.lens.is_empty() && self.plain.capacity() > IDLE_CAPACITY {
+            self.plain = Vec::new();
+            self.head = 0;
+        }
     }
 
     /// Wire bytes `env` will take.
@@ -44,7 +60,7 @@ impl TxQueue {
         let mut front = Vec::with_capacity(env.encoded_len());
         env.encode_into(&mut front);
         self.lens.push_front(front.len());
-        self.plain.splice(0..0, front);
+        self.plain.splice(self.head..self.head, front);
     }
 
     pub(super) fn is_empty(&self) -> bool {
@@ -53,9 +69,11 @@ impl TxQueue {
 
     pub(super) fn clear(&mut self) {
         self.plain.clear();
+        self.head = 0;
         self.lens.clear();
     }
 
+    /// Drops everything queued, and a buffer a burst grew past `KEEP_CAPACITY`.
     fn release(&mut self) {
         self.clear();
         if self.plain.capacity() > KEEP_CAPACITY {
@@ -73,18 +91,32 @@ impl Connection {
     /// this still yields what was queued before the close (a Goodbye among it), once;
     /// the driver writes it, then closes the socket.
     pub fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
+        self.poll_transmit_max(out, usize::MAX)
+    }
+
+    /// [`Connection::poll_transmit`], stopping once about `max` bytes were appended
+    /// (at least one frame; the rest stays queued, in order, for the next call). A
+    /// driver that writes in chunks keeps its write buffer small whatever the budget.
+    pub fn poll_transmit_max(&mut self, out: &mut Vec<u8>, max: usize) -> usize {
         if !self.confirmed || self.tx.is_empty() {
             return 0;
         }
         let before = out.len();
-        out.reserve(self.tx.wire_bytes());
-        let mut off = 0;
+        out.reserve(
+            self.tx
+                .wire_bytes()
+                .min(max.saturating_add(HEADER_LEN + TAG_LEN)),
+        );
         let mut failed = None;
-        while let Some(len) = self.tx.lens.pop_front() {
+        while out.len() - before < max {
+            let Some(len) = self.tx.lens.pop_front() else {
+                break;
+            };
+            let off = self.tx.head;
             let Some(plain) = self.tx.plain.get(off..off + len) else {
                 break;
             };
-            off += len;
+            self.tx.head += len;
             let start = out.len();
             out.extend_from_slice(&[0; HEADER_LEN]);
             out.extend_from_slice(plain);
@@ -100,11 +132,14 @@ impl Connection {
             }
             self.stats.frames_out += 1;
         }
-        self.tx.release();
+        if self.tx.is_empty() {
+            self.tx.release();
+        }
         let n = out.len() - before;
         self.stats.bytes_out += n as u64;
         if let Some(e) = failed {
             // Nothing more can be sealed in this direction, not even a Goodbye.
+            self.tx.release();
             self.finish(DisconnectReason::Error(e), None);
         }
         n
@@ -141,7 +176,7 @@ impl Connection {
     pub(super) fn push_control(&mut self, env: &Envelope<'_>) {
         self.tx.push(env);
         let queued = self.tx.wire_bytes();
-        if queued > 2 * self.config.transmit_queue_bytes.max(KEEP_CAPACITY) {
+        if queued > 2 * self.config.transmit_queue_bytes.max(CONTROL_FLOOR) {
             self.tx.release();
             self.finish(
                 DisconnectReason::Error(super::LimitProblem::TransmitQueueFull { queued }.into()),
