@@ -18,8 +18,7 @@ use crate::error::{Error, Result};
 use crate::fsutil::insecure;
 use crate::sys;
 
-/// File name of the lock inside the data directory (it holds the holder's pid).
-pub const LOCK_FILE: &str = "node.lock";
+pub use crate::error::LOCK_FILE;
 
 /// Refuses a data directory another user could write into: one not owned by this user,
 /// or group- or world-writable (they could replace the identity or the trust store).

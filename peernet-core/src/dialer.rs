@@ -29,8 +29,8 @@ use tokio::time::Instant;
 
 use crate::conn::lock;
 use crate::net::dial;
-use crate::node::Shared;
 use crate::peers::AddressSource;
+use crate::shared::Shared;
 
 /// Rounds a supervisor makes before giving up until the next hint (about ten minutes
 /// at the backoff cap).

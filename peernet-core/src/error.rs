@@ -5,6 +5,10 @@ use std::path::PathBuf;
 
 use peernet_proto::ProtoError;
 
+/// File name of the lock inside the data directory (it holds the holder's pid; see
+/// `datadir.rs`). Defined here because the `Busy` message names it.
+pub const LOCK_FILE: &str = "node.lock";
+
 /// Everything that can go wrong in a PeerNet operation.
 ///
 /// Each variant maps to one status code of the C API and one exception class of the
@@ -202,7 +206,7 @@ impl fmt::Display for Error {
                     "busy: data directory {} is held by a running PeerNet node ({who}, \
                      see {}); stop that node, or give this one another data directory",
                     path.display(),
-                    path.join(crate::datadir::LOCK_FILE).display()
+                    path.join(LOCK_FILE).display()
                 )
             }
         }

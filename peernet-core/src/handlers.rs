@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
-use crate::metrics::{HandlerCounters, HandlerMetrics};
+use crate::metrics::{CallStatus, HandlerCounters, HandlerMetrics};
 use std::task::{Context, Poll};
 
 use peernet_proto::envelope::validate_name;
@@ -81,6 +81,17 @@ pub(crate) enum Handled {
     Ok(Vec<u8>),
     Failed(String),
     Forbidden,
+}
+
+impl Handled {
+    /// Its error status for the metrics (`None`: a result).
+    pub(crate) fn status(&self) -> Option<CallStatus> {
+        match self {
+            Handled::Ok(_) => None,
+            Handled::Forbidden => Some(CallStatus::Forbidden),
+            Handled::Failed(_) => Some(CallStatus::HandlerFailed),
+        }
+    }
 }
 
 /// Set once the caller's trust is revoked (`Node::untrust`): from then on no handler

@@ -18,6 +18,7 @@ mod events;
 mod fsutil;
 mod handlers;
 mod identity;
+mod manager;
 mod metrics;
 mod metrics_node;
 mod metrics_peer;
@@ -27,6 +28,8 @@ mod netmon;
 mod node;
 mod peers;
 mod rpc;
+mod shared;
+mod sources;
 #[allow(unsafe_code)]
 mod sys;
 mod trust;

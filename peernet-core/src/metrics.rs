@@ -14,8 +14,6 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::handlers::Handled;
-
 /// Upper bounds (microseconds) of the handler latency histogram buckets; a last
 /// bucket (`+Inf`) takes the rest.
 pub const LATENCY_BUCKETS_US: [u64; 12] = [
@@ -95,17 +93,16 @@ impl HandlerCounters {
         }
     }
 
-    /// The handler of a call started at `start` returned `handled`.
-    pub(crate) fn done(&self, start: Option<Instant>, handled: &Handled) {
+    /// The handler of a call started at `start` returned: `None` for a result, or the
+    /// error status it ended with.
+    pub(crate) fn done(&self, start: Option<Instant>, failed: Option<CallStatus>) {
         let Some(start) = start else { return };
         let us = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
         let i = LATENCY_BUCKETS_US.partition_point(|&b| b < us);
         inc(&self.buckets[i]);
         self.sum_us.fetch_add(us, Ordering::Relaxed);
-        match handled {
-            Handled::Ok(_) => {}
-            Handled::Forbidden => inc(&self.errors[CallStatus::Forbidden as usize]),
-            Handled::Failed(_) => inc(&self.errors[CallStatus::HandlerFailed as usize]),
+        if let Some(status) = failed {
+            inc(&self.errors[status as usize]);
         }
     }
 
@@ -338,7 +335,7 @@ mod tests {
     fn latency_lands_in_the_first_bucket_not_below_it() {
         let c = HandlerCounters::default();
         let start = c.call(true);
-        c.done(start, &Handled::Ok(Vec::new()));
+        c.done(start, None);
         let s = c.snapshot("x");
         assert_eq!(s.calls, 1);
         assert_eq!(s.latency_buckets.last(), Some(&1));

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::conn::{lock, Conn};
 use crate::metrics::NodeMetrics;
-use crate::node::Shared;
+use crate::shared::Shared;
 
 fn get(c: &AtomicU64) -> u64 {
     c.load(Ordering::Relaxed)

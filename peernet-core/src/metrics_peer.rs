@@ -9,8 +9,8 @@ use peernet_proto::Key;
 
 use crate::conn::{lock, Conn};
 use crate::error::Result;
-use crate::node::Shared;
 use crate::peers::DialAttempt;
+use crate::shared::Shared;
 
 /// Records the outcome of a dial of `key` at `addr`.
 pub(crate) fn note_dial(shared: &Shared, key: Key, addr: SocketAddr, r: &Result<Arc<Conn>>) {

@@ -1,5 +1,5 @@
-//! The node's sockets: dialing (connect + handshake + registration), the accept loop,
-//! and the UDP discovery socket.
+//! The node's TCP sockets: dialing (connect + handshake + registration) and the accept
+//! loop.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,13 +9,11 @@ use peernet_proto::Key;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 
-use crate::config::UdpDiscoveryConfig;
 use crate::conn::handshake::{self, Established};
-use crate::conn::{lock, machine_config, spawn_connection, Conn};
-use crate::discovery;
+use crate::conn::{lock, machine_config, spawn_connection, Conn, Host, Setup};
 use crate::error::{CloseReason, Error, Result};
 use crate::metrics::HandshakeResult;
-use crate::node::Shared;
+use crate::shared::Shared;
 
 /// The metrics result of a handshake that failed with `e`.
 fn handshake_error(e: &Error) -> HandshakeResult {
@@ -32,6 +30,29 @@ fn registration<T>(r: &Result<T>) -> HandshakeResult {
         Err(Error::UntrustedPeer(_)) => HandshakeResult::Untrusted,
         Err(Error::Closed(_)) => HandshakeResult::Failed,
         Err(_) => HandshakeResult::Refused,
+    }
+}
+
+/// The node as its connections' host.
+fn host_of(shared: &Arc<Shared>) -> Arc<dyn Host> {
+    Arc::clone(shared) as Arc<dyn Host>
+}
+
+/// The setup of a connection this node is registering.
+fn setup(shared: &Shared, outbound: bool, remote: SocketAddr) -> Setup {
+    let c = &shared.config;
+    Setup {
+        id: shared.next_conn_id(),
+        me: shared.identity.public(),
+        outbound,
+        remote,
+        limits: crate::conn::ConnLimits {
+            queue_bytes: c.send_queue_bytes,
+            send_timeout: c.send_timeout,
+            max_concurrent_calls: c.max_concurrent_calls,
+            inbound_bytes: c.max_inbound_bytes,
+            metrics: c.metrics,
+        },
     }
 }
 
@@ -105,7 +126,7 @@ async fn dial_once(
     }
     // Registration checks trust again: the peer chose when to confirm (spec 3.4), and
     // it may have been untrusted meanwhile.
-    let r = spawn_connection(shared, est, true, addr);
+    let r = spawn_connection(host_of(shared), est, setup(shared, true, addr));
     counters.handshake(registration(&r));
     r
 }
@@ -164,54 +185,6 @@ pub(crate) async fn dial_until(
             return Ok(c);
         }
     }
-}
-
-/// Binds the discovery socket and starts the UDP discovery service.
-pub(crate) fn start_udp_discovery(
-    shared: &Arc<Shared>,
-    d: &UdpDiscoveryConfig,
-    port: u16,
-) -> Result<()> {
-    let socket = discovery::transport::bind(d.port)
-        .map_err(|e| Error::io(format!("binding UDP discovery port {}", d.port), e))?;
-    let fixed = d.broadcast.clone();
-    let disc_port = d.port;
-    let weak = Arc::downgrade(shared);
-    let env = discovery::service::Env {
-        targets: Box::new(move || {
-            if !fixed.is_empty() {
-                return fixed.clone();
-            }
-            // Default: the directed broadcast address of every IPv4 interface that is up.
-            crate::sys::broadcast_addrs()
-                .unwrap_or_default()
-                .into_iter()
-                .map(|ip| SocketAddr::from((ip, disc_port)))
-                .collect()
-        }),
-        local_ips: Box::new(|| {
-            crate::sys::local_addrs()
-                .unwrap_or_default()
-                .into_iter()
-                .collect()
-        }),
-        sink: Box::new(move |ev| {
-            if let Some(s) = weak.upgrade() {
-                s.apply_discovery(ev);
-            }
-        }),
-        counters: Arc::clone(&shared.counters),
-    };
-    let service = discovery::service::spawn(
-        socket,
-        shared.identity.public(),
-        port,
-        d.interval,
-        env,
-        shared.shutdown_rx(),
-    );
-    lock(&shared.discovery).push(Box::new(service));
-    Ok(())
 }
 
 /// `stop` is created before the task is spawned, so a task not yet polled still counts
@@ -277,7 +250,7 @@ pub(crate) async fn accept_loop(
             let counters = &shared.counters;
             match res {
                 Ok(Ok(est)) => {
-                    let r = spawn_connection(&shared, est, false, remote);
+                    let r = spawn_connection(host_of(&shared), est, setup(&shared, false, remote));
                     counters.handshake(registration(&r));
                     if let Err(e) = r {
                         tracing::debug!(%remote, error = %e, "inbound connection refused");

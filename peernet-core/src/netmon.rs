@@ -15,7 +15,7 @@ use tokio::sync::watch;
 
 use crate::conn::{lock, CloseCause};
 use crate::events::EventKind;
-use crate::node::Shared;
+use crate::shared::Shared;
 
 /// A source of the host's current addresses.
 pub(crate) trait NetworkMonitor: Send + 'static {

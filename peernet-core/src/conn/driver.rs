@@ -17,6 +17,7 @@ use peernet_proto::connection::{
     CallId, CallOutcome, Config, Connection, ConnectionError, Event, LimitProblem, StateProblem,
 };
 use peernet_proto::envelope::GoodbyeReason;
+use peernet_proto::Key;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, AcquireError, OwnedSemaphorePermit, TryAcquireError};
@@ -25,11 +26,10 @@ use tokio::time::{Instant, Sleep};
 use super::handshake::Established;
 use super::pending::Waiters;
 use super::serve::{self, SendLane};
-use super::{CloseCause, Cmd, Conn, ConnInfo, ConnLimits};
+use super::{CloseCause, Cmd, Conn, ConnInfo, ConnLimits, Host};
 use crate::config::NodeConfig;
 use crate::error::{CloseReason, Error, Result};
 use crate::handlers::{Request, RequestKind};
-use crate::node::Shared;
 
 /// Commands taken per loop turn before the socket gets its turn.
 const BATCH: usize = 256;
@@ -76,42 +76,43 @@ pub(crate) fn machine_config(c: &NodeConfig) -> Config {
     }
 }
 
-/// Registers an established connection with the node and starts its driver. Refused
-/// (nothing is sent, the socket closes) when the peer is no longer trusted, the node is
-/// stopping, or the peer holds its share of connections (`Shared::connection_opened`).
+/// Who a new connection is, beside what its handshake established.
+pub(crate) struct Setup {
+    /// The node's connection id for it.
+    pub id: u64,
+    /// This node's static key.
+    pub me: Key,
+    pub outbound: bool,
+    pub remote: SocketAddr,
+    pub limits: ConnLimits,
+}
+
+/// Registers an established connection with its host (`Host::opened`) and starts its
+/// driver. Refused (nothing is sent, the socket closes) when the host refuses it.
 /// A responder's machine already holds the confirming Ping (spec 3.4): it is the first
 /// frame written, whatever the program queues once the connection is registered.
 pub(crate) fn spawn_connection(
-    shared: &Arc<Shared>,
+    host: Arc<dyn Host>,
     est: Established,
-    outbound: bool,
-    remote: SocketAddr,
+    setup: Setup,
 ) -> Result<Arc<Conn>> {
     let local = est
         .stream
         .local_addr()
         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
-    let me = shared.identity.public();
     let info = ConnInfo {
-        id: shared.next_conn_id(),
+        id: setup.id,
         peer: est.peer,
-        initiator: if outbound { me } else { est.peer },
-        outbound,
-        remote,
+        initiator: if setup.outbound { setup.me } else { est.peer },
+        outbound: setup.outbound,
+        remote: setup.remote,
         local,
         peer_hello: est.peer_hello,
     };
-    let limits = ConnLimits {
-        queue_bytes: shared.config.send_queue_bytes,
-        send_timeout: shared.config.send_timeout,
-        max_concurrent_calls: shared.config.max_concurrent_calls,
-        inbound_bytes: shared.config.max_inbound_bytes,
-        metrics: shared.config.metrics,
-    };
-    let (conn, cmds) = Conn::new(info, limits);
-    shared.connection_opened(&conn)?;
+    let (conn, cmds) = Conn::new(info, setup.limits);
+    host.opened(&conn)?;
     let driver = Driver {
-        shared: Arc::clone(shared),
+        host,
         conn: Arc::clone(&conn),
         machine: est.machine,
         stream: est.stream,
@@ -144,7 +145,7 @@ struct Parked {
 }
 
 struct Driver {
-    shared: Arc<Shared>,
+    host: Arc<dyn Host>,
     conn: Arc<Conn>,
     machine: Connection,
     stream: TcpStream,
@@ -398,7 +399,7 @@ impl Driver {
             };
             match ev {
                 Event::CallArrived { id, name, body } if !revoked => {
-                    if let Some(o) = serve::on_call(&self.shared, &self.conn, id, name, body) {
+                    if let Some(o) = serve::on_call(&self.host, &self.conn, id, name, body) {
                         self.answer(id, o);
                     }
                 }
@@ -428,7 +429,7 @@ impl Driver {
             kind: RequestKind::Send,
         };
         match Arc::clone(&budget).try_acquire_many_owned(need) {
-            Ok(permit) => self.lane.push(&self.shared, &self.conn, (req, permit)),
+            Ok(permit) => self.lane.push(&self.host, &self.conn, (req, permit)),
             Err(TryAcquireError::NoPermits) => {
                 let wait: Acquire = Box::pin(budget.acquire_many_owned(need));
                 self.parked = Some(Parked { req, wait });
@@ -440,7 +441,7 @@ impl Driver {
 
     fn unpark(&mut self, permit: Option<OwnedSemaphorePermit>) {
         if let (Some(p), Some(permit)) = (self.parked.take(), permit) {
-            self.lane.push(&self.shared, &self.conn, (p.req, permit));
+            self.lane.push(&self.host, &self.conn, (p.req, permit));
         }
     }
 
@@ -530,7 +531,7 @@ impl Driver {
             .await;
         }
         self.publish_stats();
-        self.shared.connection_closed(&self.conn, cause);
+        Arc::clone(&self.host).closed(&self.conn, cause);
     }
 }
 

@@ -25,17 +25,45 @@ use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use crate::error::{CloseReason, Error, Result};
-use crate::handlers::Revoked;
+use crate::handlers::{Handler, Revoked};
+use crate::metrics::{Counters, HandlerCounters};
+use crate::rpc::RpcDispatcher;
 use pending::{Callback, Waiter};
 
 pub(crate) use close::CloseCause;
-pub(crate) use driver::{machine_config, spawn_connection};
+pub(crate) use driver::{machine_config, spawn_connection, Setup};
 pub(crate) use pending::CallbackFn;
 
 /// Locks a mutex, ignoring poisoning (every critical section here leaves the data
 /// consistent; a panic elsewhere must not take the node down).
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// What a connection needs from its node: handlers, RPC rights, metrics counters,
+/// registration and word of its end. The node implements it (`admission.rs`); this
+/// module never sees the node itself.
+pub(crate) trait Host: Send + Sync + 'static {
+    /// The handler exposed as `name`, with its counters.
+    fn handler(&self, name: &str) -> Option<(Handler, Arc<HandlerCounters>)>;
+    /// Whether `peer` may use RPC here, and the dispatcher that serves it.
+    fn rpc(&self, peer: &Key) -> RpcAccess;
+    /// The node-wide metrics counters.
+    fn counters(&self) -> &Counters;
+    /// Registers an authenticated connection before its driver runs, or refuses it.
+    fn opened(&self, conn: &Arc<Conn>) -> Result<()>;
+    /// The connection's driver ended, for `cause`.
+    fn closed(self: Arc<Self>, conn: &Arc<Conn>, cause: CloseCause);
+}
+
+/// [`Host::rpc`]: spec 6 checks rights first, then whether a dispatcher is set.
+pub(crate) enum RpcAccess {
+    /// The peer has no RPC rights here.
+    Forbidden,
+    /// It has, but the program set no dispatcher.
+    NoDispatcher,
+    /// It has; this dispatcher serves it.
+    Allowed(RpcDispatcher),
 }
 
 /// What a [`Conn`] asks its driver to do. Each command that queues bytes carries the

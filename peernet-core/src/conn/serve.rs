@@ -10,10 +10,9 @@ use peernet_proto::connection::{CallId, CallOutcome, MAX_ERROR_MESSAGE};
 use peernet_proto::rpc::{RpcRequest, RPC_HANDLER};
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
 
-use super::Conn;
+use super::{Conn, Host, RpcAccess};
 use crate::handlers::{Handled, Request, RequestKind, Revoked};
 use crate::metrics::{CallStatus, HandlerCounters};
-use crate::node::Shared;
 use crate::rpc::RpcCall;
 
 /// Answers `Overloaded` (the handler `hc` counts is not run).
@@ -46,7 +45,7 @@ fn outcome(conn: &Conn, handled: Handled) -> CallOutcome {
 /// handler, a serving limit, RPC refused); `None` when a handler task was started,
 /// which answers through [`Conn::reply`].
 pub(super) fn on_call(
-    shared: &Arc<Shared>,
+    host: &Arc<dyn Host>,
     conn: &Arc<Conn>,
     id: CallId,
     name: String,
@@ -55,10 +54,10 @@ pub(super) fn on_call(
     let on = conn.metrics;
     conn.stats.count(on, &conn.stats.calls_in);
     if name == RPC_HANDLER {
-        return on_rpc(shared, conn, id, &body);
+        return on_rpc(host, conn, id, &body);
     }
-    let Some((handler, hc)) = shared.registry.get(&name) else {
-        let unknown = &shared.counters.unknown;
+    let Some((handler, hc)) = host.handler(&name) else {
+        let unknown = &host.counters().unknown;
         unknown.call(on);
         unknown.error(on, CallStatus::NoSuchHandler);
         return Some(CallOutcome::NoSuchHandler);
@@ -79,7 +78,7 @@ pub(super) fn on_call(
     let conn = Arc::clone(conn);
     tokio::spawn(async move {
         let handled = handler.handle(req, &conn.revoked).await;
-        hc.done(start, &handled);
+        hc.done(start, handled.status());
         conn.stats.calls_served.fetch_add(1, Ordering::Relaxed);
         conn.reply(id, outcome(&conn, handled)).await;
         drop((permit, bytes));
@@ -89,16 +88,19 @@ pub(super) fn on_call(
 
 /// Spec 6: rights first (Forbidden whether or not a dispatcher is set), then the
 /// dispatcher (NoSuchHandler), then the body.
-fn on_rpc(shared: &Arc<Shared>, conn: &Arc<Conn>, id: CallId, body: &[u8]) -> Option<CallOutcome> {
+fn on_rpc(host: &Arc<dyn Host>, conn: &Arc<Conn>, id: CallId, body: &[u8]) -> Option<CallOutcome> {
     let peer = conn.info.peer;
-    let (on, hc) = (conn.metrics, Arc::clone(&shared.counters.rpc));
-    if !shared.rpc_allowed(&peer) {
-        hc.error(on, CallStatus::Forbidden);
-        return Some(CallOutcome::Forbidden);
-    }
-    let Some(dispatcher) = shared.rpc_dispatcher() else {
-        hc.error(on, CallStatus::NoSuchHandler);
-        return Some(CallOutcome::NoSuchHandler);
+    let (on, hc) = (conn.metrics, Arc::clone(&host.counters().rpc));
+    let dispatcher = match host.rpc(&peer) {
+        RpcAccess::Forbidden => {
+            hc.error(on, CallStatus::Forbidden);
+            return Some(CallOutcome::Forbidden);
+        }
+        RpcAccess::NoDispatcher => {
+            hc.error(on, CallStatus::NoSuchHandler);
+            return Some(CallOutcome::NoSuchHandler);
+        }
+        RpcAccess::Allowed(d) => d,
     };
     let Ok(req) = RpcRequest::decode(body) else {
         hc.error(on, CallStatus::HandlerFailed);
@@ -120,7 +122,7 @@ fn on_rpc(shared: &Arc<Shared>, conn: &Arc<Conn>, id: CallId, body: &[u8]) -> Op
     let conn = Arc::clone(conn);
     tokio::spawn(async move {
         let handled = dispatcher.handle(call, &conn.revoked).await;
-        hc.done(start, &handled);
+        hc.done(start, handled.status());
         conn.stats.calls_served.fetch_add(1, Ordering::Relaxed);
         conn.reply(id, outcome(&conn, handled)).await;
         drop((permit, bytes));
@@ -141,7 +143,7 @@ pub(super) struct SendLane {
 impl SendLane {
     /// Hands a send to the lane (sends to `peernet.rpc` are dropped: RPC is call-only).
     /// Unbounded channel, bounded by the inbound byte budget each send holds.
-    pub(super) fn push(&mut self, shared: &Arc<Shared>, conn: &Conn, sent: Arrived) {
+    pub(super) fn push(&mut self, host: &Arc<dyn Host>, conn: &Conn, sent: Arrived) {
         if sent.0.name == RPC_HANDLER {
             tracing::debug!(peer = %conn.info.peer.fingerprint(), "send to peernet.rpc dropped");
             return;
@@ -149,7 +151,8 @@ impl SendLane {
         conn.stats.count(conn.metrics, &conn.stats.sends_in);
         let tx = self.tx.get_or_insert_with(|| {
             let (tx, rx) = mpsc::unbounded_channel();
-            tokio::spawn(send_worker(Arc::clone(shared), conn.revoked.clone(), rx));
+            let lane = (Arc::clone(host), conn.revoked.clone(), conn.metrics);
+            tokio::spawn(send_worker(lane, rx));
             tx
         });
         let _ = tx.send(sent);
@@ -158,8 +161,7 @@ impl SendLane {
 
 /// Runs sends in the order they arrived on one connection; ends when the driver does.
 async fn send_worker(
-    shared: Arc<Shared>,
-    revoked: Revoked,
+    (host, revoked, on): (Arc<dyn Host>, Revoked, bool),
     mut rx: mpsc::UnboundedReceiver<Arrived>,
 ) {
     while let Some((req, _bytes)) = rx.recv().await {
@@ -167,12 +169,12 @@ async fn send_worker(
             // Trust revoked: the sends still queued are dropped, none starts.
             continue;
         }
-        let Some((handler, hc)) = shared.registry.get(&req.name) else {
-            shared.counters.unknown.send(shared.config.metrics);
+        let Some((handler, hc)) = host.handler(&req.name) else {
+            host.counters().unknown.send(on);
             tracing::debug!(peer = %req.from.fingerprint(), name = %req.name, "send to unknown handler dropped");
             continue;
         };
-        hc.send(shared.config.metrics);
+        hc.send(on);
         let (peer, name) = (req.from, req.name.clone());
         match handler.handle(req, &revoked).await {
             Handled::Ok(_) => {}
