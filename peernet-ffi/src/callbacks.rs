@@ -5,21 +5,17 @@
 use std::cell::RefCell;
 use std::ffi::{c_void, CString};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Condvar, Mutex, Weak};
 
 use peernet_core::{Handler, HandlerResult, Key, Request, RequestKind, RpcCall, RpcDispatcher};
 use tokio::sync::oneshot;
 
+pub(crate) use crate::guard::lock;
 use crate::responders::{self, NodeResponders, Refused, Reply};
 use crate::types::{
     key_out, peernet_authorize_fn, peernet_free_fn, peernet_handler_fn, peernet_responder,
     peernet_rpc_fn,
 };
-
-/// Locks a mutex, ignoring poisoning (no callback runs under our locks).
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// A `user_data` pointer and its optional release function, which runs exactly once:
 /// when the last holder drops it, or earlier through [`UserData::release`] (node free),

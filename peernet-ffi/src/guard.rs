@@ -12,6 +12,11 @@ use peernet_core::{Error, Key};
 
 use crate::types::{peernet_key, peernet_status};
 
+/// Locks a mutex, ignoring poisoning (no callback runs under our locks).
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 thread_local! {
     /// The calling thread's last error message (empty = none).
     static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());

@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use peernet_core::HandlerResult;
 use tokio::sync::oneshot;
 
-use crate::callbacks::lock;
+use crate::guard::lock;
 
 /// Where a pending call's reply goes.
 pub(crate) type Reply = oneshot::Sender<HandlerResult>;
