@@ -1,7 +1,7 @@
 //! Lanes: small pools of std threads that run Python work with the GIL, so that Python
 //! code never runs on (and the GIL is never taken by) a tokio thread. This one is a
 //! single queue (completions, events); handlers and RPC run on per-peer fair lanes
-//! ([`crate::fair`]).
+//! (`fair.rs`).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
