@@ -47,11 +47,8 @@ pub async fn sealed_bulk(b: Budget) -> io::Result<f64> {
         let mut n = 0;
         while bound.go(n) {
             frame.clear();
-            frame.extend_from_slice(&[0; HEADER_LEN]);
             frame.resize(HEADER_LEN + BULK_WRITE, 7);
-            seal.seal_in_place(&mut frame, HEADER_LEN).map_err(proto)?;
-            let len = u32::try_from(frame.len() - HEADER_LEN).map_err(io::Error::other)?;
-            frame[..HEADER_LEN].copy_from_slice(&len.to_be_bytes());
+            seal.seal_tail(&mut frame, 0).map_err(proto)?;
             c.write_all(&frame).await?;
             n += 1;
         }
@@ -109,12 +106,17 @@ async fn read_frame(s: &mut TcpStream) -> io::Result<Vec<u8>> {
     Ok(body)
 }
 
-/// A Ping or Pong envelope sealed into a frame body.
-fn sealed(seal: &mut SendCipher, e: &Envelope<'_>) -> io::Result<Vec<u8>> {
-    let mut body = Vec::with_capacity(e.encoded_len() + TAG_LEN);
-    e.encode_into(&mut body);
-    seal.seal_in_place(&mut body, 0).map_err(proto)?;
-    Ok(body)
+/// Writes an envelope as one sealed frame (the machine's own framing routine).
+async fn write_sealed(
+    s: &mut TcpStream,
+    seal: &mut SendCipher,
+    e: &Envelope<'_>,
+) -> io::Result<()> {
+    let mut plain = Vec::with_capacity(e.encoded_len());
+    e.encode_into(&mut plain);
+    let mut out = Vec::with_capacity(HEADER_LEN + plain.len() + TAG_LEN);
+    seal.seal_frame(&plain, &mut out).map_err(proto)?;
+    s.write_all(&out).await
 }
 
 /// Reads until the peer closes.
@@ -150,7 +152,7 @@ async fn respond(mut s: TcpStream, key: [u8; 32], hello: Hello) -> io::Result<()
     write_frame(&mut s, &hs.write_m2().map_err(proto)?).await?;
     hs.read_m3(&read_frame(&mut s).await?).map_err(proto)?;
     let (mut seal, mut open) = hs.split().map_err(proto)?;
-    write_frame(&mut s, &sealed(&mut seal, &Envelope::Ping { nonce: 1 })?).await?;
+    write_sealed(&mut s, &mut seal, &Envelope::Ping { nonce: 1 }).await?;
     open_until_eof(&mut s, &mut open).await?;
     s.shutdown().await
 }
@@ -167,11 +169,11 @@ async fn initiate(addr: SocketAddr, key: [u8; 32], hello: Hello) -> io::Result<(
     let (mut seal, mut open) = hs.split().map_err(proto)?;
     let mut ping = read_frame(&mut s).await?;
     open.open_in_place(&mut ping).map_err(proto)?;
-    write_frame(&mut s, &sealed(&mut seal, &Envelope::Pong { nonce: 1 })?).await?;
+    write_sealed(&mut s, &mut seal, &Envelope::Pong { nonce: 1 }).await?;
     let bye = Envelope::Goodbye {
         reason: GoodbyeReason::Closing,
     };
-    write_frame(&mut s, &sealed(&mut seal, &bye)?).await?;
+    write_sealed(&mut s, &mut seal, &bye).await?;
     s.shutdown().await?;
     until_eof(&mut s).await
 }

@@ -66,9 +66,7 @@ impl RawTx {
     pub fn seal_env(&mut self, env: &Envelope<'_>) -> Vec<u8> {
         let mut v = vec![0u8; HEADER_LEN];
         env.encode_into(&mut v);
-        self.send.seal_in_place(&mut v, HEADER_LEN).unwrap();
-        let n = (v.len() - HEADER_LEN) as u32;
-        v[..HEADER_LEN].copy_from_slice(&n.to_be_bytes());
+        self.send.seal_tail(&mut v, 0).unwrap();
         v
     }
 

@@ -123,11 +123,8 @@ impl RawConn {
     }
 
     pub fn seal(&mut self, plain: &[u8]) -> Vec<u8> {
-        let mut v = vec![0u8; HEADER_LEN];
-        v.extend_from_slice(plain);
-        self.send.seal_in_place(&mut v, HEADER_LEN).unwrap();
-        let n = (v.len() - HEADER_LEN) as u32;
-        v[..HEADER_LEN].copy_from_slice(&n.to_be_bytes());
+        let mut v = Vec::new();
+        self.send.seal_frame(plain, &mut v).unwrap();
         v
     }
 

@@ -23,7 +23,11 @@ const I_EPH: [u8; 32] = [9; 32];
 const R_EPH: [u8; 32] = [11; 32];
 
 /// A machine on `side` (true: initiator) and the other end's bare channel.
-fn setup(initiator: bool, now: Instant, config: Config) -> Option<(Connection, SendCipher, RecvCipher)> {
+fn setup(
+    initiator: bool,
+    now: Instant,
+    config: Config,
+) -> Option<(Connection, SendCipher, RecvCipher)> {
     let hello = Hello::new(65_536, 1);
     let mut i = Handshake::with_options(true, &I_STATIC, PROLOGUE, Some(&I_EPH), &hello).ok()?;
     let mut r = Handshake::with_options(false, &R_STATIC, PROLOGUE, Some(&R_EPH), &hello).ok()?;
@@ -65,11 +69,8 @@ impl<'a> Input<'a> {
 }
 
 fn seal(send: &mut SendCipher, plain: &[u8]) -> Option<Vec<u8>> {
-    let mut out = vec![0; HEADER_LEN];
-    out.extend_from_slice(plain);
-    send.seal_in_place(&mut out, HEADER_LEN).ok()?;
-    let n = u32::try_from(out.len() - HEADER_LEN).ok()?;
-    out[..HEADER_LEN].copy_from_slice(&n.to_be_bytes());
+    let mut out = Vec::new();
+    send.seal_frame(plain, &mut out).ok()?;
     Some(out)
 }
 
@@ -176,7 +177,10 @@ fuzz_target!(|data: &[u8]| {
             }
             7 => {
                 let which = usize::from(inp.byte().unwrap_or(0));
-                let id = served.get(which % served.len().max(1)).copied().unwrap_or(1);
+                let id = served
+                    .get(which % served.len().max(1))
+                    .copied()
+                    .unwrap_or(1);
                 if conn
                     .reply(peernet_proto::connection::CallId(id), Outcome::Ok(b"r"))
                     .is_ok()

@@ -1,54 +1,77 @@
-//! The reader's path for a byte stream: frame headers checked against a limit before
-//! any allocation, each body opened with the receive cipher, then decoded. Never
-//! panics; a frame that fails to open stops the stream (the connection would close).
+//! The real receive path, driven with a byte stream: the connection machine (after a
+//! real Noise XX handshake with fixed keys) fed arbitrary bytes split at arbitrary
+//! points, or — for half the inputs — the input cut into chunks that are each sealed
+//! into a frame with the peer's channel first, so the envelope decoder and dispatch
+//! behind the AEAD are reached too. Never panics; once closed, it stays closed and
+//! emits nothing more.
 #![no_main]
-use libfuzzer_sys::fuzz_target;
-use peernet_proto::channel::{RecvCipher, SendCipher};
-use peernet_proto::envelope::Envelope;
-use peernet_proto::frame::{self, HEADER_LEN};
+use std::time::Instant;
 
-const KEY: [u8; 32] = [7; 32];
-const LIMIT: usize = 65_536;
+use libfuzzer_sys::fuzz_target;
+use peernet_proto::connection::{Config, Connection, Event};
+use peernet_proto::handshake::{Handshake, PROLOGUE};
+use peernet_proto::hello::Hello;
 
 fuzz_target!(|data: &[u8]| {
-    // Half the inputs are sealed first, so the decoder behind the AEAD gets exercised
-    // too: the first byte picks the mode.
     let Some((&mode, rest)) = data.split_first() else {
         return;
     };
+    let now = Instant::now();
+    let hello = Hello::new(65_536, 1);
+    let Ok(mut i) = Handshake::with_options(true, &[5; 32], PROLOGUE, Some(&[9; 32]), &hello)
+    else {
+        return;
+    };
+    let Ok(mut r) = Handshake::with_options(false, &[3; 32], PROLOGUE, Some(&[11; 32]), &hello)
+    else {
+        return;
+    };
+    let Ok(m1) = i.write_m1() else { return };
+    if r.read_m1(&m1).is_err() {
+        return;
+    }
+    let Ok(m2) = r.write_m2() else { return };
+    if i.read_m2(&m2).is_err() {
+        return;
+    }
+    let Ok(m3) = i.write_m3() else { return };
+    let Ok((_, ih)) = r.read_m3(&m3) else { return };
+    // The responder's machine is the one under test; the initiator's channel forges input.
+    let Ok((mut send, _)) = i.split() else { return };
+    let Ok(mut conn) = Connection::from_handshake(now, r, &ih, Config::default()) else {
+        return;
+    };
     let mut stream = Vec::new();
+    let chunk = 1 + usize::from(mode >> 2);
     if mode & 1 == 1 {
-        let mut send = SendCipher::new(KEY);
-        for chunk in rest.chunks(1 + usize::from(mode >> 1)) {
-            let start = stream.len();
-            stream.extend_from_slice(&[0; HEADER_LEN]);
-            stream.extend_from_slice(chunk);
-            if send.seal_in_place(&mut stream, start + HEADER_LEN).is_err() {
+        for c in rest.chunks(chunk) {
+            if send.seal_frame(c, &mut stream).is_err() {
                 return;
             }
-            let n = (stream.len() - start - HEADER_LEN) as u32;
-            stream[start..start + HEADER_LEN].copy_from_slice(&n.to_be_bytes());
         }
     } else {
         stream.extend_from_slice(rest);
     }
-    let mut recv = RecvCipher::new(KEY);
-    let mut pos = 0;
-    loop {
-        match frame::parse_header(&stream[pos..], LIMIT) {
-            Ok(Some(n)) => {
-                assert!((1..=LIMIT).contains(&n));
-                if stream.len() - pos < HEADER_LEN + n {
-                    return;
-                }
-                let body = &mut stream[pos + HEADER_LEN..pos + HEADER_LEN + n];
-                let Ok(plain) = recv.open_in_place(body) else {
-                    return;
-                };
-                let _ = Envelope::decode(plain);
-                pos += HEADER_LEN + n;
+    // Fed in pieces of a size the input picks (1..=64 bytes, or all at once).
+    let piece = if mode & 2 == 2 {
+        usize::from(mode >> 2) + 1
+    } else {
+        stream.len().max(1)
+    };
+    let mut closed = false;
+    for p in stream.chunks(piece) {
+        conn.handle_bytes(now, p);
+        while let Some(ev) = conn.poll_event() {
+            assert!(!closed, "an event after Closed");
+            if matches!(ev, Event::Closed { .. }) {
+                closed = true;
             }
-            Ok(None) | Err(_) => return,
         }
+        let mut out = Vec::new();
+        conn.poll_transmit(&mut out);
+    }
+    if closed {
+        assert!(conn.is_closed());
+        assert!(conn.poll_timeout().is_none());
     }
 });

@@ -117,18 +117,9 @@ impl Connection {
                 break;
             };
             self.tx.head += len;
-            let start = out.len();
-            out.extend_from_slice(&[0; HEADER_LEN]);
-            out.extend_from_slice(plain);
-            if let Err(e) = self.send.seal_in_place(out, start + HEADER_LEN) {
-                out.truncate(start);
+            if let Err(e) = self.send.seal_frame(plain, out) {
                 failed = Some(ConnectionError::from(e));
                 break;
-            }
-            let body = out.len() - start - HEADER_LEN;
-            let header = u32::try_from(body).unwrap_or(u32::MAX).to_be_bytes();
-            if let Some(h) = out.get_mut(start..start + HEADER_LEN) {
-                h.copy_from_slice(&header);
             }
             self.stats.frames_out += 1;
         }
