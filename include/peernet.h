@@ -62,9 +62,9 @@
 #define PEERNET_VERSION_MINOR 1
 #define PEERNET_VERSION_PATCH 0
 /** ABI version of this header; compare with peernet_abi_version() at run time. */
-#define PEERNET_ABI_VERSION 0
+#define PEERNET_ABI_VERSION 1
 /** The SONAME of the shared library this header describes. */
-#define PEERNET_SONAME "libpeernet.so.0"
+#define PEERNET_SONAME "libpeernet.so.1"
 
 
 /**
@@ -285,6 +285,57 @@ typedef enum peernet_event_kind {
    */
   PEERNET_EVENT_NETWORK_CHANGED = 4,
 } peernet_event_kind;
+
+/**
+ * Why a connection closed (`peernet_event.close_reason`), the typed form of the
+ * reason text; the same kinds as the `Closed` errors of its calls.
+ */
+typedef enum peernet_close_reason {
+  /**
+   * Not a disconnected event.
+   */
+  PEERNET_CLOSE_NONE = 0,
+  /**
+   * The peer said Goodbye (detail names its reason).
+   */
+  PEERNET_CLOSE_PEER_GOODBYE = 1,
+  /**
+   * The peer closed the socket without a Goodbye (it exited or crashed).
+   */
+  PEERNET_CLOSE_PEER_EOF = 2,
+  /**
+   * A socket error (reset by the peer, ...).
+   */
+  PEERNET_CLOSE_IO = 3,
+  /**
+   * This node stopped or is stopping.
+   */
+  PEERNET_CLOSE_LOCAL_SHUTDOWN = 4,
+  /**
+   * This program disconnected the peer (`peernet_disconnect`).
+   */
+  PEERNET_CLOSE_LOCAL_DISCONNECT = 5,
+  /**
+   * This node revoked its trust in the peer (`peernet_untrust`).
+   */
+  PEERNET_CLOSE_TRUST_REVOKED = 6,
+  /**
+   * The peer answered no heartbeat within the heartbeat timeout.
+   */
+  PEERNET_CLOSE_HEARTBEAT_TIMEOUT = 7,
+  /**
+   * The connection lost to a newer duplicate between the same two nodes.
+   */
+  PEERNET_CLOSE_DUPLICATE = 8,
+  /**
+   * A frame failed to open or an envelope failed to decode.
+   */
+  PEERNET_CLOSE_PROTOCOL = 9,
+  /**
+   * This node closed it for another reason (detail says which).
+   */
+  PEERNET_CLOSE_LOCAL = 10,
+} peernet_close_reason;
 
 /**
  * Opaque node configuration. Create with `peernet_config_new`, adjust with the
@@ -646,6 +697,11 @@ typedef struct peernet_event {
    * Address or reason, NUL-terminated, cut at a UTF-8 boundary to fit.
    */
   char detail[128];
+  /**
+   * For `PEERNET_EVENT_DISCONNECTED`: why, typed; `PEERNET_CLOSE_NONE` otherwise.
+   * (Appended in ABI 1.)
+   */
+  enum peernet_close_reason close_reason;
 } peernet_event;
 
 /**

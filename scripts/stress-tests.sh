@@ -37,7 +37,7 @@ say() { printf '== [stress +%ss] %s\n' "$SECONDS" "$*"; }
 # ---- build once ------------------------------------------------------------------
 PREFIX=$WORK/prefix
 export PKG_CONFIG_PATH=$PREFIX/lib/pkgconfig
-LIB=$PREFIX/lib/libpeernet.so.0
+LIB=$PREFIX/lib/libpeernet.so.$(cat peernet-ffi/ABI_VERSION)
 say "building (Rust tests, libpeernet, C suite, Node deps, Python venv)"
 cargo test --workspace --no-run -q 2>"$WORK/build.log" || { cat "$WORK/build.log"; exit 1; }
 make -s install PREFIX="$PREFIX" >"$WORK/build.log" 2>&1 || { cat "$WORK/build.log"; exit 1; }

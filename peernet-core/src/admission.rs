@@ -115,12 +115,7 @@ impl Shared {
         };
         tracing::debug!(peer = %conn.info.peer.fingerprint(), remote = %conn.info.remote, %cause, "connection closed");
         if gone {
-            self.emit(
-                EventKind::Disconnected,
-                Some(conn.info.peer),
-                Some(conn.info.remote),
-                cause.to_string(),
-            );
+            self.emit_disconnected(conn.info.peer, conn.info.remote, &cause);
             // Reconnect with backoff (not after untrust, disconnect or shutdown: the
             // supervisor checks) — at once if discovery already reports the peer at
             // another address (it restarted elsewhere before we noticed the drop).

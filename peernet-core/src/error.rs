@@ -133,6 +133,27 @@ impl fmt::Display for CloseReason {
     }
 }
 
+impl CloseReason {
+    /// A stable lower-case name of the kind ("peer_goodbye", "peer_eof", "io",
+    /// "local_shutdown", "local_disconnect", "trust_revoked", "heartbeat_timeout",
+    /// "duplicate", "protocol", "local"): what the Python package reports and what the
+    /// C enum `peernet_close_reason` is named after.
+    pub fn code(&self) -> &'static str {
+        match self {
+            CloseReason::PeerGoodbye(_) => "peer_goodbye",
+            CloseReason::PeerEof => "peer_eof",
+            CloseReason::Io(_) => "io",
+            CloseReason::LocalShutdown => "local_shutdown",
+            CloseReason::LocalDisconnect => "local_disconnect",
+            CloseReason::TrustRevoked => "trust_revoked",
+            CloseReason::HeartbeatTimeout => "heartbeat_timeout",
+            CloseReason::Duplicate => "duplicate",
+            CloseReason::Protocol(_) => "protocol",
+            CloseReason::Local(_) => "local",
+        }
+    }
+}
+
 /// Result alias of the public API.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

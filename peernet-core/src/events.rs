@@ -4,6 +4,8 @@ use std::net::SocketAddr;
 
 use peernet_proto::Key;
 
+use crate::error::CloseReason;
+
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -49,4 +51,8 @@ pub struct Event {
     pub address: Option<SocketAddr>,
     /// A reason or other detail ("" if none).
     pub detail: String,
+    /// For [`EventKind::Disconnected`]: why the last connection closed, typed (the
+    /// same [`CloseReason`] the `Closed` errors of its calls carry). `None` for the
+    /// other kinds.
+    pub close_reason: Option<CloseReason>,
 }

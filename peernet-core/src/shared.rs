@@ -13,7 +13,7 @@ use peernet_proto::Key;
 use tokio::sync::{broadcast, watch, Notify, Semaphore};
 
 use crate::config::NodeConfig;
-use crate::conn::{lock, Conn};
+use crate::conn::{lock, CloseCause, Conn};
 use crate::discovery::Discovery;
 use crate::error::{Error, Result};
 use crate::events::{Event, EventKind};
@@ -73,6 +73,18 @@ impl Shared {
             key,
             address,
             detail,
+            close_reason: None,
+        });
+    }
+
+    /// Reports that the last connection to `key` closed, and why.
+    pub(crate) fn emit_disconnected(&self, key: Key, address: SocketAddr, cause: &CloseCause) {
+        let _ = self.events.send(Event {
+            kind: EventKind::Disconnected,
+            key: Some(key),
+            address: Some(address),
+            detail: cause.to_string(),
+            close_reason: Some(cause.reason()),
         });
     }
 

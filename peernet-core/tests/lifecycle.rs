@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use peernet_core::{Error, EventKind, Handler, Node, Request};
+use peernet_core::{CloseReason, Error, EventKind, Handler, Node, Request};
 
 #[tokio::test]
 async fn identity_and_trust_survive_a_restart() {
@@ -98,7 +98,15 @@ async fn untrust_closes_the_live_connection_with_goodbye_2() {
     assert!(b.untrust(&a.key()).unwrap());
     let e = wait_event(&mut a_events, EventKind::Disconnected, Some(b.key())).await;
     assert!(e.detail.contains("TrustRevoked"), "{}", e.detail);
-    wait_event(&mut b_events, EventKind::Disconnected, Some(a.key())).await;
+    // The typed cause: the peer's Goodbye on one side, our own untrust on the other.
+    assert!(
+        matches!(&e.close_reason, Some(CloseReason::PeerGoodbye(r)) if r.contains("no longer trusts")),
+        "{:?}",
+        e.close_reason
+    );
+    let e = wait_event(&mut b_events, EventKind::Disconnected, Some(a.key())).await;
+    assert_eq!(e.close_reason, Some(CloseReason::TrustRevoked));
+    assert_eq!(e.close_reason.map(|r| r.code()), Some("trust_revoked"));
     assert!(matches!(
         a.call(&b.key(), "echo", b"", T).await,
         Err(Error::NotConnected)
@@ -114,6 +122,11 @@ async fn disconnect_closes_both_sides() {
     assert!(!a.is_connected(&b.key()));
     let e = wait_event(&mut b_events, EventKind::Disconnected, Some(a.key())).await;
     assert!(e.detail.contains("Closing"), "{}", e.detail);
+    assert!(
+        matches!(&e.close_reason, Some(CloseReason::PeerGoodbye(r)) if r == "closing"),
+        "{:?}",
+        e.close_reason
+    );
     assert!(matches!(
         a.disconnect(&b.key()).await,
         Err(Error::NotConnected)

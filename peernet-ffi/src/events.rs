@@ -15,8 +15,8 @@ use crate::callbacks::{lock, NodeCtx, UserData};
 use crate::runtime::runtime;
 use crate::signal::Signal;
 use crate::types::{
-    fill_text, key_out, peernet_event, peernet_event_fn, peernet_event_kind, peernet_key,
-    PEERNET_EVENT_QUEUE_CAPACITY,
+    fill_text, key_out, peernet_close_reason, peernet_event, peernet_event_fn, peernet_event_kind,
+    peernet_key, PEERNET_EVENT_QUEUE_CAPACITY,
 };
 
 /// The event callback of a node.
@@ -142,6 +142,24 @@ fn kind_of(k: EventKind) -> Option<peernet_event_kind> {
     })
 }
 
+/// The C form of a close reason.
+fn close_reason_of(r: Option<&CloseReason>) -> peernet_close_reason {
+    use peernet_close_reason::*;
+    match r {
+        None => PEERNET_CLOSE_NONE,
+        Some(CloseReason::PeerGoodbye(_)) => PEERNET_CLOSE_PEER_GOODBYE,
+        Some(CloseReason::PeerEof) => PEERNET_CLOSE_PEER_EOF,
+        Some(CloseReason::Io(_)) => PEERNET_CLOSE_IO,
+        Some(CloseReason::LocalShutdown) => PEERNET_CLOSE_LOCAL_SHUTDOWN,
+        Some(CloseReason::LocalDisconnect) => PEERNET_CLOSE_LOCAL_DISCONNECT,
+        Some(CloseReason::TrustRevoked) => PEERNET_CLOSE_TRUST_REVOKED,
+        Some(CloseReason::HeartbeatTimeout) => PEERNET_CLOSE_HEARTBEAT_TIMEOUT,
+        Some(CloseReason::Duplicate) => PEERNET_CLOSE_DUPLICATE,
+        Some(CloseReason::Protocol(_)) => PEERNET_CLOSE_PROTOCOL,
+        Some(_) => PEERNET_CLOSE_LOCAL,
+    }
+}
+
 /// The detail text of an event: its reason if it has one, else its address.
 fn detail_of(e: &Event) -> String {
     if !e.detail.is_empty() {
@@ -161,6 +179,7 @@ fn deliver(ctx: &Arc<NodeCtx>, state: &EventState, e: &Event) {
         key: peernet_key { bytes: [0; 32] },
         has_key: e.key.is_some(),
         detail: [0; 128],
+        close_reason: close_reason_of(e.close_reason.as_ref()),
     };
     if let Some(k) = &e.key {
         ev.key = key_out(k);

@@ -133,6 +133,35 @@ pub enum peernet_event_kind {
     PEERNET_EVENT_NETWORK_CHANGED = 4,
 }
 
+/// Why a connection closed (`peernet_event.close_reason`), the typed form of the
+/// reason text; the same kinds as the `Closed` errors of its calls.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum peernet_close_reason {
+    /// Not a disconnected event.
+    PEERNET_CLOSE_NONE = 0,
+    /// The peer said Goodbye (detail names its reason).
+    PEERNET_CLOSE_PEER_GOODBYE = 1,
+    /// The peer closed the socket without a Goodbye (it exited or crashed).
+    PEERNET_CLOSE_PEER_EOF = 2,
+    /// A socket error (reset by the peer, ...).
+    PEERNET_CLOSE_IO = 3,
+    /// This node stopped or is stopping.
+    PEERNET_CLOSE_LOCAL_SHUTDOWN = 4,
+    /// This program disconnected the peer (`peernet_disconnect`).
+    PEERNET_CLOSE_LOCAL_DISCONNECT = 5,
+    /// This node revoked its trust in the peer (`peernet_untrust`).
+    PEERNET_CLOSE_TRUST_REVOKED = 6,
+    /// The peer answered no heartbeat within the heartbeat timeout.
+    PEERNET_CLOSE_HEARTBEAT_TIMEOUT = 7,
+    /// The connection lost to a newer duplicate between the same two nodes.
+    PEERNET_CLOSE_DUPLICATE = 8,
+    /// A frame failed to open or an envelope failed to decode.
+    PEERNET_CLOSE_PROTOCOL = 9,
+    /// This node closed it for another reason (detail says which).
+    PEERNET_CLOSE_LOCAL = 10,
+}
+
 /// Bytes of `peernet_event.detail`, NUL included.
 pub const PEERNET_EVENT_DETAIL_SIZE: usize = 128;
 
@@ -148,6 +177,9 @@ pub struct peernet_event {
     pub has_key: bool,
     /// Address or reason, NUL-terminated, cut at a UTF-8 boundary to fit.
     pub detail: [c_char; 128],
+    /// For `PEERNET_EVENT_DISCONNECTED`: why, typed; `PEERNET_CLOSE_NONE` otherwise.
+    /// (Appended in ABI 1.)
+    pub close_reason: peernet_close_reason,
 }
 
 /// Capacity of each node's event queue (`peernet_next_event`). When it is full the

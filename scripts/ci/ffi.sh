@@ -15,7 +15,7 @@ WORK=$(mktemp -d /tmp/peernet-ffi-ci-XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 PREFIX=$WORK/prefix
 export PKG_CONFIG_PATH=$PREFIX/lib/pkgconfig
-LIB=$PREFIX/lib/libpeernet.so.0
+LIB=$PREFIX/lib/libpeernet.so.$(cat peernet-ffi/ABI_VERSION)
 
 passed=0
 failed=0

@@ -176,6 +176,7 @@ static void test_event_fd(void) {
     CHECK(readable(fd, 5000));
     CHECK_OK(peernet_next_event(p.a, 0, &ev));
     CHECK(ev.kind == PEERNET_EVENT_DISCONNECTED);
+    CHECK(ev.close_reason == PEERNET_CLOSE_LOCAL_DISCONNECT);
     while (peernet_next_event(p.a, 0, &ev) == PEERNET_OK) {
     }
     CHECK(!readable(fd, 0));

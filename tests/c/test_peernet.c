@@ -953,6 +953,7 @@ static void test_events(void) {
     CHECK(waiter_wait(&c.disconnected, 1, 5000) == 1);
     CHECK_OK(peernet_next_event(p.a, 5000, &ev));
     CHECK(ev.kind == PEERNET_EVENT_DISCONNECTED && strlen(ev.detail) > 0);
+    CHECK(ev.close_reason == PEERNET_CLOSE_LOCAL_DISCONNECT);
     /* manual discovery */
     CHECK_OK(peernet_discovered(p.a, &p.kb, addr));
     CHECK(waiter_wait(&c.discovered, 1, 5000) >= 1);

@@ -36,6 +36,8 @@ for _i, _n in enumerate(STATUS):
     globals()[_n.replace("PEERNET_", "")] = _i
 
 EVENT_DISCOVERED, EVENT_LOST, EVENT_CONNECTED, EVENT_DISCONNECTED, EVENT_NETWORK_CHANGED = range(5)
+# peernet_close_reason (the values used by the tests)
+CLOSE_NONE, CLOSE_LOCAL_DISCONNECT = 0, 5
 PEER_DISCONNECTED, PEER_CONNECTING, PEER_CONNECTED = range(3)
 LOG_OFF, LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG, LOG_TRACE = range(6)
 
@@ -74,6 +76,7 @@ class Event(C.Structure):
         ("key", Key),
         ("has_key", C.c_bool),
         ("detail", C.c_char * 128),
+        ("close_reason", C.c_int),
     ]
 
 

@@ -421,8 +421,10 @@ def test_events_peers_discovery(nodes):
     pn.check(lib.peernet_disconnect(a, ref(kb)))
     assert lib.peernet_next_event(a, 5000, ref(ev)) == pn.OK
     assert ev.kind == pn.EVENT_DISCONNECTED and ev.detail
+    assert ev.close_reason == pn.CLOSE_LOCAL_DISCONNECT
     pn.check(lib.peernet_discovered(a, ref(kb), addr_of(b)))
     assert lib.peernet_next_event(a, 5000, ref(ev)) == pn.OK and ev.kind == pn.EVENT_DISCOVERED
+    assert ev.close_reason == pn.CLOSE_NONE
     pn.check(lib.peernet_lost(a, ref(kb)))
     assert lib.peernet_next_event(a, 5000, ref(ev)) == pn.OK and ev.kind == pn.EVENT_LOST
 

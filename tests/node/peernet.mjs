@@ -49,6 +49,7 @@ export const Event = koffi.struct('peernet_event', {
   key: 'peernet_key',
   has_key: 'bool',
   detail: koffi.array('char', 128, 'String'),
+  close_reason: 'int',
 });
 koffi.opaque('peernet_config');
 koffi.opaque('peernet_node');

@@ -621,7 +621,7 @@ impl NodeHandle {
         Ok(crate::metrics::peer_detail(&*self.node(py)?, &k))
     }
 
-    /// Sets the event callback `cb(kind, key, address, detail)` (run on the event lane),
+    /// Sets the event callback `cb(kind, key, address, detail, close_reason)` (run on the event lane),
     /// or stops delivering events with None.
     fn set_event_callback(&self, py: Python<'_>, cb: Option<Py<PyAny>>) -> PyResult<()> {
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
@@ -829,7 +829,8 @@ fn deliver(py: Python<'_>, cb: &Py<PyAny>, ev: Event) {
         .key
         .map(|k| PyBytes::new(py, k.as_bytes()).into_any().unbind());
     let addr = ev.address.map(|a| a.to_string());
-    if let Err(e) = cb.call1(py, (ev.kind.as_str(), key, addr, ev.detail)) {
+    let close = ev.close_reason.as_ref().map(|r| r.code());
+    if let Err(e) = cb.call1(py, (ev.kind.as_str(), key, addr, ev.detail, close)) {
         e.write_unraisable(py, None);
     }
 }

@@ -310,9 +310,12 @@ def test_on_event_and_events_iterator(make_node: NodeFactory) -> None:
     assert ev.kind == "connected" and ev.key == a.key
     it.close()
     assert any(e.kind == "connected" and e.key == b.key for e in seen)
+    assert all(e.close_reason is None for e in seen if e.kind == "connected")
     later = a.events(timeout=5.0)
     b.close()
-    assert any(e.kind == "disconnected" and e.key == b.key for e in later)
+    gone = next(e for e in later if e.kind == "disconnected" and e.key == b.key)
+    # b said Goodbye (closing) as it shut down: the typed reason says so.
+    assert gone.close_reason == "peer_goodbye", gone
 
 
 def test_event_callback_exception_is_logged(

@@ -440,6 +440,7 @@ test('events, peers, manual discovery', async () => {
   assert.equal(await async(pn.disconnect, a, kb), S.OK);
   assert.equal(await async(pn.next_event, a, 5000, ev), S.OK);
   assert.equal(ev.kind, EVENT.DISCONNECTED);
+  assert.equal(ev.close_reason, 5); // PEERNET_CLOSE_LOCAL_DISCONNECT
   assert.equal(pn.discovered(a, kb, addrOf(b)), S.OK);
   assert.equal(await async(pn.next_event, a, 5000, ev), S.OK);
   assert.equal(ev.kind, EVENT.DISCOVERED);

@@ -172,6 +172,12 @@ class Event:
     key: Optional[Key]
     address: Optional[str]
     reason: str = ""
+    """The reason or detail, as text ("" if none)."""
+    close_reason: Optional[str] = None
+    """For "disconnected": why the last connection closed, as a stable name —
+    "peer_goodbye", "peer_eof", "io", "local_shutdown", "local_disconnect",
+    "trust_revoked", "heartbeat_timeout", "duplicate", "protocol" or "local" (the same
+    kinds as ``peernet.Closed`` errors). ``None`` for the other kinds."""
 
 
 @dataclass
@@ -334,11 +340,12 @@ def _deliver_event(
     key: Optional[bytes],
     address: Optional[str],
     reason: str,
+    close_reason: Optional[str] = None,
 ) -> None:
     node = node_ref()
     if node is None:
         return
-    ev = Event(kind, Key(key) if key is not None else None, address, reason)
+    ev = Event(kind, Key(key) if key is not None else None, address, reason, close_reason)
     for cb in list(node._event_callbacks):
         try:
             cb(ev)
