@@ -333,7 +333,7 @@ impl Node {
 
     /// Starts a call like [`Node::call`] and returns at once; `done` gets its outcome,
     /// exactly once, with the same errors `call` returns. No task is spawned per call:
-    /// `done` runs on the connection's reader task when the reply arrives (or on a
+    /// `done` runs on the connection's driver task when the reply arrives (or on a
     /// runtime task for an early error, a timeout or a closed connection) — never on the
     /// calling thread before this returns. So `done` must be quick and must not block:
     /// while it runs, that connection reads nothing. This is the building block of the

@@ -278,7 +278,7 @@ pub unsafe extern "C" fn peernet_call_async(
         let ud = SendPtr(user_data);
         if n.ctx.inline() {
             // No task for the call (its reply reaches a callback on the connection's
-            // reader task); the completion then runs on a task of its own, because it
+            // driver task); the completion then runs on a task of its own, because it
             // may call blocking functions that need that reader (peernet_call to the
             // same peer, peernet_node_free).
             n.node

@@ -421,7 +421,7 @@ impl NodeHandle {
         let n = self.node(py)?;
         let lane = Arc::clone(&self.completions);
         // No task per call: the core runs the callback (which only queues the result
-        // for the completion lane) on the connection's reader task.
+        // for the completion lane) on the connection's driver task.
         let rt = handle()?;
         let _context = rt.enter();
         let r = n.call_with(&k, &name, body, t, move |r| complete(&lane, done, r));
