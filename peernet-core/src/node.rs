@@ -26,7 +26,7 @@ use crate::metrics::{Counters, NodeMetrics};
 use crate::net::{accept_loop, dial_until};
 use crate::peers::{PeerInfo, PeerTable};
 use crate::rpc::RpcDispatcher;
-use crate::shared::{Shared, EVENT_CAPACITY};
+use crate::shared::Shared;
 use crate::sources::SourceShares;
 use crate::trust::TrustStore;
 
@@ -108,7 +108,7 @@ impl Node {
             registry: Registry::default(),
             trust: Mutex::new(trust),
             peers: Mutex::new(PeerTable::default()),
-            events: broadcast::channel(EVENT_CAPACITY).0,
+            events: std::sync::OnceLock::new(),
             rpc: RwLock::new(None),
             shutdown,
             conn_ids: AtomicU64::new(1),
@@ -451,7 +451,7 @@ impl Node {
 
     /// Subscribes to events (connected, disconnected, discovered, lost, network changed).
     pub fn events(&self) -> broadcast::Receiver<Event> {
-        self.shared.events.subscribe()
+        self.shared.subscribe()
     }
 
     /// Stops the node: stops accepting, closes every connection (Goodbye 0; calls in

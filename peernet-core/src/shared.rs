@@ -37,7 +37,9 @@ pub(crate) struct Shared {
     pub registry: Registry,
     pub(crate) trust: Mutex<TrustStore>,
     pub peers: Mutex<PeerTable>,
-    pub(crate) events: broadcast::Sender<Event>,
+    /// Created at the first subscription (before it, an event has no one to reach:
+    /// the channel's 1,024 slots are most of an idle node's memory).
+    pub(crate) events: std::sync::OnceLock<broadcast::Sender<Event>>,
     pub(crate) rpc: RwLock<Option<RpcDispatcher>>,
     pub(crate) shutdown: watch::Sender<bool>,
     pub(crate) handshakes: Arc<Semaphore>,
@@ -68,24 +70,35 @@ impl Shared {
         address: Option<SocketAddr>,
         detail: String,
     ) {
-        let _ = self.events.send(Event {
-            kind,
-            key,
-            address,
-            detail,
-            close_reason: None,
-        });
+        if let Some(tx) = self.events.get() {
+            let _ = tx.send(Event {
+                kind,
+                key,
+                address,
+                detail,
+                close_reason: None,
+            });
+        }
     }
 
     /// Reports that the last connection to `key` closed, and why.
     pub(crate) fn emit_disconnected(&self, key: Key, address: SocketAddr, cause: &CloseCause) {
-        let _ = self.events.send(Event {
-            kind: EventKind::Disconnected,
-            key: Some(key),
-            address: Some(address),
-            detail: cause.to_string(),
-            close_reason: Some(cause.reason()),
-        });
+        if let Some(tx) = self.events.get() {
+            let _ = tx.send(Event {
+                kind: EventKind::Disconnected,
+                key: Some(key),
+                address: Some(address),
+                detail: cause.to_string(),
+                close_reason: Some(cause.reason()),
+            });
+        }
+    }
+
+    /// A new event subscription.
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.events
+            .get_or_init(|| broadcast::channel(EVENT_CAPACITY).0)
+            .subscribe()
     }
 
     pub(crate) fn is_trusted(&self, key: &Key) -> bool {
