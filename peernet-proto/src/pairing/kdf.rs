@@ -60,7 +60,7 @@ pub fn code_confirm_keys(spake_key: &[u8]) -> ([u8; 32], [u8; 32]) {
 }
 
 /// A confirmation tag: `HMAC-SHA256(key, joiner_pake_msg ‖ inviter_pake_msg)`.
-pub(super) fn confirm_tag(key: &[u8; 32], joiner_msg: &[u8], inviter_msg: &[u8]) -> [u8; 32] {
+pub fn confirm_tag(key: &[u8; 32], joiner_msg: &[u8], inviter_msg: &[u8]) -> [u8; 32] {
     let k = hmac::Key::new(hmac::HMAC_SHA256, key);
     let mut ctx = hmac::Context::with_key(&k);
     ctx.update(joiner_msg);

@@ -27,6 +27,7 @@ mod messages;
 mod words;
 
 pub mod code;
+pub mod rendezvous;
 pub mod sas;
 pub mod session;
 pub mod ticket;
@@ -35,8 +36,9 @@ pub use code::ShortCode;
 pub use error::PairError;
 pub use inviter::{Invitation, InviterSession};
 pub use joiner::JoinerSession;
-pub use kdf::{code_confirm_keys, code_psk, ticket_psk, CONFIRM_LEN};
+pub use kdf::{code_confirm_keys, code_psk, confirm_tag, ticket_psk, CONFIRM_LEN};
 pub use messages::{Mode, Open, PairHello, MAX_NAME_LEN};
+pub use rendezvous::PairAnnounce;
 pub use session::{Output, Paired, SPAKE_ID_INVITER, SPAKE_ID_JOINER};
 pub use ticket::Ticket;
 pub use words::WORDS;
