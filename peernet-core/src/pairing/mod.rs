@@ -101,7 +101,8 @@ impl Invite {
         self.addr
     }
 
-    /// Waits until a joiner has paired (returns whom this node now trusts), the invite
+    /// Waits until a joiner has paired (returns whom this node now trusts, on every
+    /// later call too), the invite
     /// expired or was cancelled (`Closed`-like `InvalidArgument` naming why), or
     /// `timeout` passed (`Timeout`; the invite stays open).
     pub async fn wait(&self, timeout: Duration) -> Result<PairedPeer> {
