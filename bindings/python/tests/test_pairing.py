@@ -5,11 +5,14 @@ tests/spake2_python.rs.)"""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+from pathlib import Path
 
 import pytest
 
 import peernet
 from conftest import NodeFactory, free_udp_port
+from test_cli import PEERNET, Proc, procs  # noqa: F401 (the fixture)
 
 
 def _check(a: peernet.Node, b: peernet.Node, pa: peernet.Paired, pb: peernet.Paired) -> None:
@@ -86,3 +89,30 @@ def test_qr_is_terminal_text(make_node: NodeFactory) -> None:
         assert len(set(len(line) for line in lines)) == 1, "a rectangle"
         assert set(q) <= set("█▀▄ \n")
         assert inv.qr(invert=True) != q
+
+
+def test_cli_invite_and_join_in_two_processes(tmp_path: Path, procs: list[Proc]) -> None:
+    """`peernet invite` shows a code, ticket and QR and waits; `peernet join CODE` in
+    another process pairs; both print the same verification words."""
+    port = str(free_udp_port())
+    common = ["--listen", "127.0.0.1:0", "--discovery-port", port, "--broadcast", "127.255.255.255"]
+    inviter = Proc([*PEERNET, "--dir", str(tmp_path / "a"), "invite", "--name", "alice",
+                    "--expiry", "60", *common])
+    procs.append(inviter)
+    code = inviter.expect("code:").split()[1]
+    inviter.expect("waiting up to")
+    j = subprocess.run(
+        [*PEERNET, "--dir", str(tmp_path / "b"), "join", code, "--name", "bob", *common],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert j.returncode == 0, j.stderr
+    words = [ln for ln in j.stdout.splitlines() if ln.startswith("verification words:")]
+    assert "joined alice" in j.stdout
+    assert inviter.expect("paired with bob")
+    assert inviter.expect("verification words:") == words[0]
+    assert inviter.p.wait(timeout=10) == 0
+    bad = subprocess.run(
+        [*PEERNET, "--dir", str(tmp_path / "b"), "join", "peernet1-AAAA"],
+        capture_output=True, text=True, timeout=30,
+    )
+    assert bad.returncode == 1 and "ticket" in bad.stderr
