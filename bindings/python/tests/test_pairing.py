@@ -116,3 +116,25 @@ def test_cli_invite_and_join_in_two_processes(tmp_path: Path, procs: list[Proc])
         capture_output=True, text=True, timeout=30,
     )
     assert bad.returncode == 1 and "ticket" in bad.stderr
+
+
+def test_chat_pairs_by_invite_and_join(tmp_path: Path, procs: list[Proc]) -> None:
+    """`/invite` in one `peernet chat`, `/join CODE` in another: both trust each other
+    and the message goes through; no fingerprint is typed."""
+    port = str(free_udp_port())
+    chat = ["chat", "--port", port, "--broadcast", "127.255.255.255", "--interval", "0.3"]
+    a = Proc([*PEERNET, "--dir", str(tmp_path / "a"), *chat, "--name", "alice"])
+    b = Proc([*PEERNET, "--dir", str(tmp_path / "b"), *chat, "--name", "bob"])
+    procs.extend([a, b])
+    a.expect("you are alice")
+    b.expect("you are bob")
+    a.write("/invite")
+    line = a.expect("the other side types /join")
+    code = line.split("/join ")[1]
+    b.write(f"/join {code}")
+    assert "verification words" in b.expect("* paired with alice")
+    assert "verification words" in a.expect("* paired with bob")
+    b.expect("* connected to")
+    a.expect("* connected to")
+    b.write("hello alice")
+    a.expect("bob: hello alice")

@@ -172,7 +172,11 @@ impl Task {
                     }
                 }
                 r = listener.accept() => {
-                    let Ok((stream, peer)) = r else { continue };
+                    let Ok((stream, peer)) = r else {
+                        // EMFILE and the like: do not spin on a failing accept.
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    };
                     if let Some(p) = self.attempt(stream, peer).await {
                         let _ = self.state.send(InviteState::Paired(p));
                         return;

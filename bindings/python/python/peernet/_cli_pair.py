@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 import time
 from typing import Callable, Optional
 
 from ._api import Node, UdpDiscovery
-from ._errors import Timeout
-from ._pairing import Paired
+from ._errors import PeerNetError, Timeout
+from ._pairing import Invite, Paired
 from .chat import _out
 
 
@@ -90,3 +91,41 @@ def add_commands(make: Callable[[str, str], argparse.ArgumentParser]) -> None:
         sp.add_argument("--broadcast", action="append", metavar="IP",
                         help="where the short code is announced (repeatable; default: every "
                         "interface's directed broadcast)")
+
+
+def chat_command(n: Node, name: str, text: str, invites: list[Invite]) -> bool:
+    """``/invite`` and ``/join CODE|TICKET`` inside ``peernet chat``: pairing by code or
+    ticket instead of comparing fingerprints. True when ``text`` was one of them."""
+    if text == "/invite":
+        inv = n.invite(name=name)
+        invites.append(inv)
+        _out(f"* invite open for 10 min: the other side types /join {inv.code}")
+        _out(f"  (or /join {inv.ticket})")
+
+        def wait() -> None:
+            try:
+                p = inv.wait(timeout=max(1.0, inv.expires_at - time.time() + 1))
+                _out(f"* paired with {p.name} (fingerprint {p.key.fingerprint}); "
+                     f"verification words: {p.sas}")
+            except (PeerNetError, ValueError) as e:
+                _out(f"* invite ended: {e}")
+
+        threading.Thread(target=wait, name="peernet-chat-invite", daemon=True).start()
+        return True
+    if text.startswith("/join"):
+        what = text[len("/join"):].strip()
+        if not what:
+            _out("! /join needs the code or ticket the other side's /invite showed")
+            return True
+
+        def join() -> None:
+            try:
+                p = n.join(what, name=name)
+                _out(f"* paired with {p.name} (fingerprint {p.key.fingerprint}); "
+                     f"verification words: {p.sas}")
+            except (PeerNetError, ValueError, OSError) as e:
+                _out(f"! join: {e}")
+
+        threading.Thread(target=join, name="peernet-chat-join", daemon=True).start()
+        return True
+    return False
