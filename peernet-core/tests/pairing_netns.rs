@@ -4,7 +4,9 @@
 //!
 //! Shows: a third host guessing a code gets one try and the code dies (the right code
 //! then finds nobody); two hosts pair by code and call each other both ways; pairing by
-//! ticket; an expired ticket and a ticket with a typo are refused before any traffic.
+//! ticket; an expired ticket and a ticket with a typo are refused before any traffic; a
+//! host in the middle that steers the joiner to itself (with the real ticket's key and
+//! secret) is refused.
 //!
 //! Needs root, iproute2 and the example binary (`cargo test` builds it); without them it
 //! prints why and passes without checking anything. Namespaces are removed even when it
@@ -257,5 +259,18 @@ fn three_hosts_pair_by_code_and_ticket_a_guess_burns_the_code() {
     lab.procs[m].send(&format!("join {}", String::from_utf8(bad).unwrap()));
     let r = lab.procs[m].next(&["joined", "join-err"]);
     assert!(r.contains("group 2"), "{r}");
+    // 5. A man in the middle who read b's ticket (so knows its secret) and steers the
+    //    joiner to its own host: it answers with its own static key, and the joiner
+    //    refuses it before proving anything (M3 is never sent).
+    let (_, real) = invite(&mut lab.procs[b], 120, false);
+    let (_, own) = invite(&mut lab.procs[m], 120, false);
+    let mut forged = peernet_proto::pairing::Ticket::parse(&real).unwrap();
+    forged.addrs = peernet_proto::pairing::Ticket::parse(&own)
+        .unwrap()
+        .addrs
+        .clone();
+    lab.procs[a].send(&format!("join {}", forged.encode()));
+    let r = lab.procs[a].next(&["joined", "join-err"]);
+    assert!(r.contains("not the one in the ticket"), "{r}");
     println!("pairing netns test: all checks passed");
 }
