@@ -142,6 +142,16 @@
 #define PEERNET_MAX_ADDRESSES 8
 
 /**
+ * Bytes of `peernet_paired.name`, NUL included (names are at most 64 bytes).
+ */
+#define PEERNET_PAIRED_NAME_SIZE 65
+
+/**
+ * Bytes of `peernet_paired.sas`, NUL included.
+ */
+#define PEERNET_PAIRED_SAS_SIZE 64
+
+/**
  * Result of every fallible function. 0 is success; on anything else
  * `peernet_last_error()` describes what went wrong on the calling thread.
  * Values are stable; new codes are only ever appended.
@@ -284,6 +294,20 @@ typedef enum peernet_event_kind {
    * The set of local addresses changed; no key.
    */
   PEERNET_EVENT_NETWORK_CHANGED = 4,
+  /**
+   * A pairing attempt began (inviter: a joiner connected, detail = its address;
+   * joiner: `peernet_join` started).
+   */
+  PEERNET_EVENT_PAIRING_STARTED = 5,
+  /**
+   * A pairing succeeded; key = the peer now trusted, detail = its name.
+   */
+  PEERNET_EVENT_PAIRING_SUCCEEDED = 6,
+  /**
+   * A pairing attempt failed or an invite ended unused; detail = why (and whether
+   * the short code is burned).
+   */
+  PEERNET_EVENT_PAIRING_FAILED = 7,
 } peernet_event_kind;
 
 /**
@@ -343,6 +367,12 @@ typedef enum peernet_close_reason {
  * with `peernet_config_free`. Not thread-safe: use one config from one thread at a time.
  */
 typedef struct peernet_config peernet_config;
+
+/**
+ * An open invite: its ticket and short code. Free it with `peernet_invite_free`,
+ * which also closes the pairing listener.
+ */
+typedef struct peernet_invitation peernet_invitation;
 
 /**
  * Opaque running node. Start with `peernet_node_start`, free with `peernet_node_free`.
@@ -625,6 +655,25 @@ typedef struct peernet_peer_details {
    */
   struct peernet_known_address addresses[PEERNET_MAX_ADDRESSES];
 } peernet_peer_details;
+
+/**
+ * Whom a pairing made this node trust (filled by `peernet_join` and
+ * `peernet_invite_wait`; plain data, nothing to free).
+ */
+typedef struct peernet_paired {
+  /**
+   * The peer's key, now trusted.
+   */
+  struct peernet_key key;
+  /**
+   * Its chosen name (its trust label), NUL-terminated.
+   */
+  char name[65];
+  /**
+   * Five verification words, NUL-terminated; the other side shows the same ones.
+   */
+  char sas[64];
+} peernet_paired;
 
 /**
  * What the node knows about one peer (a snapshot from `peernet_peers`).
@@ -1315,6 +1364,88 @@ bool peernet_is_connected(struct peernet_node *node, const struct peernet_key *k
 enum peernet_status peernet_wait_connected(struct peernet_node *node,
                                            const struct peernet_key *key,
                                            uint32_t timeout_ms);
+
+/**
+ * Opens an invite on a node: a one-time ticket and (if `with_code`) a short code
+ * `N-word-word` another node passes to `peernet_join`. The node opens its own pairing
+ * listener (one attempt at a time) that closes at expiry, after a success or at
+ * `peernet_invite_free`; one attempt on the code, right or wrong, burns the code.
+ * `name` is what the joiner will label this node (NULL: the host name);
+ * `expiry_s` is the lifetime in seconds (0: 600). On success `*out_invite` is a
+ * handle the caller owns; on failure NULL.
+ * Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL, name over 64 bytes, expiry over 24 h),
+ * `PEERNET_ERR_IO` (binding the listener), `PEERNET_ERR_CLOSED`. Thread-safe.
+ *
+ * # Safety
+ * `node` is NULL or live; `name` is NULL or a NUL-terminated string; `out_invite` is
+ * NULL or writable.
+ */
+enum peernet_status peernet_invite(struct peernet_node *node,
+                                   const char *name,
+                                   uint32_t expiry_s,
+                                   bool with_code,
+                                   struct peernet_invitation **out_invite);
+
+/**
+ * The invite's ticket (`peernet1-…`), valid until `peernet_invite_free`; NULL for a
+ * NULL invite.
+ *
+ * # Safety
+ * `invite` is NULL or live.
+ */
+const char *peernet_invite_ticket(const struct peernet_invitation *invite);
+
+/**
+ * The invite's short code (`7-copper-violin`), valid until `peernet_invite_free`;
+ * NULL when it has none (or for a NULL invite).
+ *
+ * # Safety
+ * `invite` is NULL or live.
+ */
+const char *peernet_invite_code(const struct peernet_invitation *invite);
+
+/**
+ * Waits up to `timeout_ms` for a joiner to pair; on success fills `*out_paired`
+ * (again on every later call: an invite pairs once).
+ * Errors: `PEERNET_ERR_TIMEOUT` (the invite stays open), `PEERNET_ERR_INVALID_ARGUMENT`
+ * (NULL; or the invite ended: expired, used up, its node stopped — the last error
+ * says which). Do not free the invite while another thread waits on it.
+ *
+ * # Safety
+ * `invite` is NULL or live; `out_paired` is NULL or writable.
+ */
+enum peernet_status peernet_invite_wait(const struct peernet_invitation *invite,
+                                        uint32_t timeout_ms,
+                                        struct peernet_paired *out_paired);
+
+/**
+ * Closes the invite's pairing listener and frees it; NULL is a no-op.
+ *
+ * # Safety
+ * `invite` is NULL or live, and no other thread uses it.
+ */
+void peernet_invite_free(struct peernet_invitation *invite);
+
+/**
+ * Pairs with an invite: `code_or_ticket` is a short code (found on the LAN through the
+ * discovery port) or a ticket. Blocks up to `timeout_ms`. `name` is what the inviter
+ * will label this node (NULL: the host name). On success this node trusts the
+ * inviter's key (the one its handshake proved) and `*out_paired` says who it is.
+ * Errors: `PEERNET_ERR_INVALID_ARGUMENT` (a typo — the last error names the group or
+ * word —, an expired ticket, no inviter announced the code), `PEERNET_ERR_IO` (the
+ * inviter cannot be reached: used, expired or closed), `PEERNET_ERR_HANDSHAKE_FAILED`
+ * (wrong code or ticket secret, someone in the middle), `PEERNET_ERR_TIMEOUT`,
+ * `PEERNET_ERR_CLOSED`. Thread-safe.
+ *
+ * # Safety
+ * `node` is NULL or live; `code_or_ticket` and `name` are NULL or NUL-terminated
+ * strings; `out_paired` is NULL or writable.
+ */
+enum peernet_status peernet_join(struct peernet_node *node,
+                                 const char *code_or_ticket,
+                                 const char *name,
+                                 uint32_t timeout_ms,
+                                 struct peernet_paired *out_paired);
 
 /**
  * A snapshot of every known peer (connected, discovered or trusted), sorted by key.

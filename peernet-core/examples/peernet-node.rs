@@ -10,7 +10,10 @@
 //! `event KIND KEY|- ADDR|- DETAIL`. Exposes `echo`. Reads commands on stdin:
 //! `trust HEX`, `call HEX BODY` (prints `call-ok HEX BODY` or `call-err HEX ERROR`),
 //! `callall BODY` (calls every trusted peer), `peers` (`peer HEX STATE ADDR` lines, then
-//! `peers-end`), `quit`.
+//! `peers-end`), `invite SECS code|ticket` (prints `invite-code CODE` if any and
+//! `invite-ticket TICKET`, later `paired HEX NAME SAS…` or `invite-ended REASON`),
+//! `join CODE|TICKET` (`joined HEX NAME SAS…` or `join-err ERROR`), `quit`. The pairing
+//! name is the first 8 hex digits of the key.
 #![allow(clippy::print_stdout)]
 
 use std::io::{BufRead, Write};
@@ -138,9 +141,47 @@ async fn command(node: &Arc<Node>, line: &str) -> bool {
             }
             out("peers-end".into());
         }
+        (Some("invite"), Some(secs), mode) => invite(node, secs, mode == Some("code")).await,
+        (Some("join"), Some(text), _) => join(node, text).await,
         _ => out(format!("error unknown command {line:?}")),
     }
     true
+}
+
+fn pair_name(node: &Node) -> String {
+    node.key().to_hex()[..8].to_owned()
+}
+
+async fn invite(node: &Arc<Node>, secs: &str, code: bool) {
+    let opts = peernet_core::InviteOptions {
+        expiry: Duration::from_secs(secs.parse().unwrap_or(600)),
+        name: Some(pair_name(node)),
+        code,
+        ..Default::default()
+    };
+    match node.invite(opts).await {
+        Ok(inv) => {
+            if let Some(c) = inv.code() {
+                out(format!("invite-code {c}"));
+            }
+            out(format!("invite-ticket {}", inv.ticket()));
+            tokio::spawn(async move {
+                match inv.wait(Duration::from_secs(3600)).await {
+                    Ok(p) => out(format!("paired {} {} {}", p.key.to_hex(), p.name, p.sas)),
+                    Err(e) => out(format!("invite-ended {e}")),
+                }
+            });
+        }
+        Err(e) => out(format!("invite-err {e}")),
+    }
+}
+
+async fn join(node: &Arc<Node>, text: &str) {
+    let name = pair_name(node);
+    match node.join(text, Some(&name), Duration::from_secs(8)).await {
+        Ok(p) => out(format!("joined {} {} {}", p.key.to_hex(), p.name, p.sas)),
+        Err(e) => out(format!("join-err {e}")),
+    }
 }
 
 #[tokio::main]

@@ -24,6 +24,14 @@ pub enum EventKind {
     /// was refused (`key` is the client's, `address` where it came from). Lets a server
     /// tell its operator which key to trust.
     Refused,
+    /// A pairing attempt began: on the inviter, a joiner connected to its pairing
+    /// listener (`address`); on the joiner, `join` started (`key`: the ticket's key).
+    PairingStarted,
+    /// A pairing succeeded: `key` is now trusted, `detail` is its chosen name.
+    PairingSucceeded,
+    /// A pairing attempt failed, or an invite ended unused; `detail` says why (and
+    /// whether the short code is burned).
+    PairingFailed,
 }
 
 impl EventKind {
@@ -36,6 +44,9 @@ impl EventKind {
             EventKind::Disconnected => "disconnected",
             EventKind::NetworkChanged => "network_changed",
             EventKind::Refused => "refused",
+            EventKind::PairingStarted => "pairing_started",
+            EventKind::PairingSucceeded => "pairing_succeeded",
+            EventKind::PairingFailed => "pairing_failed",
         }
     }
 }

@@ -26,6 +26,7 @@ mod metrics_text;
 mod net;
 mod netmon;
 mod node;
+mod pairing;
 mod peers;
 mod rpc;
 mod shared;
@@ -42,6 +43,7 @@ pub use handlers::{Caller, Handler, HandlerFuture, HandlerResult, Request, Reque
 pub use identity::{Identity, IDENTITY_FILE};
 pub use metrics::{HandlerMetrics, NodeMetrics, LATENCY_BUCKETS_US};
 pub use node::Node;
+pub use pairing::{Invite, InviteOptions, PairedPeer};
 pub use peernet_proto::trustfile::TrustEntry;
 pub use peernet_proto::Key;
 pub use peers::{AddressSource, DialAttempt, KnownAddress, PeerInfo, PeerState, PeerStats};

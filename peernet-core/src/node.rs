@@ -30,6 +30,7 @@ use crate::shared::Shared;
 use crate::sources::SourceShares;
 use crate::trust::TrustStore;
 
+mod pairing;
 mod testing;
 
 /// How long a lock that names no holder is waited for before `Busy`: see

@@ -138,6 +138,9 @@ fn kind_of(k: EventKind) -> Option<peernet_event_kind> {
         EventKind::Connected => PEERNET_EVENT_CONNECTED,
         EventKind::Disconnected => PEERNET_EVENT_DISCONNECTED,
         EventKind::NetworkChanged => PEERNET_EVENT_NETWORK_CHANGED,
+        EventKind::PairingStarted => PEERNET_EVENT_PAIRING_STARTED,
+        EventKind::PairingSucceeded => PEERNET_EVENT_PAIRING_SUCCEEDED,
+        EventKind::PairingFailed => PEERNET_EVENT_PAIRING_FAILED,
         _ => return None,
     })
 }

@@ -131,6 +131,14 @@ pub enum peernet_event_kind {
     PEERNET_EVENT_DISCONNECTED = 3,
     /// The set of local addresses changed; no key.
     PEERNET_EVENT_NETWORK_CHANGED = 4,
+    /// A pairing attempt began (inviter: a joiner connected, detail = its address;
+    /// joiner: `peernet_join` started).
+    PEERNET_EVENT_PAIRING_STARTED = 5,
+    /// A pairing succeeded; key = the peer now trusted, detail = its name.
+    PEERNET_EVENT_PAIRING_SUCCEEDED = 6,
+    /// A pairing attempt failed or an invite ended unused; detail = why (and whether
+    /// the short code is burned).
+    PEERNET_EVENT_PAIRING_FAILED = 7,
 }
 
 /// Why a connection closed (`peernet_event.close_reason`), the typed form of the

@@ -14,6 +14,7 @@
 //! | [`rpc`] | 6 | the `peernet.rpc` body |
 //! | [`keyfile`], [`key`] | 7 | identity keyfile, public keys |
 //! | [`announce`] | 8 | the UDP discovery announcement |
+//! | [`pairing`] | — | invite tickets, short codes (SPAKE2), Noise XXpsk3 pairing, SAS |
 //! | [`trustfile`], [`backoff`] | — | trust store file format, reconnect delays |
 
 #![forbid(unsafe_code)]
@@ -33,6 +34,7 @@ pub mod heartbeat;
 pub mod hello;
 pub mod key;
 pub mod keyfile;
+pub mod pairing;
 pub mod rpc;
 pub mod trustfile;
 

@@ -18,7 +18,7 @@ else
   WORK="$(mktemp -d)"; trap 'rm -rf "$WORK"' EXIT
 fi
 PY="${PYTHON:-python3}"
-TOOLS=(maturin==1.16.0 pytest==9.0.1 pytest-timeout==2.4.0 mypy==1.19.0 prometheus_client==0.26.0 auditwheel==6.8.2)
+TOOLS=(maturin==1.16.0 pytest==9.0.1 pytest-timeout==2.4.0 mypy==1.19.0 prometheus_client==0.26.0 auditwheel==6.8.2 spake2==0.9)
 
 t0=$SECONDS
 step() { echo "== [python.sh +$((SECONDS - t0))s] $*"; }

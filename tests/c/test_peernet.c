@@ -1188,6 +1188,7 @@ typedef struct test_case {
 } test_case;
 
 #include "first_hour.c"
+#include "pairing.c"
 
 static const test_case TESTS[] = {
     /* first: peernet-core's dialer/discovery tasks may outlive peernet_node_free by up to
@@ -1224,6 +1225,7 @@ static const test_case TESTS[] = {
     {"connect_retries_until_timeout", test_connect_retries_until_timeout},
     {"node_address", test_node_address},
     {"event_fd", test_event_fd},
+    {"pairing_by_ticket", test_pairing_by_ticket},
 };
 
 int main(int argc, char **argv) {

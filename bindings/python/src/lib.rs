@@ -10,6 +10,7 @@ mod lanes;
 mod logging;
 mod metrics;
 mod node;
+mod pairing;
 mod runtime;
 
 use std::sync::atomic::Ordering;
@@ -51,6 +52,10 @@ fn _peernet(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(key_from_hex, m)?)?;
     m.add_function(wrap_pyfunction!(set_log_level, m)?)?;
     m.add_function(wrap_pyfunction!(_finalize, m)?)?;
+    m.add_function(wrap_pyfunction!(pairing::invite, m)?)?;
+    m.add_function(wrap_pyfunction!(pairing::join, m)?)?;
+    m.add_function(wrap_pyfunction!(pairing::qr_text, m)?)?;
+    m.add_class::<pairing::InviteHandle>()?;
     m.add_class::<node::NodeHandle>()?;
     m.add_class::<dispatch::Responder>()?;
     Ok(())

@@ -102,7 +102,7 @@ pub struct NodeHandle {
 }
 
 impl NodeHandle {
-    fn node(&self, py: Python<'_>) -> PyResult<Arc<Node>> {
+    pub(crate) fn node(&self, py: Python<'_>) -> PyResult<Arc<Node>> {
         match self
             .inner
             .lock()

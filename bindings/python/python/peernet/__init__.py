@@ -33,6 +33,7 @@ from ._errors import (
     Timeout,
     UntrustedPeer,
 )
+from ._pairing import Invite, Paired
 from ._metrics import DialAttempt, HandlerMetrics, KnownAddress, NodeMetrics, PeerDetail
 from ._peernet import __version__
 
@@ -44,6 +45,8 @@ __all__ = [
     "Key",
     "KeyLike",
     "Node",
+    "Invite",
+    "Paired",
     "PeerInfo",
     "NodeMetrics",
     "HandlerMetrics",

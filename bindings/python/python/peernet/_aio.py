@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 if TYPE_CHECKING:
     from ._api import Event, KeyLike, Node
+    from ._pairing import Invite, Paired
     from ._peernet import NodeHandle
 
 
@@ -147,6 +148,12 @@ class AsyncNodeMixin:
 
         def close(self) -> None: ...
         def _ensure_events(self) -> None: ...
+        def invite(
+            self, expiry: float = ..., name: Optional[str] = ..., code: bool = ...
+        ) -> Invite: ...
+        def join(
+            self, code_or_ticket: str, timeout: float = ..., name: Optional[str] = ...
+        ) -> Paired: ...
         @property
         def closed(self) -> bool: ...
 
@@ -192,6 +199,25 @@ class AsyncNodeMixin:
         fut, done = self._start(_unit)
         self._h.send_cb(_key(key), name, _body(body), done)
         await fut
+
+    async def invite_async(
+        self, expiry: float = 600.0, name: Optional[str] = None, code: bool = True
+    ) -> Invite:
+        """Like :meth:`invite`, awaitable (binding the listener runs in a worker thread)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            None, lambda: self.invite(expiry, name, code)
+        )
+
+    async def join_async(
+        self, code_or_ticket: str, timeout: float = 30.0, name: Optional[str] = None
+    ) -> Paired:
+        """Like :meth:`join`, awaitable: the blocking join (GIL released) runs in a
+        worker thread, so the loop keeps running."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            None, lambda: self.join(code_or_ticket, timeout, name)
+        )
 
     async def aevents(
         self, timeout: Optional[float] = None, maxsize: int = 1024

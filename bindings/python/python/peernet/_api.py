@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, Union, overl
 from . import _peernet
 from ._aio import AsyncNodeMixin, _completer
 from ._errors import AlreadyExists, Closed, Timeout
+from ._pairing import Invite, Paired
 
 __all__ = [
     "Key",
@@ -568,6 +569,29 @@ class Node(AsyncNodeMixin):
         """Removes handler ``name``; callers get :class:`NoSuchHandler` from now on."""
         self._h.revoke(name)
         self._handlers.pop(name, None)
+
+    # ---- pairing ----
+
+    def invite(
+        self, expiry: float = 600.0, name: Optional[str] = None, code: bool = True
+    ) -> Invite:
+        """Opens an invite (default 10 minutes): its :attr:`Invite.code` and
+        :attr:`Invite.ticket` let another node :meth:`join`. The node opens its own
+        short-lived pairing listener; ``name`` is what the joiner will label this node
+        (default: the host name)."""
+        return Invite(_peernet.invite(self._h, _seconds("expiry", expiry), name, bool(code)))
+
+    def join(
+        self, code_or_ticket: str, timeout: float = 30.0, name: Optional[str] = None
+    ) -> Paired:
+        """Pairs with an invite, by short code (found on the LAN) or ticket. A typo is a
+        ``ValueError`` naming the part that is wrong, before any traffic; a wrong code
+        is :class:`HandshakeFailed`. Afterwards both nodes trust each other."""
+        from ._pairing import _paired
+
+        return _paired(
+            _peernet.join(self._h, str(code_or_ticket), _seconds("timeout", timeout), name)
+        )
 
     # ---- connections ----
 

@@ -1,8 +1,9 @@
 """``peernet chat``: a LAN walkie-talkie with discovery and pairing.
 
-Pairing names what it accepts: a discovered peer is offered on screen with its
-fingerprint, and only ``/trust <fingerprint>`` (or its 64 hex digits) trusts it — never a
-bare "y", and never a chat line. An offer ends when it is accepted, after
+Pairing is by code: ``/invite`` shows a one-time short code that the other side types
+as ``/join CODE`` (see ``peernet invite``). A discovered peer is also offered on screen
+with its fingerprint, and only ``/trust <fingerprint>`` (or its 64 hex digits) trusts
+it — never a bare "y", and never a chat line. An offer ends when it is accepted, after
 ``--pair-timeout`` seconds (60), or when the peer stops announcing itself, so an answer
 can only ever apply to an offer that is on screen and current.
 """
@@ -21,11 +22,12 @@ from typing import Callable, Optional, Union
 
 from ._api import Event, Key, Node, UdpDiscovery
 from ._errors import PeerNetError
+from ._pairing import Invite
 
 #: Seconds a pairing offer stays open.
 PAIR_TIMEOUT = 60.0
 
-HELP = "commands: /trust FINGERPRINT, /pending, /scan, /peers, /quit"
+HELP = "commands: /invite, /join CODE, /trust FINGERPRINT, /pending, /scan, /peers, /quit"
 #: The handler a chat answers with its name (the peer keeps it as our trust label).
 NAME_HANDLER = "chat.name"
 #: Longest name kept from a peer.
@@ -126,6 +128,8 @@ class Pairing:
         # Peers offered since they were last announced anew: not offered again until
         # they are lost (or the user asks with /scan).
         self._seen: set[Key] = set()
+        #: Invites opened with /invite (closed when the chat ends).
+        self.invites: list[Invite] = []
 
     def offer(self, key: Key, address: Optional[str]) -> Optional[Offer]:
         """Opens an offer for ``key``; None if it has one or had one already."""
@@ -269,6 +273,8 @@ def cmd_chat(args: argparse.Namespace) -> int:
         finally:
             stop.set()
             ticker.join()
+            for inv in pairing.invites:
+                inv.close()
     return 0
 
 
@@ -295,6 +301,10 @@ def command(n: Node, pairing: Pairing, name: str, text: str) -> bool:
         return True
     if text == "/scan":
         pairing.rescan()
+        return True
+    from ._cli_pair import chat_command  # (it imports this module's _out)
+
+    if chat_command(n, name, text, pairing.invites):
         return True
     if text == "/trust" or text.startswith("/trust "):
         got = pairing.accept(text[len("/trust"):])

@@ -1,4 +1,4 @@
-"""The ``peernet`` command line: id, trust, serve, status, call, chat, demo."""
+"""The ``peernet`` command line: id, trust, invite, join, serve, status, call, chat, demo."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from ._api import Event, Key, Node, UdpDiscovery
 from ._errors import Busy, PeerNetError
 from ._api import data_path
 from ._cli_call import cmd_call
+from ._cli_pair import add_commands as add_pair_commands, cmd_invite, cmd_join
 from .chat import PAIR_TIMEOUT, _out, _show, cmd_chat, install_log_handler, who
 
 #: The data directory when neither --dir nor PEERNET_DIR is given.
@@ -244,6 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr = trust_action("remove", "untrust a key")
     tr.add_argument("key", help="the key to remove: 64 hex digits")
     trust_action("list", "list the trusted keys")
+    add_pair_commands(command)
 
     def discovery_opts(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--discovery", action="store_true",
@@ -329,6 +331,10 @@ def main(argv: Optional[list[str]] = None) -> int:
             return cmd_id(args)
         if args.cmd == "trust":
             return cmd_trust(args)
+        if args.cmd == "invite":
+            return cmd_invite(args)
+        if args.cmd == "join":
+            return cmd_join(args)
         if args.cmd == "serve":
             return cmd_serve(args)
         if args.cmd == "call":
