@@ -16,7 +16,7 @@ use super::{
 };
 use crate::error::{Error, Result};
 use crate::events::EventKind;
-use crate::node::Shared;
+use crate::shared::Shared;
 
 /// Longest accepted invite lifetime.
 const MAX_EXPIRY: Duration = Duration::from_secs(24 * 3600);

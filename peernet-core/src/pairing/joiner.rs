@@ -14,7 +14,7 @@ use super::inviter::pair_err;
 use super::{adopt, default_name, read_frame, unix_now, write_frame, PairedPeer};
 use crate::error::{Error, Result};
 use crate::events::EventKind;
-use crate::node::Shared;
+use crate::shared::Shared;
 
 /// What the user gave: a parsed ticket or code (no traffic yet).
 enum Secret {

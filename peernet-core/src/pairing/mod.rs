@@ -17,7 +17,7 @@ use tokio::sync::watch;
 
 use crate::error::{Error, Result};
 use crate::events::EventKind;
-use crate::node::Shared;
+use crate::shared::Shared;
 
 /// Settings of [`Node::invite`](crate::Node::invite).
 #[derive(Debug, Clone)]
