@@ -60,7 +60,9 @@ def wait_for(cond, timeout=10.0):
 
 def test_versions_and_status_strings():
     assert lib.peernet_version() == b"0.1.0"
-    assert lib.peernet_abi_version() == 0
+    abi_file = os.path.join(os.path.dirname(__file__), "..", "..", "peernet-ffi", "ABI_VERSION")
+    with open(abi_file) as f:
+        assert lib.peernet_abi_version() == int(f.read())
     for i, name in enumerate(pn.STATUS):
         assert pn.status_name(i) == name
     assert pn.status_name(-7) == "PEERNET_ERR_UNKNOWN"

@@ -100,7 +100,8 @@ const ECHO = handler((_from, body, r) => {
 
 test('versions and status strings', () => {
   assert.equal(pn.version(), '0.1.0');
-  assert.equal(pn.abi_version(), 0);
+  const abiFile = new URL('../../../peernet-ffi/ABI_VERSION', import.meta.url);
+  assert.equal(pn.abi_version(), Number(fs.readFileSync(abiFile, 'utf8').trim()));
   STATUS.forEach((name, i) => assert.equal(statusName(i), name));
   assert.equal(statusName(1234), 'PEERNET_ERR_UNKNOWN');
 });
