@@ -152,6 +152,11 @@
 #define PEERNET_PAIRED_SAS_SIZE 64
 
 /**
+ * Bytes that always suffice for `peernet_verification_words` (NUL included).
+ */
+#define PEERNET_VERIFICATION_WORDS_SIZE 64
+
+/**
  * Result of every fallible function. 0 is success; on anything else
  * `peernet_last_error()` describes what went wrong on the calling thread.
  * Values are stable; new codes are only ever appended.
@@ -1557,6 +1562,25 @@ int peernet_event_fd(struct peernet_node *node);
  * log callback), `PEERNET_ERR_ALREADY_EXISTS`. Thread-safe.
  */
 enum peernet_status peernet_set_logger(peernet_log_fn callback, void *user_data, int max_level);
+
+/**
+ * Writes the verification words of the live connection to `key` — five words derived
+ * from its Noise handshake hash, the same on both ends, e.g. "copper violin ..." — as
+ * text with a NUL into `buf` of `len` bytes (`PEERNET_VERIFICATION_WORDS_SIZE` always
+ * suffices). Two people compare what their screens show: a man in the middle holds two
+ * handshakes, with different words. Every new connection has new words. The caller
+ * owns `buf`; nothing is kept. Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL, or `len`
+ * too small: the last error names the size needed), `PEERNET_ERR_NOT_CONNECTED`.
+ * Thread-safe.
+ *
+ * # Safety
+ * `node` is NULL or live; `key` is NULL or readable; `buf` is NULL or `len` writable
+ * bytes.
+ */
+enum peernet_status peernet_verification_words(const struct peernet_node *node,
+                                               const struct peernet_key *key,
+                                               char *buf,
+                                               size_t len);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -285,6 +285,18 @@ impl Node {
         Ok(())
     }
 
+    /// Verification words of the live connection to `key`: five words derived from its
+    /// Noise handshake hash, the same on both ends — so two people can compare what
+    /// their screens show instead of trusting a fingerprint on first use (a man in the
+    /// middle would hold two different handshakes, with different words). `None` when
+    /// no connection is up. Each new connection has new words.
+    pub fn verification_words(&self, key: &Key) -> Option<String> {
+        let conn = lock(&self.shared.peers).route(key)?;
+        Some(peernet_proto::pairing::sas::words(
+            &conn.info.handshake_hash,
+        ))
+    }
+
     /// Whether an authenticated connection to `key` is up.
     pub fn is_connected(&self, key: &Key) -> bool {
         lock(&self.shared.peers).route(key).is_some()

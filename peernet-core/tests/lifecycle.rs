@@ -257,3 +257,21 @@ async fn listen_port_is_free_when_shutdown_returns() {
     }
     n.shutdown().await;
 }
+
+#[tokio::test]
+async fn both_ends_show_the_same_verification_words_and_a_new_connection_new_ones() {
+    let (a, b) = pair().await;
+    let wa = a.verification_words(&b.key()).expect("connected");
+    let wb = b.verification_words(&a.key()).expect("connected");
+    assert_eq!(wa, wb);
+    assert_eq!(wa.split(' ').count(), 5, "{wa}");
+    let mut b_events = b.events();
+    a.disconnect(&b.key()).await.unwrap();
+    wait_event(&mut b_events, EventKind::Disconnected, Some(a.key())).await;
+    assert!(a.verification_words(&b.key()).is_none());
+    a.connect(&b.key(), addr(&b), T).await.unwrap();
+    b.wait_connected(&a.key(), T).await.unwrap();
+    let again = a.verification_words(&b.key()).unwrap();
+    assert_eq!(Some(again.clone()), b.verification_words(&a.key()));
+    assert_ne!(again, wa, "a new handshake has new words");
+}

@@ -1,10 +1,10 @@
 //! Peers, discovery, events and the logger hook.
 
-use std::ffi::{c_int, c_void};
+use std::ffi::{c_char, c_int, c_void};
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
-use peernet_core::PeerState;
+use peernet_core::{Error, PeerState};
 
 use crate::callbacks::{lock, UserData};
 use crate::config::parse_addr;
@@ -244,6 +244,51 @@ pub extern "C" fn peernet_set_logger(
 ) -> peernet_status {
     ffi_guard!({
         crate::logger::set_logger(callback, user_data, max_level)?;
+        Ok(peernet_status::PEERNET_OK)
+    })
+}
+
+/// Bytes that always suffice for `peernet_verification_words` (NUL included).
+pub const PEERNET_VERIFICATION_WORDS_SIZE: usize = 64;
+
+/// Writes the verification words of the live connection to `key` — five words derived
+/// from its Noise handshake hash, the same on both ends, e.g. "copper violin ..." — as
+/// text with a NUL into `buf` of `len` bytes (`PEERNET_VERIFICATION_WORDS_SIZE` always
+/// suffices). Two people compare what their screens show: a man in the middle holds two
+/// handshakes, with different words. Every new connection has new words. The caller
+/// owns `buf`; nothing is kept. Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL, or `len`
+/// too small: the last error names the size needed), `PEERNET_ERR_NOT_CONNECTED`.
+/// Thread-safe.
+///
+/// # Safety
+/// `node` is NULL or live; `key` is NULL or readable; `buf` is NULL or `len` writable
+/// bytes.
+#[no_mangle]
+pub unsafe extern "C" fn peernet_verification_words(
+    node: *const peernet_node,
+    key: *const peernet_key,
+    buf: *mut c_char,
+    len: usize,
+) -> peernet_status {
+    ffi_guard!({
+        // SAFETY: contract above.
+        let n = unsafe { peernet_node::acquire(node) }?;
+        // SAFETY: contract above.
+        let key = unsafe { crate::guard::key_in(key, "key") }?;
+        if buf.is_null() {
+            return Err(crate::guard::invalid("buf is NULL"));
+        }
+        // SAFETY: non-NULL, `len` writable bytes by the contract above.
+        let dst = unsafe { std::slice::from_raw_parts_mut(buf, len) };
+        let text = n.node.verification_words(&key).ok_or(Error::NotConnected)?;
+        if text.len() >= len {
+            return Err(crate::guard::invalid(format!(
+                "buf of {len} bytes is too small for the verification words: pass at \
+                 least {} bytes (PEERNET_VERIFICATION_WORDS_SIZE always suffices)",
+                text.len() + 1
+            )));
+        }
+        crate::types::fill_text(&mut dst[..=text.len()], &text);
         Ok(peernet_status::PEERNET_OK)
     })
 }

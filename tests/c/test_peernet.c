@@ -949,11 +949,24 @@ static void test_events(void) {
     }
     peernet_peers_free(peers, n);
     peernet_peers_free(NULL, 0);
+    {
+        /* verification words: the same on both ends of one connection */
+        char wa[PEERNET_VERIFICATION_WORDS_SIZE], wb[PEERNET_VERIFICATION_WORDS_SIZE];
+        CHECK_OK(peernet_verification_words(p.a, &p.kb, wa, sizeof wa));
+        CHECK_OK(peernet_verification_words(p.b, &p.ka, wb, sizeof wb));
+        CHECK(strlen(wa) > 0 && strcmp(wa, wb) == 0);
+        CHECK(peernet_verification_words(p.a, &p.kb, wa, 4) == PEERNET_ERR_INVALID_ARGUMENT);
+        CHECK(peernet_verification_words(p.a, NULL, wa, sizeof wa) == PEERNET_ERR_INVALID_ARGUMENT);
+    }
     CHECK_OK(peernet_disconnect(p.a, &p.kb));
     CHECK(waiter_wait(&c.disconnected, 1, 5000) == 1);
     CHECK_OK(peernet_next_event(p.a, 5000, &ev));
     CHECK(ev.kind == PEERNET_EVENT_DISCONNECTED && strlen(ev.detail) > 0);
     CHECK(ev.close_reason == PEERNET_CLOSE_LOCAL_DISCONNECT);
+    {
+        char w[PEERNET_VERIFICATION_WORDS_SIZE];
+        CHECK(peernet_verification_words(p.a, &p.kb, w, sizeof w) == PEERNET_ERR_NOT_CONNECTED);
+    }
     /* manual discovery */
     CHECK_OK(peernet_discovered(p.a, &p.kb, addr));
     CHECK(waiter_wait(&c.discovered, 1, 5000) >= 1);

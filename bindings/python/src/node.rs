@@ -379,6 +379,12 @@ impl NodeHandle {
         Ok(self.node(py)?.is_connected(&k))
     }
 
+    /// Verification words of the live connection to `key` (`None`: not connected).
+    fn verification_words(&self, py: Python<'_>, key: &[u8]) -> PyResult<Option<String>> {
+        let k = key_arg(key)?;
+        Ok(self.node(py)?.verification_words(&k))
+    }
+
     /// Waits until `key` is connected (blocking).
     fn wait_connected(&self, py: Python<'_>, key: &[u8], timeout: f64) -> PyResult<()> {
         let k = key_arg(key)?;

@@ -396,3 +396,12 @@ def test_bad_node_arguments(tmp_path: Path) -> None:
         peernet.Node(tmp_path / "x", discovery=4040)  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         peernet.Node(tmp_path / "x", heartbeat=(-1.0, 2.0))
+
+
+def test_verification_words_match_on_both_ends(pair: tuple[peernet.Node, peernet.Node]) -> None:
+    a, b = pair
+    wa = a.verification_words(b.key)
+    assert wa is not None and len(wa.split()) == 5, wa
+    assert wa == b.verification_words(a.key)
+    a.disconnect(b.key)
+    assert a.verification_words(b.key) is None

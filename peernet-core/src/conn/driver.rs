@@ -108,6 +108,7 @@ pub(crate) fn spawn_connection(
         remote: setup.remote,
         local,
         peer_hello: est.peer_hello,
+        handshake_hash: est.handshake_hash,
     };
     let (conn, cmds) = Conn::new(info, setup.limits);
     host.opened(&conn)?;

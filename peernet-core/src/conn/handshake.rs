@@ -21,6 +21,8 @@ pub(crate) struct Established {
     pub machine: Connection,
     pub peer: Key,
     pub peer_hello: Hello,
+    /// The Noise handshake hash: the same on both ends (verification words).
+    pub handshake_hash: [u8; 32],
 }
 
 /// Reads one whole frame of at most `limit` body bytes, keeping any extra bytes in `buf`.
@@ -100,6 +102,7 @@ pub(crate) async fn initiate(
     }
     write_frame(&mut stream, &hs.write_m3()?).await?;
     let now = tokio::time::Instant::now().into_std();
+    let handshake_hash = hs.handshake_hash();
     let mut machine = Connection::from_handshake(now, hs, &peer_hello, config)?;
     machine.handle_bytes(now, &buf);
     // Spec 3.4: established only once the responder's first transport frame opens.
@@ -130,6 +133,7 @@ pub(crate) async fn initiate(
         machine,
         peer,
         peer_hello,
+        handshake_hash,
     })
 }
 
@@ -160,6 +164,7 @@ pub(crate) async fn respond(
     }
     let now = tokio::time::Instant::now().into_std();
     // The responder's machine queues the confirming Ping (spec 3.4) as its first frame.
+    let handshake_hash = hs.handshake_hash();
     let mut machine = Connection::from_handshake(now, hs, &peer_hello, config)?;
     machine.handle_bytes(now, &buf);
     Ok(Established {
@@ -167,5 +172,6 @@ pub(crate) async fn respond(
         machine,
         peer,
         peer_hello,
+        handshake_hash,
     })
 }

@@ -132,6 +132,8 @@ pub(crate) struct ConnInfo {
     pub remote: SocketAddr,
     pub local: SocketAddr,
     pub peer_hello: Hello,
+    /// The Noise handshake hash (both ends have the same: verification words).
+    pub handshake_hash: [u8; 32],
 }
 
 impl ConnInfo {
@@ -506,6 +508,7 @@ mod tests {
             remote: remote.parse().unwrap(),
             local: "127.0.0.1:4000".parse().unwrap(),
             peer_hello: Hello::new(1 << 20, listen_port),
+            handshake_hash: [0; 32],
         }
     }
 

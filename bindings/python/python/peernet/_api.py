@@ -608,6 +608,12 @@ class Node(AsyncNodeMixin):
         """Whether an authenticated connection to ``key`` is up."""
         return self._h.is_connected(_key(key))
 
+    def verification_words(self, key: KeyLike) -> Optional[str]:
+        """Five words derived from the live connection's Noise handshake, the same on
+        both ends: compare them with the other screen to rule out a man in the middle
+        (``None`` when not connected; every new connection has new words)."""
+        return self._h.verification_words(_key(key))
+
     def wait_connected(self, key: KeyLike, timeout: float = 10.0) -> None:
         """Waits until ``key`` is connected; raises :class:`Timeout` otherwise."""
         self._h.wait_connected(_key(key), _seconds("timeout", timeout))
