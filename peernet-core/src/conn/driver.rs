@@ -130,6 +130,7 @@ pub(crate) fn spawn_connection(
         armed: None,
         last_frames: 0,
         turns: 0,
+        now: Instant::now(),
     };
     tokio::spawn(driver.run());
     Ok(conn)
@@ -169,10 +170,8 @@ struct Driver {
     /// write (see `gather`).
     last_frames: u64,
     turns: u32,
-}
-
-fn now() -> std::time::Instant {
-    Instant::now().into_std()
+    /// The time at the start of this loop turn (commands are stamped with it).
+    now: Instant,
 }
 
 impl Driver {
@@ -185,6 +184,8 @@ impl Driver {
     /// then waits for the socket, a command, the timer or inbound budget.
     async fn run_loop(&mut self) {
         loop {
+            // One clock read per turn: every command and read of the turn uses it.
+            self.now = Instant::now();
             for _ in 0..BATCH {
                 match self.cmds.try_recv() {
                     Ok(cmd) => self.on_command(cmd),
@@ -230,7 +231,7 @@ impl Driver {
                         self.wbuf = Vec::new();
                         self.woff = 0;
                     }
-                    self.machine.handle_timeout(now());
+                    self.machine.handle_timeout(Instant::now().into_std());
                 }
             }
         }
@@ -281,13 +282,14 @@ impl Driver {
                 return;
             }
             let (machine, stream) = (&mut self.machine, &self.stream);
+            let now = Instant::now().into_std();
             let more = READ_SCRATCH.with_borrow_mut(|buf| match stream.try_read(buf) {
                 Ok(0) => {
                     machine.handle_eof();
                     false
                 }
                 Ok(n) => {
-                    machine.handle_bytes(now(), buf.get(..n).unwrap_or_default());
+                    machine.handle_bytes(now, buf.get(..n).unwrap_or_default());
                     n == buf.len()
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => false,
@@ -313,7 +315,7 @@ impl Driver {
                 waiter,
                 budget,
             } => {
-                let t = Instant::now();
+                let t = self.now;
                 let timeout = deadline.saturating_duration_since(t);
                 match self.machine.call(t.into_std(), &name, &body, timeout) {
                     Ok(id) => {
@@ -339,7 +341,7 @@ impl Driver {
                 let _ = self.machine.close(reason);
             }
             Cmd::Drain(cap) => {
-                let _ = self.machine.drain(now(), cap);
+                let _ = self.machine.drain(self.now.into_std(), cap);
             }
         }
     }
