@@ -786,6 +786,23 @@ enum peernet_status peernet_config_set_udp_discovery(struct peernet_config *conf
                                                      const char *broadcast_addrs);
 
 /**
+ * Chooses the interfaces UDP discovery announces on (the default targets only; explicit
+ * broadcast addresses are used as given): `allow` and `deny` are comma-separated
+ * interface names ("eth0") or prefixes ending in '*' ("wg*"); NULL or "" = none. Deny
+ * wins; with an allow list only matching interfaces are used; loopback, point-to-point
+ * and container bridges ("docker*", "veth*", "br-*") only when allowed by name. Call
+ * after `peernet_config_set_udp_discovery`.
+ * Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL config, discovery not on, bad pattern).
+ *
+ * # Safety
+ * `config` is NULL or live and used by no other thread; `allow` and `deny` are NULL or
+ * NUL-terminated strings.
+ */
+enum peernet_status peernet_config_set_discovery_interfaces(struct peernet_config *config,
+                                                            const char *allow,
+                                                            const char *deny);
+
+/**
  * Sets the heartbeat: a ping every `interval_ms`; a connection whose ping is unanswered
  * for `timeout_ms` is closed. Defaults 15000 / 45000.
  * Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL config, 0).

@@ -4,6 +4,7 @@
 //! peernet-node --data DIR [--listen ADDR] [--discovery-port P] [--discovery-interval-ms N]
 //!              [--broadcast ADDR]... [--no-discovery] [--heartbeat-ms N]
 //!              [--heartbeat-timeout-ms N] [--netmon-ms N] [--trust HEX]...
+//!              [--allow-interface PAT]... [--deny-interface PAT]...
 //! ```
 //!
 //! Prints `key HEX` and `listening ADDR`, then one line per event:
@@ -71,6 +72,16 @@ fn parse_args() -> Result<(NodeConfig, Vec<Key>), String> {
                     .map_err(|e| format!("--broadcast: {e}"))?;
                 if let Some(d) = disc.as_mut() {
                     d.broadcast.push(b);
+                }
+            }
+            "--allow-interface" | "--deny-interface" => {
+                let p = args.next().ok_or("missing interface pattern")?;
+                if let Some(d) = disc.as_mut() {
+                    if a == "--allow-interface" {
+                        d.allow_interfaces.push(p);
+                    } else {
+                        d.deny_interfaces.push(p);
+                    }
                 }
             }
             "--heartbeat-ms" => hb = Some(ms(args.next())?),

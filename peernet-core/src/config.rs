@@ -17,8 +17,19 @@ pub struct UdpDiscoveryConfig {
     pub interval: Duration,
     /// Where announcements go. Empty = the directed broadcast address of every IPv4
     /// interface that is up, re-read at every announcement (not 255.255.255.255: see
-    /// docs/architecture.md). Tests use `127.255.255.255`.
+    /// docs/architecture.md). Tests use `127.255.255.255`. Explicit targets are used as
+    /// given: the interface lists below apply to the default targets only.
     pub broadcast: Vec<SocketAddr>,
+    /// Interfaces announcements may leave through, by name (`eth0`) or prefix ending in
+    /// `*` (`wl*`); empty (default) = every eligible one. Naming a loopback,
+    /// point-to-point or container-bridge interface (`docker*`, `veth*`, `br-*`, skipped
+    /// by default) here turns it on. At most 32 patterns. Re-read at every announcement,
+    /// so after every network change.
+    pub allow_interfaces: Vec<String>,
+    /// Interfaces announcements never leave through (same patterns; wins over
+    /// `allow_interfaces`), e.g. `["wg*", "tun*"]` for VPNs whose addresses peers must
+    /// not learn. Default empty.
+    pub deny_interfaces: Vec<String>,
 }
 
 impl Default for UdpDiscoveryConfig {
@@ -27,6 +38,8 @@ impl Default for UdpDiscoveryConfig {
             port: peernet_proto::announce::DEFAULT_DISCOVERY_PORT,
             interval: Duration::from_secs(5),
             broadcast: Vec::new(),
+            allow_interfaces: Vec::new(),
+            deny_interfaces: Vec::new(),
         }
     }
 }
@@ -144,6 +157,8 @@ impl NodeConfig {
             if d.interval.is_zero() {
                 return Err(Error::invalid("discovery interval must be positive"));
             }
+            crate::discovery::ifaces::validate("allow_interfaces", &d.allow_interfaces)?;
+            crate::discovery::ifaces::validate("deny_interfaces", &d.deny_interfaces)?;
         }
         if self.network_monitor.is_some_and(|d| d.is_zero()) {
             return Err(Error::invalid("network monitor interval must be positive"));

@@ -176,18 +176,19 @@ pub(crate) fn start_udp_discovery(
         .map_err(|e| Error::io(format!("binding UDP discovery port {}", d.port), e))?;
     let fixed = d.broadcast.clone();
     let disc_port = d.port;
+    let filter = discovery::ifaces::InterfaceFilter {
+        allow: d.allow_interfaces.clone(),
+        deny: d.deny_interfaces.clone(),
+    };
     let weak = Arc::downgrade(shared);
     let env = discovery::service::Env {
         targets: Box::new(move || {
             if !fixed.is_empty() {
                 return fixed.clone();
             }
-            // Default: the directed broadcast address of every IPv4 interface that is up.
-            crate::sys::broadcast_addrs()
-                .unwrap_or_default()
-                .into_iter()
-                .map(|ip| SocketAddr::from((ip, disc_port)))
-                .collect()
+            // Default: the directed broadcast address of every chosen IPv4 interface
+            // that is up (`discovery::ifaces`).
+            filter.targets(disc_port)
         }),
         local_ips: Box::new(|| {
             crate::sys::local_addrs()

@@ -23,6 +23,8 @@ pub(crate) struct IfAddr {
     pub up: bool,
     /// The interface is a loopback.
     pub loopback: bool,
+    /// The interface is point-to-point (a tunnel: no broadcast domain).
+    pub point_to_point: bool,
 }
 
 /// Reads a `sockaddr` as an IP address (IPv4 and IPv6 only).
@@ -74,6 +76,7 @@ pub(crate) fn interfaces() -> io::Result<Vec<IfAddr>> {
         let flags = ifa.ifa_flags;
         let up = flags & (libc::IFF_UP as libc::c_uint) != 0;
         let loopback = flags & (libc::IFF_LOOPBACK as libc::c_uint) != 0;
+        let point_to_point = flags & (libc::IFF_POINTOPOINT as libc::c_uint) != 0;
         let broadcast = if flags & (libc::IFF_BROADCAST as libc::c_uint) != 0 {
             #[cfg(any(target_os = "linux", target_os = "android"))]
             let b = ifa.ifa_ifu;
@@ -101,6 +104,7 @@ pub(crate) fn interfaces() -> io::Result<Vec<IfAddr>> {
             broadcast,
             up,
             loopback,
+            point_to_point,
         });
     }
     // SAFETY: `head` came from a successful getifaddrs and is freed exactly once; no
@@ -116,19 +120,6 @@ pub(crate) fn local_addrs() -> io::Result<BTreeSet<IpAddr>> {
         .filter(|i| i.up)
         .map(|i| i.addr)
         .collect())
-}
-
-/// The directed broadcast addresses of every IPv4 interface that is up (loopback has
-/// none).
-pub(crate) fn broadcast_addrs() -> io::Result<Vec<Ipv4Addr>> {
-    let mut v: Vec<Ipv4Addr> = interfaces()?
-        .into_iter()
-        .filter(|i| i.up)
-        .filter_map(|i| i.broadcast)
-        .collect();
-    v.sort();
-    v.dedup();
-    Ok(v)
 }
 
 /// Takes an exclusive `flock` on `file` without waiting: `Ok(false)` when another open
@@ -189,8 +180,6 @@ mod tests {
         assert!(local_addrs()
             .unwrap()
             .contains(&IpAddr::V4(Ipv4Addr::LOCALHOST)));
-        // Loopback has no broadcast address; whatever is listed is not loopback.
-        assert!(broadcast_addrs().unwrap().iter().all(|b| !b.is_loopback()));
     }
 
     #[test]

@@ -164,6 +164,52 @@ pub unsafe extern "C" fn peernet_config_set_udp_discovery(
     })
 }
 
+/// Chooses the interfaces UDP discovery announces on (the default targets only; explicit
+/// broadcast addresses are used as given): `allow` and `deny` are comma-separated
+/// interface names ("eth0") or prefixes ending in '*' ("wg*"); NULL or "" = none. Deny
+/// wins; with an allow list only matching interfaces are used; loopback, point-to-point
+/// and container bridges ("docker*", "veth*", "br-*") only when allowed by name. Call
+/// after `peernet_config_set_udp_discovery`.
+/// Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL config, discovery not on, bad pattern).
+///
+/// # Safety
+/// `config` is NULL or live and used by no other thread; `allow` and `deny` are NULL or
+/// NUL-terminated strings.
+#[no_mangle]
+pub unsafe extern "C" fn peernet_config_set_discovery_interfaces(
+    config: *mut peernet_config,
+    allow: *const c_char,
+    deny: *const c_char,
+) -> peernet_status {
+    ffi_guard!({
+        // SAFETY: contract above.
+        let c = unsafe { peernet_config::borrow_mut(config) }?;
+        // SAFETY: contract above.
+        let allow = unsafe { opt_cstr(allow, "allow") }?.unwrap_or("");
+        // SAFETY: contract above.
+        let deny = unsafe { opt_cstr(deny, "deny") }?.unwrap_or("");
+        let list = |s: &str| -> Vec<String> {
+            s.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        };
+        let (allow, deny) = (list(allow), list(deny));
+        if c.node_config().udp_discovery.is_none() {
+            return Err(invalid(
+                "UDP discovery is off: call peernet_config_set_udp_discovery first",
+            ));
+        }
+        c.update(|n| {
+            if let Some(d) = n.udp_discovery.as_mut() {
+                d.allow_interfaces = allow;
+                d.deny_interfaces = deny;
+            }
+        })
+    })
+}
+
 /// Sets the heartbeat: a ping every `interval_ms`; a connection whose ping is unanswered
 /// for `timeout_ms` is closed. Defaults 15000 / 45000.
 /// Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL config, 0).

@@ -122,6 +122,10 @@ impl NodeHandle {
     }
 }
 
+/// UDP discovery from Python: port, interval (s), broadcast targets, allowed and denied
+/// interface patterns.
+type DiscoveryArgs = (u16, f64, Vec<String>, Vec<String>, Vec<String>);
+
 #[pymethods]
 impl NodeHandle {
     /// Starts a node (blocking, GIL released).
@@ -133,7 +137,7 @@ impl NodeHandle {
         py: Python<'_>,
         data_dir: std::path::PathBuf,
         listen: Option<&str>,
-        discovery: Option<(u16, f64, Vec<String>)>,
+        discovery: Option<DiscoveryArgs>,
         heartbeat: (f64, f64),
         max_frame: u32,
         handshake_timeout: f64,
@@ -144,7 +148,7 @@ impl NodeHandle {
     ) -> PyResult<NodeHandle> {
         let mut cfg = NodeConfig::new(data_dir);
         cfg.listen = listen.map(|l| addr_arg(l, None)).transpose()?;
-        if let Some((port, interval, broadcast)) = discovery {
+        if let Some((port, interval, broadcast, allow, deny)) = discovery {
             cfg.udp_discovery = Some(UdpDiscoveryConfig {
                 port,
                 interval: secs("discovery interval", interval)?,
@@ -152,6 +156,8 @@ impl NodeHandle {
                     .iter()
                     .map(|b| addr_arg(b, Some(port)))
                     .collect::<PyResult<_>>()?,
+                allow_interfaces: allow,
+                deny_interfaces: deny,
             });
         }
         cfg.heartbeat_interval = secs("heartbeat interval", heartbeat.0)?;

@@ -122,16 +122,29 @@ class UdpDiscovery:
     ``broadcast=None`` sends to the directed broadcast address of every IPv4 interface
     that is up; tests and the demo pass ``broadcast=["127.255.255.255"]``. Entries may be
     ``"ip"`` (the discovery port is used) or ``"ip:port"``.
+
+    ``allow_interfaces`` / ``deny_interfaces`` choose the interfaces the default targets
+    come from, by name (``"eth0"``) or prefix ending in ``*`` (``"wg*"``); deny wins.
+    Loopback, point-to-point and container bridges (``docker*``, ``veth*``, ``br-*``) are
+    skipped unless ``allow_interfaces`` names them. Explicit ``broadcast`` targets are
+    used as given. See docs/networks.md.
     """
 
     port: int = 4040
     interval: float = 5.0
     broadcast: Optional[Sequence[str]] = None
+    allow_interfaces: Sequence[str] = ()
+    deny_interfaces: Sequence[str] = ()
 
-    def _tuple(self) -> tuple[int, float, list[str]]:
+    def _tuple(self) -> tuple[int, float, list[str], list[str], list[str]]:
         if not 0 <= int(self.port) <= 65535:
             raise ValueError("discovery port must be 0..65535")
-        return (int(self.port), _seconds("interval", self.interval), list(self.broadcast or []))
+        for name, v in (("allow_interfaces", self.allow_interfaces),
+                        ("deny_interfaces", self.deny_interfaces)):
+            if isinstance(v, str):
+                raise TypeError(f"{name} must be a list of interface names, not a string")
+        return (int(self.port), _seconds("interval", self.interval), list(self.broadcast or []),
+                list(self.allow_interfaces), list(self.deny_interfaces))
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ class NodeHandle:
     def start(
         data_dir: Union[str, PathLike[str]],
         listen: Optional[str],
-        discovery: Optional[tuple[int, float, list[str]]],
+        discovery: Optional[tuple[int, float, list[str], list[str], list[str]]],
         heartbeat: tuple[float, float],
         max_frame: int,
         handshake_timeout: float,
