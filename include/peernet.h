@@ -659,6 +659,39 @@ extern "C" {
 #endif // __cplusplus
 
 /**
+ * Attaches a manual address to a trusted peer: `addr` is "192.168.1.20:7100",
+ * "[2001:db8::1]:7100" or "laptop.example:7100" (a host name is resolved at every dial
+ * round). Persisted in the trust file and dialed before the peer's other addresses; a
+ * hint only (the handshake still authenticates the key). At most 4 per peer; attaching
+ * one already there succeeds. A disconnected peer is dialed now.
+ * Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL, not host:port, 4 already),
+ * `PEERNET_ERR_UNTRUSTED_PEER` (trust the key first), `PEERNET_ERR_IO` (the trust
+ * file), `PEERNET_ERR_CLOSED`. Thread-safe.
+ *
+ * # Safety
+ * `node` is NULL or live; `key` is NULL or readable; `addr` is NULL or a NUL-terminated
+ * string.
+ */
+enum peernet_status peernet_trust_add_address(struct peernet_node *node,
+                                              const struct peernet_key *key,
+                                              const char *addr);
+
+/**
+ * Detaches a manual address (compared in canonical form: "Host.Example:1" matches
+ * "host.example:1"); `*was_attached` says whether it was there.
+ * Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL, not host:port), `PEERNET_ERR_IO`,
+ * `PEERNET_ERR_CLOSED`. Thread-safe.
+ *
+ * # Safety
+ * `node` is NULL or live; `key` is NULL or readable; `addr` is NULL or a NUL-terminated
+ * string; `was_attached` is NULL or writable.
+ */
+enum peernet_status peernet_trust_remove_address(struct peernet_node *node,
+                                                 const struct peernet_key *key,
+                                                 const char *addr,
+                                                 bool *was_attached);
+
+/**
  * The library version, e.g. "0.1.0" (same as `PEERNET_VERSION`). Static string: never
  * free it. Thread-safe; does not touch the last error.
  */

@@ -9,7 +9,8 @@
 //!
 //! Prints `key HEX` and `listening ADDR`, then one line per event:
 //! `event KIND KEY|- ADDR|- DETAIL`. Exposes `echo`. Reads commands on stdin:
-//! `trust HEX`, `call HEX BODY` (prints `call-ok HEX BODY` or `call-err HEX ERROR`),
+//! `trust HEX`, `addr HEX HOST:PORT` / `unaddr HEX HOST:PORT` (a manual address on
+//! the trust entry; prints `addr-ok ADDR` / `unaddr-ok BOOL` or `error ...`), `call HEX BODY` (prints `call-ok HEX BODY` or `call-err HEX ERROR`),
 //! `callall BODY` (calls every trusted peer), `peers` (`peer HEX STATE ADDR` lines, then
 //! `peers-end`), `quit`.
 #![allow(clippy::print_stdout)]
@@ -128,6 +129,17 @@ async fn command(node: &Arc<Node>, line: &str) -> bool {
         (Some("trust"), Some(k), _) => match Key::from_hex(k) {
             Ok(k) => match node.trust(&k, None) {
                 Ok(()) => out(format!("trusted {}", k.to_hex())),
+                Err(e) => out(format!("error {e}")),
+            },
+            Err(e) => out(format!("error {e}")),
+        },
+        (Some(cmd @ ("addr" | "unaddr")), Some(k), Some(a)) => match Key::from_hex(k) {
+            Ok(k) if cmd == "addr" => match node.add_address(&k, a) {
+                Ok(stored) => out(format!("addr-ok {stored}")),
+                Err(e) => out(format!("error {e}")),
+            },
+            Ok(k) => match node.remove_address(&k, a) {
+                Ok(was) => out(format!("unaddr-ok {was}")),
                 Err(e) => out(format!("error {e}")),
             },
             Err(e) => out(format!("error {e}")),

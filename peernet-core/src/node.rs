@@ -28,6 +28,7 @@ use crate::peers::{PeerInfo, PeerTable};
 use crate::rpc::RpcDispatcher;
 use crate::trust::TrustStore;
 
+mod addresses;
 mod testing;
 
 /// Events buffered per subscriber; a subscriber that falls further behind loses the

@@ -14,7 +14,7 @@
 //! | [`rpc`] | 6 | the `peernet.rpc` body |
 //! | [`keyfile`], [`key`] | 7 | identity keyfile, public keys |
 //! | [`announce`] | 8 | the UDP discovery announcement |
-//! | [`trustfile`], [`backoff`] | — | trust store file format, reconnect delays |
+//! | [`trustfile`], [`peer_addr`], [`backoff`] | — | trust store file format, manual peer addresses, reconnect delays |
 
 #![forbid(unsafe_code)]
 
@@ -33,6 +33,7 @@ pub mod heartbeat;
 pub mod hello;
 pub mod key;
 pub mod keyfile;
+pub mod peer_addr;
 pub mod rpc;
 pub mod trustfile;
 

@@ -250,12 +250,38 @@ impl NodeHandle {
         check(py, r)
     }
 
-    /// The trust store: list of (key, label, added_at, rpc).
+    /// Attaches a manual address (`host:port`) to a trusted key; returns it canonical.
+    fn add_address(&self, py: Python<'_>, key: &[u8], addr: &str) -> PyResult<String> {
+        let k = key_arg(key)?;
+        let n = self.node(py)?;
+        let r = sync(py, || n.add_address(&k, addr))?;
+        check(py, r)
+    }
+
+    /// Detaches a manual address; returns whether it was attached.
+    fn remove_address(&self, py: Python<'_>, key: &[u8], addr: &str) -> PyResult<bool> {
+        let k = key_arg(key)?;
+        let n = self.node(py)?;
+        let r = sync(py, || n.remove_address(&k, addr))?;
+        check(py, r)
+    }
+
+    /// The trust store: list of (key, label, added_at, rpc, remembered addresses,
+    /// manual addresses).
     #[allow(clippy::type_complexity)]
     fn trusted<'py>(
         &self,
         py: Python<'py>,
-    ) -> PyResult<Vec<(Bound<'py, PyBytes>, String, u64, bool)>> {
+    ) -> PyResult<
+        Vec<(
+            Bound<'py, PyBytes>,
+            String,
+            u64,
+            bool,
+            Vec<String>,
+            Vec<String>,
+        )>,
+    > {
         let n = self.node(py)?;
         Ok(n.trusted()
             .into_iter()
@@ -265,6 +291,8 @@ impl NodeHandle {
                     e.label,
                     e.added_at,
                     e.rpc,
+                    e.addresses.iter().map(|a| a.to_string()).collect(),
+                    e.manual,
                 )
             })
             .collect())

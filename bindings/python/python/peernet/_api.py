@@ -155,6 +155,11 @@ class TrustEntry:
     label: str
     added_at: int
     rpc: bool
+    addresses: tuple[str, ...] = ()
+    """Addresses a handshake with the peer completed over, newest first (dialed after a
+    restart)."""
+    manual_addresses: tuple[str, ...] = ()
+    """``host:port`` attached with :meth:`Node.add_address` (dialed first)."""
 
 
 @dataclass(frozen=True)
@@ -510,7 +515,23 @@ class Node(AsyncNodeMixin):
 
     def trusted(self) -> list[TrustEntry]:
         """The trust store's entries."""
-        return [TrustEntry(Key(k), label, added, rpc) for k, label, added, rpc in self._h.trusted()]
+        return [
+            TrustEntry(Key(k), label, added, rpc, tuple(addrs), tuple(manual))
+            for k, label, added, rpc, addrs, manual in self._h.trusted()
+        ]
+
+    def add_address(self, key: KeyLike, address: str) -> str:
+        """Attaches a manual address to the trusted ``key``: ``"192.168.1.20:7100"``,
+        ``"[2001:db8::1]:7100"`` or ``"laptop.example:7100"`` (a host name is resolved at
+        every dial round). Persisted in the trust file, dialed before the peer's other
+        addresses; a hint only, the handshake still authenticates the key. At most 4 per
+        peer. Returns the canonical form stored. Raises ``UntrustedPeer`` (trust it
+        first) or ``ValueError`` (not host:port, or 4 already)."""
+        return self._h.add_address(_key(key), str(address))
+
+    def remove_address(self, key: KeyLike, address: str) -> bool:
+        """Detaches a manual address; returns whether it was attached."""
+        return self._h.remove_address(_key(key), str(address))
 
     def grant_rpc(self, key: KeyLike, allowed: bool = True) -> None:
         """Grants (or with ``allowed=False`` withdraws) RPC rights to a trusted peer.

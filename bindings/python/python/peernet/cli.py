@@ -75,14 +75,17 @@ def cmd_id(args: argparse.Namespace) -> int:
 
 
 def cmd_trust(args: argparse.Namespace) -> int:
-    with Node(args.dir, listen=None) as n:
+    # auto_connect off: an offline command attaching an address must not dial it.
+    with Node(args.dir, listen=None, auto_connect=False) as n:
         if args.trust_cmd == "add":
             key = Key.from_hex(args.key)
             n.trust(key, label=args.label)
             if args.rpc:
                 n.grant_rpc(key)
+            stored = [n.add_address(key, a) for a in args.addr or []]
             _out(f"trusted key {key.hex()} (fingerprint {key.fingerprint})"
-                 + (" with RPC" if args.rpc else ""))
+                 + (" with RPC" if args.rpc else "")
+                 + (f", addresses {', '.join(stored)}" if stored else ""))
         elif args.trust_cmd == "remove":
             key = Key.from_hex(args.key)
             if not n.untrust(key):
@@ -97,7 +100,9 @@ def cmd_trust(args: argparse.Namespace) -> int:
                 added = time.strftime("%Y-%m-%d %H:%M", time.localtime(e.added_at))
                 rpc = " rpc" if e.rpc else ""
                 _out(f"key {e.key.hex()}  fingerprint {e.key.fingerprint}  added {added}{rpc}"
-                     + (f"  label {e.label}" if e.label else ""))
+                     + (f"  label {e.label}" if e.label else "")
+                     + (f"  addr {','.join(e.manual_addresses)}" if e.manual_addresses else "")
+                     + (f"  remembered {','.join(e.addresses)}" if e.addresses else ""))
     return 0
 
 
@@ -241,6 +246,10 @@ def build_parser() -> argparse.ArgumentParser:
     ta.add_argument("--label", default=None, help="a name for the key, shown in lists (default: none)")
     ta.add_argument("--rpc", action="store_true", help="also grant RPC rights (remote code execution: "
                     "the peer may call functions of the node's rpc_modules)")
+    ta.add_argument("--addr", action="append", metavar="HOST:PORT",
+                    help="where the peer listens, dialed first: 192.168.1.20:7100, [2001:db8::1]:7100 "
+                    "or laptop.example:7100 (a name is resolved at every dial; repeatable, at most 4; "
+                    "for routed links and VPNs where discovery does not reach; default: none)")
     tr = trust_action("remove", "untrust a key")
     tr.add_argument("key", help="the key to remove: 64 hex digits")
     trust_action("list", "list the trusted keys")
