@@ -190,6 +190,15 @@ pub(crate) fn start_udp_discovery(
             // that is up (`discovery::ifaces`).
             filter.targets(disc_port)
         }),
+        unicast: {
+            let weak = Arc::downgrade(shared);
+            let cursor = std::sync::atomic::AtomicUsize::new(0);
+            Box::new(move || {
+                weak.upgrade()
+                    .map(|s| s.unicast_targets(disc_port, &cursor))
+                    .unwrap_or_default()
+            })
+        },
         local_ips: Box::new(|| {
             crate::sys::local_addrs()
                 .unwrap_or_default()

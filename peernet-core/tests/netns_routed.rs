@@ -149,3 +149,49 @@ fn manual_address_then_remembered_addresses_across_a_router() {
     lab.p(B).call_until_ok(&ka);
     println!("netns routed: both restarted, reconnected from the remembered address");
 }
+
+#[test]
+fn unicast_reannounce_finds_a_peer_restarted_on_new_ports_across_a_router() {
+    let Some((mut lab, na, nb)) = lab_or_skip("ru") else {
+        return;
+    };
+    let disc = ["--discovery-port", "4040", "--discovery-interval-ms", "300"];
+    start(&mut lab, B, &nb, "0.0.0.0:7100", &disc);
+    start(&mut lab, A, &na, "0.0.0.0:7100", &disc);
+    let (ka, kb) = (lab.p(A).key.clone(), lab.p(B).key.clone());
+    lab.p(B).send(&format!("trust {ka}"));
+    lab.p(B)
+        .wait_after(0, "trusted", |l| l.starts_with("trusted "));
+    lab.p(A).send(&format!("trust {kb}"));
+    lab.p(A)
+        .wait_after(0, "trusted", |l| l.starts_with("trusted "));
+    // Broadcast does not cross the router: A reaches B through a manual address, and
+    // remembers the confirmed one; B (which accepted) remembers nothing of A.
+    lab.p(A).send(&format!("addr {kb} 10.2.0.2:7100"));
+    connected(&mut lab, A, 0, &kb, "connected through the manual address");
+    lab.p(A).call_until_ok(&kb);
+    let m = lab.p(A).mark();
+    lab.p(A).send(&format!("unaddr {kb} 10.2.0.2:7100"));
+    lab.p(A)
+        .wait_after(m, "unaddr-ok", |l| l == "unaddr-ok true");
+    lab.kill(A);
+    lab.kill(B);
+
+    // Both restart on new ports: every address either remembers is stale. A's
+    // announcement, sent by unicast to B's remembered IP, tells B where A is now.
+    start(&mut lab, B, &nb, "0.0.0.0:0", &disc);
+    start(&mut lab, A, &na, "0.0.0.0:0", &disc);
+    let a_listen = lab.p(A).listen.clone();
+    let a_port = a_listen.rsplit(':').next().unwrap().to_string();
+    assert_ne!(a_port, "7100");
+    lab.p(B).wait_after(0, "A's unicast announcement", |l| {
+        l.starts_with(&format!("event discovered {ka} 10.1.0.2:{a_port}"))
+    });
+    connected(&mut lab, B, 0, &ka, "B dialing A at its new port");
+    connected(&mut lab, A, 0, &kb, "B's connection");
+    lab.p(B).call_until_ok(&ka);
+    lab.p(A).call_until_ok(&kb);
+    println!(
+        "netns routed: both restarted on new ports; B heard A's unicast re-announce and dialed {a_listen}"
+    );
+}

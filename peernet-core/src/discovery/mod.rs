@@ -16,6 +16,7 @@ pub(crate) mod manual;
 pub(crate) mod service;
 pub(crate) mod transport;
 pub(crate) mod udp;
+pub(crate) mod unicast;
 
 #[cfg(test)]
 mod tests;
