@@ -773,7 +773,7 @@ enum peernet_status peernet_selftest_panic(void);
  * literally: no `~` or `$VAR` expansion (a "~/x" is a directory named "~" under the
  * current directory); expand it first, e.g. with `getenv("HOME")`. A relative path is
  * relative to the current directory. Listens on
- * "0.0.0.0:0" by default. Returns NULL (with the last error set) when `data_dir` is
+ * "[::]:0" by default (dual stack: IPv4 and IPv6; "0.0.0.0" where the host has no IPv6). Returns NULL (with the last error set) when `data_dir` is
  * NULL, empty or not UTF-8. The caller owns the result: free it with
  * `peernet_config_free`. Thread-safe.
  *
@@ -791,8 +791,8 @@ struct peernet_config *peernet_config_new(const char *data_dir);
 void peernet_config_free(struct peernet_config *config);
 
 /**
- * Sets the TCP listen address, e.g. "0.0.0.0:0" (any free port), "127.0.0.1:7100",
- * "[::1]:7100"; "none" accepts no connections (outgoing only).
+ * Sets the TCP listen address, e.g. "[::]:0" (dual stack, any free port), "0.0.0.0:0"
+ * (IPv4 only), "127.0.0.1:7100", "[::1]:7100"; "none" accepts no connections (outgoing only).
  * Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL, not an address).
  *
  * # Safety
@@ -805,8 +805,10 @@ enum peernet_status peernet_config_set_listen(struct peernet_config *config, con
  * Turns on UDP LAN discovery: announce this node every `interval_ms` (0 = the default
  * 5000) to `port` (0 = the default 4040) at `broadcast_addrs`, a comma-separated list of
  * "ip" or "ip:port" (NULL or "" = the default: the directed broadcast address of each
- * IPv4 interface that is up; tests use "127.255.255.255"). Discovered trusted peers
- * are connected automatically.
+ * chosen IPv4 interface that is up, and the IPv6 link-local group ff02::504e:4554 on
+ * each chosen IPv6 interface, see `peernet_config_set_discovery_interfaces`; tests use
+ * "127.255.255.255"; an IPv6 entry such as "[::1]:4040" goes over an IPv6 socket).
+ * Discovered trusted peers are connected automatically.
  * Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL config, bad address).
  *
  * # Safety

@@ -15,10 +15,13 @@ pub struct UdpDiscoveryConfig {
     pub port: u16,
     /// Time between announcements (default 5 s); a peer silent for 3 intervals is lost.
     pub interval: Duration,
-    /// Where announcements go. Empty = the directed broadcast address of every IPv4
-    /// interface that is up, re-read at every announcement (not 255.255.255.255: see
-    /// docs/architecture.md). Tests use `127.255.255.255`. Explicit targets are used as
-    /// given: the interface lists below apply to the default targets only.
+    /// Where announcements go. Empty = the directed broadcast address of every chosen
+    /// IPv4 interface that is up (not 255.255.255.255: see docs/architecture.md) and
+    /// the IPv6 link-local multicast group `ff02::504e:4554` on every chosen IPv6
+    /// interface, re-read at every announcement. Explicit targets are used as given,
+    /// each family over its own socket, and no multicast group is joined (tests use
+    /// `127.255.255.255` or `[::1]:PORT`): the interface lists below apply to the
+    /// default targets only.
     pub broadcast: Vec<SocketAddr>,
     /// Interfaces announcements may leave through, by name (`eth0`) or prefix ending in
     /// `*` (`wl*`); empty (default) = every eligible one. Naming a loopback,
@@ -54,6 +57,8 @@ pub struct NodeConfig {
     /// Directory holding `identity.key` and `trusted_peers` (created 0700 if absent).
     pub data_dir: PathBuf,
     /// TCP listen address; port 0 picks a free port. `None` = accept no connections.
+    /// Default `[::]:0`: dual stack (IPv4 and IPv6 peers) where the OS has IPv6, else
+    /// `0.0.0.0` on the same port (logged).
     pub listen: Option<SocketAddr>,
     /// Largest transport frame body accepted (default 1 MiB, at least 64 KiB).
     pub max_frame_len: u32,
@@ -97,11 +102,11 @@ pub struct NodeConfig {
 }
 
 impl NodeConfig {
-    /// Defaults of the spec, listening on `0.0.0.0:0`.
+    /// Defaults of the spec, listening on `[::]:0` (dual stack; see `listen`).
     pub fn new(data_dir: impl Into<PathBuf>) -> NodeConfig {
         NodeConfig {
             data_dir: data_dir.into(),
-            listen: Some(SocketAddr::from(([0, 0, 0, 0], 0))),
+            listen: Some(SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 0))),
             max_frame_len: DEFAULT_MAX_FRAME_LEN,
             handshake_timeout: Duration::from_secs(5),
             max_handshakes: 64,

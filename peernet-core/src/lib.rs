@@ -18,6 +18,7 @@ mod events;
 mod fsutil;
 mod handlers;
 mod identity;
+mod listen;
 mod metrics;
 mod metrics_node;
 mod metrics_peer;

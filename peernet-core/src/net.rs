@@ -1,5 +1,5 @@
-//! The node's sockets: dialing (connect + handshake + registration), the accept loop,
-//! and the UDP discovery socket.
+//! The node's sockets: dialing (connect + handshake + registration) and the accept
+//! loop (UDP discovery: `discovery::start`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,10 +9,8 @@ use peernet_proto::Key;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 
-use crate::config::UdpDiscoveryConfig;
 use crate::conn::handshake::{self, Established};
 use crate::conn::{lock, spawn_connection, Conn};
-use crate::discovery;
 use crate::error::{CloseReason, Error, Result};
 use crate::metrics::HandshakeResult;
 use crate::node::Shared;
@@ -166,63 +164,7 @@ pub(crate) async fn dial_until(
     }
 }
 
-/// Binds the discovery socket and starts the UDP discovery service.
-pub(crate) fn start_udp_discovery(
-    shared: &Arc<Shared>,
-    d: &UdpDiscoveryConfig,
-    port: u16,
-) -> Result<()> {
-    let socket = discovery::transport::bind(d.port)
-        .map_err(|e| Error::io(format!("binding UDP discovery port {}", d.port), e))?;
-    let fixed = d.broadcast.clone();
-    let disc_port = d.port;
-    let filter = discovery::ifaces::InterfaceFilter {
-        allow: d.allow_interfaces.clone(),
-        deny: d.deny_interfaces.clone(),
-    };
-    let weak = Arc::downgrade(shared);
-    let env = discovery::service::Env {
-        targets: Box::new(move || {
-            if !fixed.is_empty() {
-                return fixed.clone();
-            }
-            // Default: the directed broadcast address of every chosen IPv4 interface
-            // that is up (`discovery::ifaces`).
-            filter.targets(disc_port)
-        }),
-        unicast: {
-            let weak = Arc::downgrade(shared);
-            let cursor = std::sync::atomic::AtomicUsize::new(0);
-            Box::new(move || {
-                weak.upgrade()
-                    .map(|s| s.unicast_targets(disc_port, &cursor))
-                    .unwrap_or_default()
-            })
-        },
-        local_ips: Box::new(|| {
-            crate::sys::local_addrs()
-                .unwrap_or_default()
-                .into_iter()
-                .collect()
-        }),
-        sink: Box::new(move |ev| {
-            if let Some(s) = weak.upgrade() {
-                s.apply_discovery(ev);
-            }
-        }),
-        counters: Arc::clone(&shared.counters),
-    };
-    let service = discovery::service::spawn(
-        socket,
-        shared.identity.public(),
-        port,
-        d.interval,
-        env,
-        shared.shutdown_rx(),
-    );
-    lock(&shared.discovery).push(Box::new(service));
-    Ok(())
-}
+pub(crate) use crate::discovery::start::start_udp_discovery;
 
 /// `stop` is created before the task is spawned, so a task not yet polled still counts
 /// as running for `Node::shutdown`.
@@ -237,7 +179,8 @@ pub(crate) async fn accept_loop(
             a = listener.accept() => a,
         };
         let (stream, remote) = match accepted {
-            Ok(a) => a,
+            // A dual-stack listener sees IPv4 peers as ::ffff:a.b.c.d: one form per peer.
+            Ok((s, r)) => (s, SocketAddr::new(r.ip().to_canonical(), r.port())),
             Err(e) => {
                 // Out of descriptors and the like: back off instead of spinning.
                 tracing::warn!(error = %e, "accept failed");

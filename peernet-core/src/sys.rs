@@ -1,6 +1,7 @@
-//! The one module of peernet-core that calls the C library directly: `getifaddrs`, for
-//! the network monitor (this host's addresses) and UDP discovery (the directed
-//! broadcast address of every IPv4 interface that is up); `flock`, `geteuid` and
+//! The one module of peernet-core that calls the C library directly: `getifaddrs` and
+//! `if_nametoindex`, for the network monitor (this host's addresses) and UDP discovery
+//! (the directed broadcast address of every IPv4 interface that is up, the interface
+//! indexes of IPv6 multicast); `flock`, `geteuid` and
 //! `getrandom` for the data directory (its lock, ownership checks, temp file names).
 //! Every `unsafe` block says why it is sound. (`unsafe_code` is allowed for this module
 //! alone, in `lib.rs`.)
@@ -25,6 +26,11 @@ pub(crate) struct IfAddr {
     pub loopback: bool,
     /// The interface is point-to-point (a tunnel: no broadcast domain).
     pub point_to_point: bool,
+    /// The interface supports multicast.
+    pub multicast: bool,
+    /// The interface index (0 if unknown): the scope id of its IPv6 link-local
+    /// addresses and the interface of a multicast membership.
+    pub index: u32,
 }
 
 /// Reads a `sockaddr` as an IP address (IPv4 and IPv6 only).
@@ -77,6 +83,7 @@ pub(crate) fn interfaces() -> io::Result<Vec<IfAddr>> {
         let up = flags & (libc::IFF_UP as libc::c_uint) != 0;
         let loopback = flags & (libc::IFF_LOOPBACK as libc::c_uint) != 0;
         let point_to_point = flags & (libc::IFF_POINTOPOINT as libc::c_uint) != 0;
+        let multicast = flags & (libc::IFF_MULTICAST as libc::c_uint) != 0;
         let broadcast = if flags & (libc::IFF_BROADCAST as libc::c_uint) != 0 {
             #[cfg(any(target_os = "linux", target_os = "android"))]
             let b = ifa.ifa_ifu;
@@ -89,6 +96,12 @@ pub(crate) fn interfaces() -> io::Result<Vec<IfAddr>> {
             }
         } else {
             None
+        };
+        let index = if ifa.ifa_name.is_null() {
+            0
+        } else {
+            // SAFETY: ifa_name is a NUL-terminated string owned by the list.
+            unsafe { libc::if_nametoindex(ifa.ifa_name) }
         };
         let name = if ifa.ifa_name.is_null() {
             String::new()
@@ -105,6 +118,8 @@ pub(crate) fn interfaces() -> io::Result<Vec<IfAddr>> {
             up,
             loopback,
             point_to_point,
+            multicast,
+            index,
         });
     }
     // SAFETY: `head` came from a successful getifaddrs and is freed exactly once; no

@@ -97,7 +97,7 @@ def test_help_describes_every_option_and_its_default() -> None:
     assert checked > 30
     r = run("serve", "--help")
     out = " ".join(r.stdout.split())
-    assert "(default: 0.0.0.0:7100)" in out and "exit status" in out
+    assert "(default: [::]:7100)" in out and "exit status" in out
 
 
 def test_chat_on_loopback_listens_on_loopback() -> None:
@@ -105,8 +105,8 @@ def test_chat_on_loopback_listens_on_loopback() -> None:
 
     assert default_listen(["127.255.255.255"]) == "127.0.0.1:0"
     assert default_listen(["127.255.255.255:4041", "::1"]) == "127.0.0.1:0"
-    assert default_listen(["192.168.1.255"]) == "0.0.0.0:0"
-    assert default_listen(None) == "0.0.0.0:0"
+    assert default_listen(["192.168.1.255"]) == "[::]:0"
+    assert default_listen(None) == "[::]:0"
 
 
 def test_chat_broadcast_on_loopback_prints_a_loopback_listener(tmp_path: Path, procs: list[Proc]) -> None:

@@ -13,11 +13,14 @@
 //! 4. A point-to-point, loopback or container-bridge interface ([`DEFAULT_SKIPPED`]) is
 //!    used only when an `allow` pattern names it.
 //!
+//! IPv6 announcements go to our multicast group [`IPV6_GROUP`] on every interface that
+//! passes rules 2-4, is up, supports multicast and has an IPv6 address.
+//!
 //! A pattern is an interface name (`eth0`) or a prefix ending in `*` (`wg*`). Explicit
 //! broadcast targets (`UdpDiscoveryConfig::broadcast`) bypass these rules: they are
 //! used as given (tests use `127.255.255.255`).
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 
 use crate::error::{Error, Result};
 use crate::sys::IfAddr;
@@ -25,6 +28,11 @@ use crate::sys::IfAddr;
 /// Interfaces skipped unless an allow pattern names them: container bridges and their
 /// virtual ends (docker, podman/libvirt bridges, veth pairs).
 pub(crate) const DEFAULT_SKIPPED: [&str; 3] = ["docker*", "veth*", "br-*"];
+
+/// The IPv6 multicast group of PeerNet discovery: link-local scope (`ff02::/16`, never
+/// routed), group id `0x504e4554` ("PNET"), outside the ranges IANA assigned in
+/// `ff02::` (all-nodes `::1`, routers `::2`, mDNS `::fb`, solicited-node `::1:ff00:0/104`).
+pub const IPV6_GROUP: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0x504e, 0x4554);
 
 /// Most patterns in one list.
 pub(crate) const MAX_PATTERNS: usize = 32;
@@ -103,6 +111,36 @@ impl InterfaceFilter {
         v
     }
 
+    /// Indexes of the interfaces IPv6 announcements go out on (see the module docs),
+    /// sorted, without duplicates.
+    pub(crate) fn multicast_indexes(&self, ifaces: &[IfAddr]) -> Vec<u32> {
+        let mut v: Vec<u32> = ifaces
+            .iter()
+            .filter(|i| matches!(i.addr, IpAddr::V6(_)) && i.multicast && i.index != 0)
+            .filter(|i| self.admits(i))
+            .map(|i| i.index)
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    /// The IPv6 targets now: [`IPV6_GROUP`] on `port`, scoped to each chosen
+    /// interface (an empty list when the interfaces cannot be read: logged).
+    pub(crate) fn multicast_targets(&self, port: u16) -> Vec<SocketAddr> {
+        match crate::sys::interfaces() {
+            Ok(ifaces) => self
+                .multicast_indexes(&ifaces)
+                .into_iter()
+                .map(|idx| SocketAddr::V6(SocketAddrV6::new(IPV6_GROUP, port, 0, idx)))
+                .collect(),
+            Err(e) => {
+                tracing::debug!(error = %e, "interfaces not readable; no multicast this round");
+                Vec::new()
+            }
+        }
+    }
+
     /// [`InterfaceFilter::broadcast_addrs`] of the host's interfaces now, as targets on
     /// `port` (none when the interfaces cannot be read: logged).
     pub(crate) fn targets(&self, port: u16) -> Vec<SocketAddr> {
@@ -132,6 +170,8 @@ mod tests {
             up: true,
             loopback: name == "lo",
             point_to_point: name.starts_with("tun"),
+            multicast: name != "lo",
+            index: name.len() as u32,
         }
     }
 
@@ -202,6 +242,21 @@ mod tests {
             i.up = false;
         }
         assert!(InterfaceFilter::default().broadcast_addrs(&h).is_empty());
+    }
+
+    #[test]
+    fn ipv6_multicast_goes_to_chosen_multicast_interfaces() {
+        let f = InterfaceFilter::default();
+        // eth0 has an IPv6 address (index 4 in the fake); lo has no multicast, docker0
+        // and the others have no IPv6 address.
+        assert_eq!(f.multicast_indexes(&host()), vec![4]);
+        let deny = InterfaceFilter {
+            allow: vec![],
+            deny: vec!["eth*".into()],
+        };
+        assert!(deny.multicast_indexes(&host()).is_empty());
+        assert!(IPV6_GROUP.is_multicast());
+        assert_eq!(IPV6_GROUP.segments()[0], 0xff02, "link-local scope");
     }
 
     #[test]

@@ -14,6 +14,7 @@
 pub(crate) mod ifaces;
 pub(crate) mod manual;
 pub(crate) mod service;
+pub(crate) mod start;
 pub(crate) mod transport;
 pub(crate) mod udp;
 pub(crate) mod unicast;

@@ -199,7 +199,17 @@ impl UdpState {
         if !self.bucket.take(now) {
             return Incoming::Dropped(DiscoveryDrop::RateLimited);
         }
-        let addr = SocketAddr::new(src.ip(), a.tcp_port);
+        // An IPv6 link-local source keeps its scope id (the interface it came in on):
+        // without it the address cannot be dialed.
+        let addr = match src {
+            SocketAddr::V6(s) => SocketAddr::V6(std::net::SocketAddrV6::new(
+                *s.ip(),
+                a.tcp_port,
+                0,
+                s.scope_id(),
+            )),
+            SocketAddr::V4(_) => SocketAddr::new(src.ip(), a.tcp_port),
+        };
         if a.key == self.own {
             let ours = src.ip().is_loopback() || self.local_ips.contains(&src.ip());
             if ours && a.tcp_port == self.own_port {

@@ -21,9 +21,15 @@ use crate::conn::lock;
 use crate::node::Shared;
 
 impl Shared {
-    /// The unicast targets of this round on discovery port `port` (IPv4 only: the
-    /// discovery socket is IPv4), starting at `*cursor` among the candidates.
-    pub(crate) fn unicast_targets(&self, port: u16, cursor: &AtomicUsize) -> Vec<SocketAddr> {
+    /// The unicast targets of this round on discovery port `port`, of one family (each
+    /// family has its own socket; IPv6 link-local addresses are left out, the trust
+    /// file keeps no scope id), starting at `*cursor` among the candidates.
+    pub(crate) fn unicast_targets(
+        &self,
+        port: u16,
+        v6: bool,
+        cursor: &AtomicUsize,
+    ) -> Vec<SocketAddr> {
         // Trust first, released before the peer table is locked (lock order).
         let candidates: Vec<(Key, Vec<IpAddr>)> = lock(&self.trust)
             .list()
@@ -48,7 +54,11 @@ impl Shared {
                     continue;
                 }
                 for ip in list {
-                    if ip.is_ipv4() && !ip.is_unspecified() && !ips.contains(ip) {
+                    let family = match ip {
+                        IpAddr::V4(_) => !v6,
+                        IpAddr::V6(a) => v6 && (a.segments()[0] & 0xffc0) != 0xfe80,
+                    };
+                    if family && !ip.is_unspecified() && !ips.contains(ip) {
                         ips.push(*ip);
                     }
                 }

@@ -119,8 +119,10 @@ def _seconds(name: str, s: float) -> float:
 class UdpDiscovery:
     """UDP LAN discovery settings.
 
-    ``broadcast=None`` sends to the directed broadcast address of every IPv4 interface
-    that is up; tests and the demo pass ``broadcast=["127.255.255.255"]``. Entries may be
+    ``broadcast=None`` sends to the directed broadcast address of every chosen IPv4
+    interface that is up, and to the IPv6 link-local multicast group ``ff02::504e:4554``
+    on every chosen IPv6 interface; tests and the demo pass
+    ``broadcast=["127.255.255.255"]`` (explicit targets: no multicast group is joined). Entries may be
     ``"ip"`` (the discovery port is used) or ``"ip:port"``.
 
     ``allow_interfaces`` / ``deny_interfaces`` choose the interfaces the default targets
@@ -415,7 +417,7 @@ class Node(AsyncNodeMixin):
         self,
         data_dir: Union[str, os.PathLike[str]],
         *,
-        listen: Optional[str] = "0.0.0.0:0",
+        listen: Optional[str] = "[::]:0",
         discovery: Optional[UdpDiscovery] = None,
         heartbeat: tuple[float, float] = (15.0, 45.0),
         max_frame: int = 1 << 20,

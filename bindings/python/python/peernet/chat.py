@@ -93,7 +93,7 @@ def default_listen(broadcast: Optional[list[str]]) -> str:
 
     if broadcast and all(loopback(b) for b in broadcast):
         return "127.0.0.1:0"
-    return "0.0.0.0:0"
+    return "[::]:0"
 
 
 def _show(body: bytes) -> str:

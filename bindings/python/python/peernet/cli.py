@@ -266,8 +266,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "broadcast address of every IPv4 interface)")
 
     s = command("serve", "serve the echo and ping handlers until Ctrl-C or SIGTERM")
-    s.add_argument("--listen", default="0.0.0.0:7100", metavar="IP:PORT",
-                   help="TCP address to accept connections on")
+    s.add_argument("--listen", default="[::]:7100", metavar="IP:PORT",
+                   help="TCP address to accept connections on ([::] is dual stack: IPv4 and IPv6; "
+                   "0.0.0.0 where the host has no IPv6)")
     s.add_argument("--trust", action="append", metavar="KEY",
                    help="trust this key (64 hex digits) first (repeatable; default: none)")
     s.add_argument("--duration", type=float, default=None, metavar="SECONDS",
