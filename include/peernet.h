@@ -838,6 +838,22 @@ enum peernet_status peernet_config_set_discovery_interfaces(struct peernet_confi
                                                             const char *deny);
 
 /**
+ * Turns mDNS / DNS-SD discovery on or off (default off): advertise `_peernet._tcp` with
+ * this node's key in a TXT record and browse for the others (UDP 5353; a record is a
+ * hint only, like an announcement). `allow` and `deny` choose interfaces as in
+ * `peernet_config_set_discovery_interfaces` (comma-separated; NULL or "" = none).
+ * Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL config, bad pattern).
+ *
+ * # Safety
+ * `config` is NULL or live and used by no other thread; `allow` and `deny` are NULL or
+ * NUL-terminated strings.
+ */
+enum peernet_status peernet_config_set_mdns(struct peernet_config *config,
+                                            bool enabled,
+                                            const char *allow,
+                                            const char *deny);
+
+/**
  * Sets the heartbeat: a ping every `interval_ms`; a connection whose ping is unanswered
  * for `timeout_ms` is closed. Defaults 15000 / 45000.
  * Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL config, 0).

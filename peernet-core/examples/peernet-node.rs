@@ -4,7 +4,7 @@
 //! peernet-node --data DIR [--listen ADDR] [--discovery-port P] [--discovery-interval-ms N]
 //!              [--broadcast ADDR]... [--no-discovery] [--heartbeat-ms N]
 //!              [--heartbeat-timeout-ms N] [--netmon-ms N] [--trust HEX]...
-//!              [--allow-interface PAT]... [--deny-interface PAT]...
+//!              [--allow-interface PAT]... [--deny-interface PAT]... [--mdns]
 //! ```
 //!
 //! Prints `key HEX` and `listening ADDR`, then one line per event:
@@ -36,6 +36,7 @@ fn parse_args() -> Result<(NodeConfig, Vec<Key>), String> {
     let mut hb: Option<u64> = None;
     let mut hb_timeout: Option<u64> = None;
     let mut netmon = None;
+    let mut mdns = false;
     let mut trust = Vec::new();
     let ms = |v: Option<String>| -> Result<u64, String> {
         v.ok_or("missing value")?
@@ -53,6 +54,7 @@ fn parse_args() -> Result<(NodeConfig, Vec<Key>), String> {
                     .map_err(|e| format!("--listen: {e}"))?
             }
             "--no-discovery" => disc = None,
+            "--mdns" => mdns = true,
             "--discovery-port" => {
                 let p = ms(args.next())?;
                 if let Some(d) = disc.as_mut() {
@@ -97,6 +99,7 @@ fn parse_args() -> Result<(NodeConfig, Vec<Key>), String> {
     let mut c = NodeConfig::new(data.ok_or("--data is required")?);
     c.listen = Some(listen);
     c.udp_discovery = disc;
+    c.mdns = mdns.then(peernet_core::MdnsConfig::default);
     if let Some(ms) = hb {
         c.heartbeat_interval = Duration::from_millis(ms);
         c.heartbeat_timeout = Duration::from_millis(ms * 3);

@@ -47,6 +47,17 @@ impl Default for UdpDiscoveryConfig {
     }
 }
 
+/// mDNS / DNS-SD discovery settings: advertise `_peernet._tcp` with the key in a TXT
+/// record, browse for the others (see docs/networks.md). Records are hints only.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MdnsConfig {
+    /// Interfaces used, by name or prefix ending in `*` (as in
+    /// [`UdpDiscoveryConfig::allow_interfaces`]); empty (default) = every eligible one.
+    pub allow_interfaces: Vec<String>,
+    /// Interfaces never used (wins over `allow_interfaces`). Default empty.
+    pub deny_interfaces: Vec<String>,
+}
+
 /// Default of [`NodeConfig::max_connections_per_peer`]: the two of a duplicate (spec
 /// 5.1), a redial while the old connection is not yet known dead, and one dial.
 pub const DEFAULT_MAX_CONNECTIONS_PER_PEER: usize = 4;
@@ -92,6 +103,9 @@ pub struct NodeConfig {
     pub drain_timeout: Duration,
     /// UDP discovery; `None` (default) = off.
     pub udp_discovery: Option<UdpDiscoveryConfig>,
+    /// mDNS / DNS-SD discovery (`_peernet._tcp`, UDP 5353); `None` (default) = off.
+    /// The `peernet` CLI turns it on.
+    pub mdns: Option<MdnsConfig>,
     /// Poll interval of the network monitor; `None` (default) = off.
     pub network_monitor: Option<Duration>,
     /// Redial disconnected trusted peers with backoff (default true).
@@ -119,6 +133,7 @@ impl NodeConfig {
             send_timeout: Duration::from_secs(5),
             drain_timeout: Duration::from_secs(30),
             udp_discovery: None,
+            mdns: None,
             network_monitor: None,
             auto_connect: true,
             metrics: true,
@@ -164,6 +179,10 @@ impl NodeConfig {
             }
             crate::discovery::ifaces::validate("allow_interfaces", &d.allow_interfaces)?;
             crate::discovery::ifaces::validate("deny_interfaces", &d.deny_interfaces)?;
+        }
+        if let Some(m) = &self.mdns {
+            crate::discovery::ifaces::validate("mdns allow_interfaces", &m.allow_interfaces)?;
+            crate::discovery::ifaces::validate("mdns deny_interfaces", &m.deny_interfaces)?;
         }
         if self.network_monitor.is_some_and(|d| d.is_zero()) {
             return Err(Error::invalid("network monitor interval must be positive"));

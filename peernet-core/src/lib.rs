@@ -32,7 +32,7 @@ mod rpc;
 mod sys;
 mod trust;
 
-pub use config::{NodeConfig, UdpDiscoveryConfig, DEFAULT_MAX_CONNECTIONS_PER_PEER};
+pub use config::{MdnsConfig, NodeConfig, UdpDiscoveryConfig, DEFAULT_MAX_CONNECTIONS_PER_PEER};
 pub use datadir::LOCK_FILE;
 pub use error::{CloseReason, Error, Result};
 pub use events::{Event, EventKind};

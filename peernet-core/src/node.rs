@@ -213,6 +213,9 @@ impl Node {
         if let Some(d) = shared.config.udp_discovery.clone() {
             start_udp_discovery(&shared, &d, port)?;
         }
+        if let Some(m) = shared.config.mdns.clone() {
+            discovery::mdns::start(&shared, &m, port)?;
+        }
         if let Some(every) = shared.config.network_monitor {
             let weak = Arc::downgrade(&shared);
             crate::netmon::spawn(

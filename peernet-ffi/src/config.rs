@@ -4,7 +4,7 @@ use std::ffi::c_char;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use peernet_core::{Error, NodeConfig, UdpDiscoveryConfig};
+use peernet_core::{Error, MdnsConfig, NodeConfig, UdpDiscoveryConfig};
 
 use crate::guard::{cstr, ffi_guard, invalid, opt_cstr};
 use crate::handle::BoxHandle;
@@ -209,6 +209,44 @@ pub unsafe extern "C" fn peernet_config_set_discovery_interfaces(
                 d.deny_interfaces = deny;
             }
         })
+    })
+}
+
+/// Turns mDNS / DNS-SD discovery on or off (default off): advertise `_peernet._tcp` with
+/// this node's key in a TXT record and browse for the others (UDP 5353; a record is a
+/// hint only, like an announcement). `allow` and `deny` choose interfaces as in
+/// `peernet_config_set_discovery_interfaces` (comma-separated; NULL or "" = none).
+/// Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL config, bad pattern).
+///
+/// # Safety
+/// `config` is NULL or live and used by no other thread; `allow` and `deny` are NULL or
+/// NUL-terminated strings.
+#[no_mangle]
+pub unsafe extern "C" fn peernet_config_set_mdns(
+    config: *mut peernet_config,
+    enabled: bool,
+    allow: *const c_char,
+    deny: *const c_char,
+) -> peernet_status {
+    ffi_guard!({
+        // SAFETY: contract above.
+        let c = unsafe { peernet_config::borrow_mut(config) }?;
+        // SAFETY: contract above.
+        let allow = unsafe { opt_cstr(allow, "allow") }?.unwrap_or("");
+        // SAFETY: contract above.
+        let deny = unsafe { opt_cstr(deny, "deny") }?.unwrap_or("");
+        let list = |s: &str| -> Vec<String> {
+            s.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        };
+        let m = enabled.then(|| MdnsConfig {
+            allow_interfaces: list(allow),
+            deny_interfaces: list(deny),
+        });
+        c.update(|n| n.mdns = m)
     })
 }
 

@@ -131,7 +131,7 @@ impl NodeHandle {
     /// Starts a node (blocking, GIL released).
     #[staticmethod]
     #[pyo3(signature = (data_dir, listen, discovery, heartbeat, max_frame, handshake_timeout,
-                        handler_threads, network_monitor, auto_connect, rpc_threads))]
+                        handler_threads, network_monitor, auto_connect, rpc_threads, mdns=None))]
     #[allow(clippy::too_many_arguments)]
     fn start(
         py: Python<'_>,
@@ -145,6 +145,7 @@ impl NodeHandle {
         network_monitor: Option<f64>,
         auto_connect: bool,
         rpc_threads: usize,
+        mdns: Option<(Vec<String>, Vec<String>)>,
     ) -> PyResult<NodeHandle> {
         let mut cfg = NodeConfig::new(data_dir);
         cfg.listen = listen.map(|l| addr_arg(l, None)).transpose()?;
@@ -160,6 +161,10 @@ impl NodeHandle {
                 deny_interfaces: deny,
             });
         }
+        cfg.mdns = mdns.map(|(allow, deny)| peernet_core::MdnsConfig {
+            allow_interfaces: allow,
+            deny_interfaces: deny,
+        });
         cfg.heartbeat_interval = secs("heartbeat interval", heartbeat.0)?;
         cfg.heartbeat_timeout = secs("heartbeat timeout", heartbeat.1)?;
         cfg.max_frame_len = max_frame;

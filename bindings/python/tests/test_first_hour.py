@@ -100,6 +100,22 @@ def test_help_describes_every_option_and_its_default() -> None:
     assert "(default: [::]:7100)" in out and "exit status" in out
 
 
+def test_cli_mdns_is_on_only_with_default_discovery_targets() -> None:
+    """Issue 18: the CLI advertises over mDNS where its discovery uses the real
+    interfaces, never with explicit (loopback) targets unless asked."""
+    import argparse
+
+    from peernet import Mdns, UdpDiscovery
+    from peernet._cli_mdns import choose
+
+    ns = argparse.Namespace
+    assert choose(ns(mdns=None), UdpDiscovery()) == Mdns()
+    assert choose(ns(mdns=None), UdpDiscovery(broadcast=["127.255.255.255"])) is None
+    assert choose(ns(mdns=None), None) is None
+    assert choose(ns(mdns=False), UdpDiscovery()) is None
+    assert choose(ns(mdns=True), None) == Mdns()
+
+
 def test_chat_on_loopback_listens_on_loopback() -> None:
     from peernet.chat import default_listen
 
@@ -187,7 +203,7 @@ def test_call_says_why_it_cannot_connect(tmp_path: Path, procs: list[Proc]) -> N
     d = str(tmp_path / "client")
     other = "cd" * 32
     # not trusted by us
-    r = run("--dir", d, "call", other, "echo", "x", "--timeout", "0.5")
+    r = run("--dir", d, "call", other, "echo", "x", "--timeout", "0.5", "--no-mdns")
     assert r.returncode == 1 and "is not trusted by us" in r.stderr, r.stderr
     assert f"peernet trust add {other}" in r.stderr
     # trusted, but nothing announces it and no --addr

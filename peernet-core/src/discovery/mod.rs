@@ -13,6 +13,7 @@
 
 pub(crate) mod ifaces;
 pub(crate) mod manual;
+pub(crate) mod mdns;
 pub(crate) mod service;
 pub(crate) mod start;
 pub(crate) mod transport;

@@ -150,6 +150,24 @@ class UdpDiscovery:
 
 
 @dataclass(frozen=True)
+class Mdns:
+    """mDNS / DNS-SD discovery: advertise ``_peernet._tcp`` with this node's key in a TXT
+    record and browse for the others (UDP 5353; interoperable with Avahi and Bonjour). A
+    record is a hint only, like an announcement. The interface lists work as in
+    :class:`UdpDiscovery`. See docs/networks.md."""
+
+    allow_interfaces: Sequence[str] = ()
+    deny_interfaces: Sequence[str] = ()
+
+    def _tuple(self) -> tuple[list[str], list[str]]:
+        for name, v in (("allow_interfaces", self.allow_interfaces),
+                        ("deny_interfaces", self.deny_interfaces)):
+            if isinstance(v, str):
+                raise TypeError(f"{name} must be a list of interface names, not a string")
+        return (list(self.allow_interfaces), list(self.deny_interfaces))
+
+
+@dataclass(frozen=True)
 class TrustEntry:
     """One entry of the trust store."""
 
@@ -428,9 +446,12 @@ class Node(AsyncNodeMixin):
         auto_connect: bool = True,
         rpc_timeout: float = 5.0,
         rpc_threads: int = 1,
+        mdns: Optional[Mdns] = None,
     ) -> None:
         if discovery is not None and not isinstance(discovery, UdpDiscovery):
             raise TypeError("discovery must be a peernet.UdpDiscovery or None")
+        if mdns is not None and not isinstance(mdns, Mdns):
+            raise TypeError("mdns must be a peernet.Mdns or None")
         if isinstance(rpc_modules, str):
             raise TypeError("rpc_modules is a list of module names, not a str")
         hb = (_seconds("heartbeat interval", heartbeat[0]), _seconds("heartbeat timeout", heartbeat[1]))
@@ -450,6 +471,7 @@ class Node(AsyncNodeMixin):
             None if network_monitor is None else _seconds("network_monitor", network_monitor),
             bool(auto_connect),
             int(rpc_threads),
+            mdns._tuple() if mdns is not None else None,
         )
         self._key = Key(self._h.key())
         self.rpc_modules: Optional[frozenset[str]] = (

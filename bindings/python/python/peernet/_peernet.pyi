@@ -42,6 +42,7 @@ class NodeHandle:
         network_monitor: Optional[float],
         auto_connect: bool,
         rpc_threads: int,
+        mdns: Optional[tuple[list[str], list[str]]] = None,
     ) -> NodeHandle: ...
     def key(self) -> bytes: ...
     @property

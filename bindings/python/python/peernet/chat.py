@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Optional, Union
 
+from . import _cli_mdns
 from ._api import Event, Key, Node, UdpDiscovery
 from ._errors import PeerNetError
 
@@ -187,7 +188,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     disc = UdpDiscovery(port=args.port, interval=args.interval, broadcast=args.broadcast or None)
     pairing = Pairing(ttl=args.pair_timeout)
     listen = args.listen or default_listen(args.broadcast)
-    with Node(args.dir, listen=listen, discovery=disc) as n:
+    with Node(args.dir, listen=listen, discovery=disc, mdns=_cli_mdns.choose(args, disc)) as n:
         _out(f"you are {name}, fingerprint {n.key.fingerprint} (key {n.key.hex()}); "
              f"listening on {n.address}")
         _out(f"type a message and Enter to send to every connected peer; {HELP}")

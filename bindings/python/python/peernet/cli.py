@@ -15,6 +15,7 @@ from . import _peernet
 from ._api import Event, Key, Node, UdpDiscovery
 from ._errors import Busy, PeerNetError
 from ._api import data_path
+from . import _cli_mdns
 from ._cli_call import cmd_call
 from .chat import PAIR_TIMEOUT, _out, _show, cmd_chat, install_log_handler, who
 
@@ -127,7 +128,8 @@ def _wait_for_signal(duration: Optional[float]) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    with Node(args.dir, listen=args.listen, discovery=_discovery(args)) as n:
+    disc = _discovery(args)
+    with Node(args.dir, listen=args.listen, discovery=disc, mdns=_cli_mdns.choose(args, disc)) as n:
         for k in args.trust or []:
             n.trust(Key.from_hex(k))
         n.expose("echo", lambda peer, body: body)
@@ -264,6 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--broadcast", action="append", metavar="IP",
                         help="broadcast address to announce to (repeatable; default: the directed "
                         "broadcast address of every IPv4 interface)")
+        _cli_mdns.add_options(sp)
 
     s = command("serve", "serve the echo and ping handlers until Ctrl-C or SIGTERM")
     s.add_argument("--listen", default="[::]:7100", metavar="IP:PORT",
@@ -306,6 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--broadcast", action="append", metavar="IP",
                    help="where this short-lived node announces itself, without --addr "
                    "(repeatable; default: every interface's directed broadcast)")
+    _cli_mdns.add_options(c)
 
     ch = command("chat", "LAN walkie-talkie with discovery and pairing")
     ch.add_argument("--name", default=None,
@@ -323,6 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="seconds a pairing offer stays open")
     ch.add_argument("--yes", action="store_true",
                     help="trust everyone discovered, no offer (any announcement, forged or not: for tests)")
+    _cli_mdns.add_options(ch)
 
     d = command("demo", "several nodes in this process on loopback showing every feature")
     d.add_argument("--quiet-log", action="store_true", help=argparse.SUPPRESS)
