@@ -74,6 +74,18 @@ async fn resolve_manual(manual: &[String]) -> Vec<SocketAddr> {
     for m in manual.iter().take(MAX_MANUAL_ADDRESSES) {
         match ManualAddress::parse(m) {
             Ok(ManualAddress::Ip(a)) => out.push(a),
+            Ok(ManualAddress::LinkLocal { ip, scope, port }) => {
+                let index = scope
+                    .parse::<u32>()
+                    .ok()
+                    .or_else(|| crate::sys::if_index(&scope));
+                match index {
+                    Some(i) => {
+                        out.push(SocketAddr::V6(std::net::SocketAddrV6::new(ip, port, 0, i)))
+                    }
+                    None => tracing::debug!(%m, "manual address: no such interface"),
+                }
+            }
             Ok(ManualAddress::Name { host, port }) => {
                 let found = tokio::time::timeout(
                     RESOLVE_TIMEOUT,
@@ -393,6 +405,7 @@ mod tests {
             "10.0.0.9:7100".to_string(),
             "localhost:7101".to_string(),
             "bad_entry".to_string(),
+            "[fe80::1%no-such-if0]:1".to_string(),
         ];
         let r = resolve_manual(&manual).await;
         assert_eq!(r[0], "10.0.0.9:7100".parse().unwrap());
@@ -411,6 +424,30 @@ mod tests {
         assert_eq!(all[0], r[0]);
         assert_eq!(all.last(), Some(&"10.0.0.1:1".parse().unwrap()));
         assert_eq!(all.len(), r.len() + 1);
+        // A link-local literal gets its interface's index as the scope id.
+        let lo = crate::sys::interfaces()
+            .unwrap()
+            .into_iter()
+            .find(|i| i.loopback)
+            .unwrap();
+        let r = resolve_manual(&[format!("[fe80::1%{}]:7", lo.name), "[fe80::2%9]:7".into()]).await;
+        assert_eq!(
+            r,
+            vec![
+                SocketAddr::V6(std::net::SocketAddrV6::new(
+                    "fe80::1".parse().unwrap(),
+                    7,
+                    0,
+                    lo.index
+                )),
+                SocketAddr::V6(std::net::SocketAddrV6::new(
+                    "fe80::2".parse().unwrap(),
+                    7,
+                    0,
+                    9
+                )),
+            ]
+        );
     }
 
     #[test]

@@ -137,6 +137,15 @@ pub(crate) fn local_addrs() -> io::Result<BTreeSet<IpAddr>> {
         .collect())
 }
 
+/// The index of the interface named `name` (`None`: no such interface, or a name the
+/// C library cannot take).
+pub(crate) fn if_index(name: &str) -> Option<u32> {
+    let c = std::ffi::CString::new(name).ok()?;
+    // SAFETY: `c` is a valid NUL-terminated string for the duration of the call.
+    let i = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    (i != 0).then_some(i)
+}
+
 /// Takes an exclusive `flock` on `file` without waiting: `Ok(false)` when another open
 /// file description holds it (another process, or another open in this one). Released
 /// when the file is closed.
@@ -195,6 +204,18 @@ mod tests {
         assert!(local_addrs()
             .unwrap()
             .contains(&IpAddr::V4(Ipv4Addr::LOCALHOST)));
+    }
+
+    #[test]
+    fn interface_indexes_are_found_by_name() {
+        let lo = interfaces()
+            .unwrap()
+            .into_iter()
+            .find(|i| i.loopback)
+            .unwrap();
+        assert_eq!(if_index(&lo.name), Some(lo.index));
+        assert_eq!(if_index("no-such-if0"), None);
+        assert_eq!(if_index("nul\0byte"), None);
     }
 
     #[test]

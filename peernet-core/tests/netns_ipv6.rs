@@ -96,3 +96,57 @@ fn an_ipv6_only_pair_discovers_by_multicast_and_calls_over_link_local() {
     lab.p(1).call_until_ok(&kp);
     println!("netns ipv6: an IPv6-only pair discovered each other by multicast and called over link-local");
 }
+
+/// The link-local address of `eth0` in `ns` (as `ip` prints it, without the prefix).
+fn link_local(ns: &str) -> String {
+    let out = Command::new("ip")
+        .args([
+            "-n", ns, "-6", "-o", "addr", "show", "dev", "eth0", "scope", "link",
+        ])
+        .output()
+        .expect("ip addr");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.split_whitespace()
+        .skip_while(|w| *w != "inet6")
+        .nth(1)
+        .and_then(|a| a.split('/').next())
+        .unwrap_or_else(|| panic!("no link-local address on eth0 in {ns}: {text}"))
+        .to_string()
+}
+
+#[test]
+fn a_manual_link_local_address_with_an_interface_name_is_dialed() {
+    let mut lab = match Lab::new("v6m", 2) {
+        Ok(l) => l,
+        Err(why) => {
+            println!("netns test skipped: {why}");
+            return;
+        }
+    };
+    let (p, q) = match setup(&mut lab) {
+        Ok(x) => x,
+        Err(e) => {
+            println!("netns test skipped: cannot create namespaces: {e}");
+            return;
+        }
+    };
+    let args = ["--listen", "[::]:7100", "--no-discovery"];
+    lab.start(0, &p, &args);
+    lab.start(1, &q, &args);
+    let (kp, kq) = (lab.p(0).key.clone(), lab.p(1).key.clone());
+    lab.p(1).send(&format!("trust {kp}"));
+    lab.p(1)
+        .wait_after(0, "trusted", |l| l.starts_with("trusted "));
+    lab.p(0).send(&format!("trust {kq}"));
+    let manual = format!("[{}%eth0]:7100", link_local(&q));
+    lab.p(0).send(&format!("addr {kq} {manual}"));
+    lab.p(0)
+        .wait_after(0, "addr-ok", |l| l == format!("addr-ok {manual}"));
+    lab.p(0)
+        .wait_after(0, "connected over the manual link-local address", |l| {
+            l.starts_with(&format!("event connected {kq} [fe80::"))
+        });
+    lab.p(0).call_until_ok(&kq);
+    lab.p(1).call_until_ok(&kp);
+    println!("netns ipv6: a manual {manual} (interface by name) was dialed, discovery off");
+}

@@ -4,9 +4,11 @@
 //!
 //! Accepted: `1.2.3.4:7100`, `[2001:db8::1]:7100`, `peer.example.net:7100` (a DNS name:
 //! labels of 1-63 letters, digits or `-`, not starting or ending with `-`, at most 253
-//! bytes in all). IP literals are written back in canonical form, names in lower case;
-//! port 0, unspecified and multicast addresses are refused. IPv6 scope ids (`%eth0`)
-//! are not accepted here.
+//! bytes in all), and an IPv6 link-local literal with its interface:
+//! `[fe80::1%eth0]:7100` (an interface name, looked up at dial time, or an index:
+//! `%2`). IP literals are written back in canonical form, names in lower case; port 0,
+//! unspecified and multicast addresses are refused, and so is a scope on an address
+//! that is not link-local.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -45,6 +47,16 @@ fn is_dns_name(host: &str) -> bool {
 pub enum ManualAddress {
     /// An IP literal: dialed as is.
     Ip(SocketAddr),
+    /// An IPv6 link-local literal on an interface named `scope` (or numbered: all
+    /// digits), looked up at dial time.
+    LinkLocal {
+        /// The address (in `fe80::/10`).
+        ip: Ipv6Addr,
+        /// The interface: a name (`eth0`) or an index (`2`).
+        scope: String,
+        /// The TCP port.
+        port: u16,
+    },
     /// A DNS name: resolved at dial time.
     Name {
         /// The host name (lower case).
@@ -67,9 +79,31 @@ impl ManualAddress {
             .filter(|p| *p != 0)
             .ok_or_else(|| bad(s, "has no valid port (1-65535)"))?;
         let ip = if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-            Some(IpAddr::V6(v6.parse::<Ipv6Addr>().map_err(|_| {
-                bad(s, "is not an IPv6 address in brackets (no scope id)")
-            })?))
+            if let Some((addr, scope)) = v6.split_once('%') {
+                let ip: Ipv6Addr = addr
+                    .parse()
+                    .map_err(|_| bad(s, "is not an IPv6 address in brackets"))?;
+                if (ip.segments()[0] & 0xffc0) != 0xfe80 {
+                    return Err(bad(s, "has a %scope but is not link-local (fe80::/10)"));
+                }
+                let ok = !scope.is_empty()
+                    && scope.len() <= 15
+                    && scope
+                        .bytes()
+                        .all(|b| b.is_ascii_graphic() && !b"%[]/,".contains(&b));
+                if !ok {
+                    return Err(bad(s, "has no valid interface after % (e.g. %eth0 or %2)"));
+                }
+                return Ok(ManualAddress::LinkLocal {
+                    ip,
+                    scope: scope.to_owned(),
+                    port,
+                });
+            }
+            Some(IpAddr::V6(
+                v6.parse::<Ipv6Addr>()
+                    .map_err(|_| bad(s, "is not an IPv6 address in brackets"))?,
+            ))
         } else {
             host.parse::<Ipv4Addr>().ok().map(IpAddr::V4)
         };
@@ -93,6 +127,7 @@ impl std::fmt::Display for ManualAddress {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ManualAddress::Ip(a) => write!(f, "{a}"),
+            ManualAddress::LinkLocal { ip, scope, port } => write!(f, "[{ip}%{scope}]:{port}"),
             ManualAddress::Name { host, port } => write!(f, "{host}:{port}"),
         }
     }
@@ -117,6 +152,18 @@ mod tests {
         assert_eq!(normalize("Laptop.Local:80").unwrap(), "laptop.local:80");
         assert_eq!(normalize("localhost:1").unwrap(), "localhost:1");
         assert_eq!(
+            normalize("[FE80::0:1%eth0]:7100").unwrap(),
+            "[fe80::1%eth0]:7100"
+        );
+        assert_eq!(
+            ManualAddress::parse("[fe80::1%2]:9").unwrap(),
+            ManualAddress::LinkLocal {
+                ip: "fe80::1".parse().unwrap(),
+                scope: "2".into(),
+                port: 9
+            }
+        );
+        assert_eq!(
             ManualAddress::parse("a-b.c:9").unwrap(),
             ManualAddress::Name {
                 host: "a-b.c".into(),
@@ -136,7 +183,10 @@ mod tests {
             "0.0.0.0:7100",
             "224.0.0.1:7100",
             "[::]:7100",
-            "[fe80::1%eth0]:7100",
+            "[2001:db8::1%eth0]:7100",
+            "[fe80::1%]:7100",
+            "[fe80::1%a,b]:7100",
+            "[fe80::1%sixteen-bytes-xx]:7100",
             "2001:db8::1:7100",
             "-bad.example:1",
             "bad-.example:1",

@@ -249,8 +249,8 @@ def build_parser() -> argparse.ArgumentParser:
     ta.add_argument("--rpc", action="store_true", help="also grant RPC rights (remote code execution: "
                     "the peer may call functions of the node's rpc_modules)")
     ta.add_argument("--addr", action="append", metavar="HOST:PORT",
-                    help="where the peer listens, dialed first: 192.168.1.20:7100, [2001:db8::1]:7100 "
-                    "or laptop.example:7100 (a name is resolved at every dial; repeatable, at most 4; "
+                    help="where the peer listens, dialed first: 192.168.1.20:7100, [2001:db8::1]:7100, "
+                    "[fe80::1%%eth0]:7100 or laptop.example:7100 (a name is resolved at every dial; repeatable, at most 4; "
                     "for routed links and VPNs where discovery does not reach; default: none)")
     tr = trust_action("remove", "untrust a key")
     tr.add_argument("key", help="the key to remove: 64 hex digits")
