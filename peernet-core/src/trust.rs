@@ -193,7 +193,7 @@ impl TrustStore {
     pub(crate) fn remember_addresses(&mut self, key: &Key, addrs: &[SocketAddr]) -> Result<()> {
         let mut list: Vec<SocketAddr> = Vec::with_capacity(trustfile::MAX_ADDRESSES);
         for a in addrs {
-            let a = SocketAddr::new(a.ip(), a.port());
+            let a = trustfile::storable_form(*a);
             if trustfile::is_storable_address(&a) && !list.contains(&a) {
                 list.push(a);
             }

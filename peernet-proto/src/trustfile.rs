@@ -20,6 +20,8 @@
 //! - Manual addresses (format 3) are `host:port` the user attached
 //!   (`crate::peer_addr`: IP literals or DNS names, resolved at dial time, dialed
 //!   first); at most [`crate::peer_addr::MAX_MANUAL_ADDRESSES`], no duplicates.
+//! - An IPv6 link-local address keeps its numeric scope id (`[fe80::1%2]:7000`, the
+//!   interface index it was reached over); other addresses have none.
 //! - Addresses (format 2) are where a handshake with the peer's key last completed
 //!   ([`MAX_ADDRESSES`] at most, no duplicates, no port 0, unspecified or multicast IP).
 //!   They are hints with priority (a node dials them first after a restart), never
@@ -77,10 +79,21 @@ pub fn is_storable_address(addr: &SocketAddr) -> bool {
     addr.port() != 0 && !addr.ip().is_unspecified() && !addr.ip().is_multicast()
 }
 
-/// The text form of an address keeps IP and port only (no IPv6 scope id or flow
-/// info): what is parsed and what is written are the same value.
+/// The stored form of an address: IP and port, and for an IPv6 link-local address
+/// (`fe80::/10`) its numeric scope id (`[fe80::1%2]:7000`: without it the address
+/// cannot be dialed); never flow info, nor a scope id on any other address. What is
+/// parsed and what is written are the same value.
+pub fn storable_form(a: SocketAddr) -> SocketAddr {
+    match a {
+        SocketAddr::V6(v6) if (v6.ip().segments()[0] & 0xffc0) == 0xfe80 => SocketAddr::V6(
+            std::net::SocketAddrV6::new(*v6.ip(), v6.port(), 0, v6.scope_id()),
+        ),
+        _ => SocketAddr::new(a.ip(), a.port()),
+    }
+}
+
 fn plain(a: SocketAddr) -> SocketAddr {
-    SocketAddr::new(a.ip(), a.port())
+    storable_form(a)
 }
 
 /// Parses the addresses field: `-` or comma-separated addresses.

@@ -148,6 +148,42 @@ fn format_3_keeps_manual_addresses_and_format_2_stays_readable() {
     }
 }
 
+/// Issue 18: a remembered IPv6 link-local address keeps its scope id (else it cannot be
+/// dialed after a restart); other addresses never carry one.
+#[test]
+fn link_local_addresses_keep_their_scope_id() {
+    use std::net::{SocketAddr, SocketAddrV6};
+    let ll = SocketAddr::V6(SocketAddrV6::new("fe80::1".parse().unwrap(), 7000, 5, 3));
+    let global = SocketAddr::V6(SocketAddrV6::new(
+        "2001:db8::1".parse().unwrap(),
+        7000,
+        5,
+        3,
+    ));
+    let mut e = entries();
+    e[1].addresses = vec![ll, global];
+    let text = render(&e);
+    assert!(
+        text.contains(&format!("{B} 0 - [fe80::1%3]:7000,[2001:db8::1]:7000\n")),
+        "{text}"
+    );
+    let back = parse(&text).unwrap();
+    let SocketAddr::V6(a) = back[1].addresses[0] else {
+        panic!()
+    };
+    assert_eq!((a.scope_id(), a.flowinfo()), (3, 0));
+    let SocketAddr::V6(g) = back[1].addresses[1] else {
+        panic!()
+    };
+    assert_eq!(g.scope_id(), 0);
+    // A hand-written scope on a global address is dropped, not kept.
+    let t = format!("{HEADER}{A} 1 - [2001:db8::1%4]:1 x\n");
+    let SocketAddr::V6(g) = parse(&t).unwrap()[0].addresses[0] else {
+        panic!()
+    };
+    assert_eq!(g.scope_id(), 0);
+}
+
 #[test]
 fn bad_addresses_name_their_line() {
     for (field, needle) in [
