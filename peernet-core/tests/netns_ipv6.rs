@@ -154,16 +154,21 @@ fn a_manual_link_local_address_with_an_interface_name_is_dialed() {
     // scope id in the trust file, reconnects them.
     let m = lab.p(0).mark();
     lab.p(0).send(&format!("unaddr {kq} {manual}"));
-    lab.p(0).wait_after(m, "unaddr-ok", |l| l == "unaddr-ok true");
+    lab.p(0)
+        .wait_after(m, "unaddr-ok", |l| l == "unaddr-ok true");
     lab.kill(0);
     lab.kill(1);
     let file = std::fs::read_to_string(format!("{}/trusted_peers", lab.data(0))).unwrap();
-    assert!(file.contains("%"), "the remembered link-local address lost its scope id:\n{file}");
+    assert!(
+        file.contains("%"),
+        "the remembered link-local address lost its scope id:\n{file}"
+    );
     lab.start(1, &q, &args);
     lab.start(0, &p, &args);
-    lab.p(0).wait_after(0, "reconnect from the remembered link-local address", |l| {
-        l.starts_with(&format!("event connected {kq} [fe80::"))
-    });
+    lab.p(0)
+        .wait_after(0, "reconnect from the remembered link-local address", |l| {
+            l.starts_with(&format!("event connected {kq} [fe80::"))
+        });
     lab.p(0).call_until_ok(&kq);
     println!("netns ipv6: both restarted, reconnected from the remembered [fe80::..%N] address");
 }
