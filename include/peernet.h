@@ -769,6 +769,39 @@ extern "C" {
 #endif // __cplusplus
 
 /**
+ * Attaches a manual address to a trusted peer: `addr` is "192.168.1.20:7100",
+ * "[2001:db8::1]:7100" or "laptop.example:7100" (a host name is resolved at every dial
+ * round). Persisted in the trust file and dialed before the peer's other addresses; a
+ * hint only (the handshake still authenticates the key). At most 4 per peer; attaching
+ * one already there succeeds. A disconnected peer is dialed now.
+ * Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL, not host:port, 4 already),
+ * `PEERNET_ERR_UNTRUSTED_PEER` (trust the key first), `PEERNET_ERR_IO` (the trust
+ * file), `PEERNET_ERR_CLOSED`. Thread-safe.
+ *
+ * # Safety
+ * `node` is NULL or live; `key` is NULL or readable; `addr` is NULL or a NUL-terminated
+ * string.
+ */
+enum peernet_status peernet_trust_add_address(struct peernet_node *node,
+                                              const struct peernet_key *key,
+                                              const char *addr);
+
+/**
+ * Detaches a manual address (compared in canonical form: "Host.Example:1" matches
+ * "host.example:1"); `*was_attached` says whether it was there.
+ * Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL, not host:port), `PEERNET_ERR_IO`,
+ * `PEERNET_ERR_CLOSED`. Thread-safe.
+ *
+ * # Safety
+ * `node` is NULL or live; `key` is NULL or readable; `addr` is NULL or a NUL-terminated
+ * string; `was_attached` is NULL or writable.
+ */
+enum peernet_status peernet_trust_remove_address(struct peernet_node *node,
+                                                 const struct peernet_key *key,
+                                                 const char *addr,
+                                                 bool *was_attached);
+
+/**
  * The library version, e.g. "0.1.0" (same as `PEERNET_VERSION`). Static string: never
  * free it. Thread-safe; does not touch the last error.
  */
@@ -850,7 +883,7 @@ enum peernet_status peernet_selftest_panic(void);
  * literally: no `~` or `$VAR` expansion (a "~/x" is a directory named "~" under the
  * current directory); expand it first, e.g. with `getenv("HOME")`. A relative path is
  * relative to the current directory. Listens on
- * "0.0.0.0:0" by default. Returns NULL (with the last error set) when `data_dir` is
+ * "[::]:0" by default (dual stack: IPv4 and IPv6; "0.0.0.0" where the host has no IPv6). Returns NULL (with the last error set) when `data_dir` is
  * NULL, empty or not UTF-8. The caller owns the result: free it with
  * `peernet_config_free`. Thread-safe.
  *
@@ -868,8 +901,8 @@ struct peernet_config *peernet_config_new(const char *data_dir);
 void peernet_config_free(struct peernet_config *config);
 
 /**
- * Sets the TCP listen address, e.g. "0.0.0.0:0" (any free port), "127.0.0.1:7100",
- * "[::1]:7100"; "none" accepts no connections (outgoing only).
+ * Sets the TCP listen address, e.g. "[::]:0" (dual stack, any free port), "0.0.0.0:0"
+ * (IPv4 only), "127.0.0.1:7100", "[::1]:7100"; "none" accepts no connections (outgoing only).
  * Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL, not an address).
  *
  * # Safety
@@ -882,8 +915,10 @@ enum peernet_status peernet_config_set_listen(struct peernet_config *config, con
  * Turns on UDP LAN discovery: announce this node every `interval_ms` (0 = the default
  * 5000) to `port` (0 = the default 4040) at `broadcast_addrs`, a comma-separated list of
  * "ip" or "ip:port" (NULL or "" = the default: the directed broadcast address of each
- * IPv4 interface that is up; tests use "127.255.255.255"). Discovered trusted peers
- * are connected automatically.
+ * chosen IPv4 interface that is up, and the IPv6 link-local group ff02::504e:4554 on
+ * each chosen IPv6 interface, see `peernet_config_set_discovery_interfaces`; tests use
+ * "127.255.255.255"; an IPv6 entry such as "[::1]:4040" goes over an IPv6 socket).
+ * Discovered trusted peers are connected automatically.
  * Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL config, bad address).
  *
  * # Safety
@@ -894,6 +929,39 @@ enum peernet_status peernet_config_set_udp_discovery(struct peernet_config *conf
                                                      uint16_t port,
                                                      uint32_t interval_ms,
                                                      const char *broadcast_addrs);
+
+/**
+ * Chooses the interfaces UDP discovery announces on (the default targets only; explicit
+ * broadcast addresses are used as given): `allow` and `deny` are comma-separated
+ * interface names ("eth0") or prefixes ending in '*' ("wg*"); NULL or "" = none. Deny
+ * wins; with an allow list only matching interfaces are used; loopback, point-to-point
+ * and container bridges ("docker*", "veth*", "br-*") only when allowed by name. Call
+ * after `peernet_config_set_udp_discovery`.
+ * Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL config, discovery not on, bad pattern).
+ *
+ * # Safety
+ * `config` is NULL or live and used by no other thread; `allow` and `deny` are NULL or
+ * NUL-terminated strings.
+ */
+enum peernet_status peernet_config_set_discovery_interfaces(struct peernet_config *config,
+                                                            const char *allow,
+                                                            const char *deny);
+
+/**
+ * Turns mDNS / DNS-SD discovery on or off (default off): advertise `_peernet._tcp` with
+ * this node's key in a TXT record and browse for the others (UDP 5353; a record is a
+ * hint only, like an announcement). `allow` and `deny` choose interfaces as in
+ * `peernet_config_set_discovery_interfaces` (comma-separated; NULL or "" = none).
+ * Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL config, bad pattern).
+ *
+ * # Safety
+ * `config` is NULL or live and used by no other thread; `allow` and `deny` are NULL or
+ * NUL-terminated strings.
+ */
+enum peernet_status peernet_config_set_mdns(struct peernet_config *config,
+                                            bool enabled,
+                                            const char *allow,
+                                            const char *deny);
 
 /**
  * Sets the heartbeat: a ping every `interval_ms`; a connection whose ping is unanswered

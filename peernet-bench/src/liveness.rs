@@ -116,6 +116,52 @@ pub async fn discovery_to_first_call(b: Budget) -> Result<Latency> {
     Latency::from_nanos(samples).ok_or_else(|| Error::Internal("no samples".into()))
 }
 
+/// A UDP port on `[::1]` that was free a moment ago.
+fn free_udp_port_v6() -> Result<u16> {
+    let s = UdpSocket::bind("[::1]:0").map_err(|e| Error::Internal(e.to_string()))?;
+    s.local_addr()
+        .map(|a| a.port())
+        .map_err(|e| Error::Internal(e.to_string()))
+}
+
+/// Node config on `dir` listening on `[::1]:0`, discovery heard on `[::]:mine` and
+/// announced to `[::1]:theirs` (unicast: two sockets sharing one port with
+/// SO_REUSEPORT would each get only some of the datagrams, and loopback has no
+/// multicast to spare).
+fn config_v6(dir: &Path, mine: u16, theirs: u16) -> NodeConfig {
+    let mut c = NodeConfig::new(dir);
+    c.listen = Some(SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, 0)));
+    c.udp_discovery = Some(UdpDiscoveryConfig {
+        port: mine,
+        broadcast: vec![SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, theirs))],
+        ..UdpDiscoveryConfig::default()
+    });
+    c
+}
+
+/// [`discovery_to_first_call`] over IPv6 loopback (issue 18): listeners on `[::1]`,
+/// announcements over the IPv6 discovery socket.
+pub async fn discovery_to_first_call_v6(b: Budget) -> Result<Latency> {
+    let (ca, cb) = two_identities().await?;
+    let (pa, pb) = (free_udp_port_v6()?, free_udp_port_v6()?);
+    let bound = Bound::new(b.time, RUNS);
+    let mut samples = Vec::new();
+    while bound.go(samples.len() as u64) {
+        let t = Instant::now();
+        let (a, bn) = tokio::try_join!(
+            start_echo(config_v6(&ca.data_dir, pa, pb)),
+            start_echo(config_v6(&cb.data_dir, pb, pa))
+        )?;
+        let r = first_call(&a, &bn.key()).await;
+        samples.push(nanos(t.elapsed()));
+        a.shutdown().await;
+        bn.shutdown().await;
+        r?;
+    }
+    eprintln!("  {} runs in {:.2?}", samples.len(), bound.elapsed());
+    Latency::from_nanos(samples).ok_or_else(|| Error::Internal("no samples".into()))
+}
+
 /// From a connected peer's restart (same key, same port) to the next successful call to
 /// it: the peer shuts down, the other side sees the disconnect, the peer starts again at
 /// once, and the clock runs from that start. Without discovery the other side's dialer

@@ -151,6 +151,8 @@ fn runtime_work(opts: &Opts, b: Budget, f: Flavour, r: &mut Results) -> std::io:
             eprintln!("[{t}] PeerNet: discovery to first call; restart to next call");
             let v = liveness::discovery_to_first_call(b).await;
             r.of_mut(f).first_call = r.keep(&format!("[{t}] discovery to first call"), v);
+            let v = liveness::discovery_to_first_call_v6(b).await;
+            r.of_mut(f).first_call_v6 = r.keep(&format!("[{t}] discovery to first call, IPv6"), v);
             let v = liveness::restart_to_call(b, false).await;
             r.of_mut(f).restart = r.keep(&format!("[{t}] restart to call"), v);
             let v = liveness::restart_to_call(b, true).await;

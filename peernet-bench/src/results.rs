@@ -30,6 +30,8 @@ pub struct PerFlavour {
     pub hs_rate: Option<f64>,
     /// Start of two nodes to their first call, over UDP discovery.
     pub first_call: Option<Latency>,
+    /// The same over IPv6 loopback (`[::1]`, listeners and discovery).
+    pub first_call_v6: Option<Latency>,
     /// A peer's restart on its port to the next call to it, no discovery.
     pub restart: Option<Latency>,
     /// The same with UDP discovery.

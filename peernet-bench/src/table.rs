@@ -186,6 +186,11 @@ fn rows(r: &Results) -> Vec<Row> {
                 0.1,
             ),
             (
+                "discovery over IPv6 loopback: start of 2 nodes to first call",
+                p.first_call_v6,
+                0.1,
+            ),
+            (
                 "reconnect: peer restart (same port) to next call",
                 p.restart,
                 step + 0.05,

@@ -17,6 +17,7 @@ fn config(dir: &std::path::Path, name: &str, port: u16) -> NodeConfig {
         port,
         interval: Duration::from_secs(5),
         broadcast: vec![SocketAddr::from(([127, 255, 255, 255], port))],
+        ..UdpDiscoveryConfig::default()
     });
     c
 }

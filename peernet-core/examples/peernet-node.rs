@@ -4,11 +4,13 @@
 //! peernet-node --data DIR [--listen ADDR] [--discovery-port P] [--discovery-interval-ms N]
 //!              [--broadcast ADDR]... [--no-discovery] [--heartbeat-ms N]
 //!              [--heartbeat-timeout-ms N] [--netmon-ms N] [--trust HEX]...
+//!              [--allow-interface PAT]... [--deny-interface PAT]... [--mdns]
 //! ```
 //!
 //! Prints `key HEX` and `listening ADDR`, then one line per event:
 //! `event KIND KEY|- ADDR|- DETAIL`. Exposes `echo`. Reads commands on stdin:
-//! `trust HEX`, `call HEX BODY` (prints `call-ok HEX BODY` or `call-err HEX ERROR`),
+//! `trust HEX`, `addr HEX HOST:PORT` / `unaddr HEX HOST:PORT` (a manual address on
+//! the trust entry; prints `addr-ok ADDR` / `unaddr-ok BOOL` or `error ...`), `call HEX BODY` (prints `call-ok HEX BODY` or `call-err HEX ERROR`),
 //! `callall BODY` (calls every trusted peer), `peers` (`peer HEX STATE ADDR` lines, then
 //! `peers-end`), `invite SECS code|ticket` (prints `invite-code CODE` if any and
 //! `invite-ticket TICKET`, later `paired HEX NAME SAS…` or `invite-ended REASON`),
@@ -37,6 +39,7 @@ fn parse_args() -> Result<(NodeConfig, Vec<Key>), String> {
     let mut hb: Option<u64> = None;
     let mut hb_timeout: Option<u64> = None;
     let mut netmon = None;
+    let mut mdns = false;
     let mut trust = Vec::new();
     let ms = |v: Option<String>| -> Result<u64, String> {
         v.ok_or("missing value")?
@@ -54,6 +57,7 @@ fn parse_args() -> Result<(NodeConfig, Vec<Key>), String> {
                     .map_err(|e| format!("--listen: {e}"))?
             }
             "--no-discovery" => disc = None,
+            "--mdns" => mdns = true,
             "--discovery-port" => {
                 let p = ms(args.next())?;
                 if let Some(d) = disc.as_mut() {
@@ -76,6 +80,16 @@ fn parse_args() -> Result<(NodeConfig, Vec<Key>), String> {
                     d.broadcast.push(b);
                 }
             }
+            "--allow-interface" | "--deny-interface" => {
+                let p = args.next().ok_or("missing interface pattern")?;
+                if let Some(d) = disc.as_mut() {
+                    if a == "--allow-interface" {
+                        d.allow_interfaces.push(p);
+                    } else {
+                        d.deny_interfaces.push(p);
+                    }
+                }
+            }
             "--heartbeat-ms" => hb = Some(ms(args.next())?),
             "--heartbeat-timeout-ms" => hb_timeout = Some(ms(args.next())?),
             "--netmon-ms" => netmon = Some(Duration::from_millis(ms(args.next())?)),
@@ -88,6 +102,7 @@ fn parse_args() -> Result<(NodeConfig, Vec<Key>), String> {
     let mut c = NodeConfig::new(data.ok_or("--data is required")?);
     c.listen = Some(listen);
     c.udp_discovery = disc;
+    c.mdns = mdns.then(peernet_core::MdnsConfig::default);
     if let Some(ms) = hb {
         c.heartbeat_interval = Duration::from_millis(ms);
         c.heartbeat_timeout = Duration::from_millis(ms * 3);
@@ -120,6 +135,17 @@ async fn command(node: &Arc<Node>, line: &str) -> bool {
         (Some("trust"), Some(k), _) => match Key::from_hex(k) {
             Ok(k) => match node.trust(&k, None) {
                 Ok(()) => out(format!("trusted {}", k.to_hex())),
+                Err(e) => out(format!("error {e}")),
+            },
+            Err(e) => out(format!("error {e}")),
+        },
+        (Some(cmd @ ("addr" | "unaddr")), Some(k), Some(a)) => match Key::from_hex(k) {
+            Ok(k) if cmd == "addr" => match node.add_address(&k, a) {
+                Ok(stored) => out(format!("addr-ok {stored}")),
+                Err(e) => out(format!("error {e}")),
+            },
+            Ok(k) => match node.remove_address(&k, a) {
+                Ok(was) => out(format!("unaddr-ok {was}")),
                 Err(e) => out(format!("error {e}")),
             },
             Err(e) => out(format!("error {e}")),

@@ -15,10 +15,24 @@ pub struct UdpDiscoveryConfig {
     pub port: u16,
     /// Time between announcements (default 5 s); a peer silent for 3 intervals is lost.
     pub interval: Duration,
-    /// Where announcements go. Empty = the directed broadcast address of every IPv4
-    /// interface that is up, re-read at every announcement (not 255.255.255.255: see
-    /// docs/architecture.md). Tests use `127.255.255.255`.
+    /// Where announcements go. Empty = the directed broadcast address of every chosen
+    /// IPv4 interface that is up (not 255.255.255.255: see docs/architecture.md) and
+    /// the IPv6 link-local multicast group `ff02::504e:4554` on every chosen IPv6
+    /// interface, re-read at every announcement. Explicit targets are used as given,
+    /// each family over its own socket, and no multicast group is joined (tests use
+    /// `127.255.255.255` or `[::1]:PORT`): the interface lists below apply to the
+    /// default targets only.
     pub broadcast: Vec<SocketAddr>,
+    /// Interfaces announcements may leave through, by name (`eth0`) or prefix ending in
+    /// `*` (`wl*`); empty (default) = every eligible one. Naming a loopback,
+    /// point-to-point or container-bridge interface (`docker*`, `veth*`, `br-*`, skipped
+    /// by default) here turns it on. At most 32 patterns. Re-read at every announcement,
+    /// so after every network change.
+    pub allow_interfaces: Vec<String>,
+    /// Interfaces announcements never leave through (same patterns; wins over
+    /// `allow_interfaces`), e.g. `["wg*", "tun*"]` for VPNs whose addresses peers must
+    /// not learn. Default empty.
+    pub deny_interfaces: Vec<String>,
 }
 
 impl Default for UdpDiscoveryConfig {
@@ -27,8 +41,21 @@ impl Default for UdpDiscoveryConfig {
             port: peernet_proto::announce::DEFAULT_DISCOVERY_PORT,
             interval: Duration::from_secs(5),
             broadcast: Vec::new(),
+            allow_interfaces: Vec::new(),
+            deny_interfaces: Vec::new(),
         }
     }
+}
+
+/// mDNS / DNS-SD discovery settings: advertise `_peernet._tcp` with the key in a TXT
+/// record, browse for the others (see docs/networks.md). Records are hints only.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MdnsConfig {
+    /// Interfaces used, by name or prefix ending in `*` (as in
+    /// [`UdpDiscoveryConfig::allow_interfaces`]); empty (default) = every eligible one.
+    pub allow_interfaces: Vec<String>,
+    /// Interfaces never used (wins over `allow_interfaces`). Default empty.
+    pub deny_interfaces: Vec<String>,
 }
 
 /// Default of [`NodeConfig::max_connections_per_peer`]: the two of a duplicate (spec
@@ -41,6 +68,8 @@ pub struct NodeConfig {
     /// Directory holding `identity.key` and `trusted_peers` (created 0700 if absent).
     pub data_dir: PathBuf,
     /// TCP listen address; port 0 picks a free port. `None` = accept no connections.
+    /// Default `[::]:0`: dual stack (IPv4 and IPv6 peers) where the OS has IPv6, else
+    /// `0.0.0.0` on the same port (logged).
     pub listen: Option<SocketAddr>,
     /// Largest transport frame body accepted (default 1 MiB, at least 64 KiB).
     pub max_frame_len: u32,
@@ -74,6 +103,9 @@ pub struct NodeConfig {
     pub drain_timeout: Duration,
     /// UDP discovery; `None` (default) = off.
     pub udp_discovery: Option<UdpDiscoveryConfig>,
+    /// mDNS / DNS-SD discovery (`_peernet._tcp`, UDP 5353); `None` (default) = off.
+    /// The `peernet` CLI turns it on.
+    pub mdns: Option<MdnsConfig>,
     /// Poll interval of the network monitor; `None` (default) = off.
     pub network_monitor: Option<Duration>,
     /// Redial disconnected trusted peers with backoff (default true).
@@ -84,11 +116,11 @@ pub struct NodeConfig {
 }
 
 impl NodeConfig {
-    /// Defaults of the spec, listening on `0.0.0.0:0`.
+    /// Defaults of the spec, listening on `[::]:0` (dual stack; see `listen`).
     pub fn new(data_dir: impl Into<PathBuf>) -> NodeConfig {
         NodeConfig {
             data_dir: data_dir.into(),
-            listen: Some(SocketAddr::from(([0, 0, 0, 0], 0))),
+            listen: Some(SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 0))),
             max_frame_len: DEFAULT_MAX_FRAME_LEN,
             handshake_timeout: Duration::from_secs(5),
             max_handshakes: 64,
@@ -101,6 +133,7 @@ impl NodeConfig {
             send_timeout: Duration::from_secs(5),
             drain_timeout: Duration::from_secs(30),
             udp_discovery: None,
+            mdns: None,
             network_monitor: None,
             auto_connect: true,
             metrics: true,
@@ -144,6 +177,12 @@ impl NodeConfig {
             if d.interval.is_zero() {
                 return Err(Error::invalid("discovery interval must be positive"));
             }
+            crate::discovery::ifaces::validate("allow_interfaces", &d.allow_interfaces)?;
+            crate::discovery::ifaces::validate("deny_interfaces", &d.deny_interfaces)?;
+        }
+        if let Some(m) = &self.mdns {
+            crate::discovery::ifaces::validate("mdns allow_interfaces", &m.allow_interfaces)?;
+            crate::discovery::ifaces::validate("mdns deny_interfaces", &m.deny_interfaces)?;
         }
         if self.network_monitor.is_some_and(|d| d.is_zero()) {
             return Err(Error::invalid("network monitor interval must be positive"));

@@ -3,8 +3,9 @@
 //! network changed), ended when the peer is connected, untrusted, held by the program,
 //! out of addresses, after a bounded number of rounds, or at shutdown.
 //!
-//! A round tries the peer's addresses best first (confirmed before unconfirmed, see
-//! `PeerTable::candidates`), staggered like happy eyeballs: the next dial starts
+//! A round tries the peer's addresses best first: the manual addresses of its trust
+//! entry (host names resolved now, see `resolve_manual`), then confirmed before
+//! unconfirmed ones (`PeerTable::candidates`), staggered like happy eyeballs: the next dial starts
 //! `STAGGER` after the previous one (at once when one fails), several run at a time,
 //! and the first to authenticate wins (the others are cancelled). A dead address (one
 //! that accepts TCP and never answers) so costs the real one at most `STAGGER` per
@@ -59,10 +60,69 @@ fn jitter() -> f64 {
     (h.finish() >> 11) as f64 / (1u64 << 53) as f64
 }
 
+/// Longest wait for one host name of a manual address to resolve.
+const RESOLVE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Addresses one resolved host name contributes to a round.
+const PER_NAME: usize = 2;
+
+/// Resolves the manual addresses of a trust entry, in order: IP literals as they are,
+/// host names through the system resolver (bounded in time and results; a failure is
+/// logged and skipped).
+async fn resolve_manual(manual: &[String]) -> Vec<SocketAddr> {
+    use peernet_proto::peer_addr::{ManualAddress, MAX_MANUAL_ADDRESSES};
+    let mut out = Vec::new();
+    for m in manual.iter().take(MAX_MANUAL_ADDRESSES) {
+        match ManualAddress::parse(m) {
+            Ok(ManualAddress::Ip(a)) => out.push(a),
+            Ok(ManualAddress::LinkLocal { ip, scope, port }) => {
+                let index = scope
+                    .parse::<u32>()
+                    .ok()
+                    .or_else(|| crate::sys::if_index(&scope));
+                match index {
+                    Some(i) => {
+                        out.push(SocketAddr::V6(std::net::SocketAddrV6::new(ip, port, 0, i)))
+                    }
+                    None => tracing::debug!(%m, "manual address: no such interface"),
+                }
+            }
+            Ok(ManualAddress::Name { host, port }) => {
+                let found = tokio::time::timeout(
+                    RESOLVE_TIMEOUT,
+                    tokio::net::lookup_host((host.as_str(), port)),
+                )
+                .await;
+                match found {
+                    Ok(Ok(addrs)) => out.extend(
+                        addrs
+                            .filter(peernet_proto::trustfile::is_storable_address)
+                            .take(PER_NAME),
+                    ),
+                    Ok(Err(e)) => tracing::debug!(%m, error = %e, "manual address not resolved"),
+                    Err(_) => tracing::debug!(%m, "manual address: resolver timed out"),
+                }
+            }
+            Err(e) => tracing::debug!(%m, error = %e, "manual address skipped"),
+        }
+    }
+    out
+}
+
+/// Manual (resolved) addresses first, then the peer table's candidates, no duplicates.
+fn manual_first(manual: Vec<SocketAddr>, candidates: Vec<SocketAddr>) -> Vec<SocketAddr> {
+    let mut out: Vec<SocketAddr> = Vec::with_capacity(manual.len() + candidates.len());
+    for a in manual.into_iter().chain(candidates) {
+        if !out.contains(&a) {
+            out.push(a);
+        }
+    }
+    out
+}
+
 /// What a supervisor should do now.
 enum Decision {
-    /// Dial these addresses.
-    Dial(Vec<SocketAddr>),
+    /// Dial these addresses, after the manual ones (unresolved).
+    Dial(Vec<SocketAddr>, Vec<String>),
     /// Someone else (`connect`) is dialing: wait a round.
     Wait,
     /// Stop (connected, untrusted, held, no address, shutdown, auto-connect off).
@@ -74,6 +134,8 @@ impl Shared {
         if self.is_shutting_down() || !self.config.auto_connect || !self.is_trusted(key) {
             return Decision::Stop;
         }
+        // Trust alone first: the lock order is peers, then trust.
+        let manual = lock(&self.trust).manual(key);
         let peers = lock(&self.peers);
         let Some(e) = peers.get(key) else {
             return Decision::Stop;
@@ -85,10 +147,10 @@ impl Shared {
             return Decision::Wait;
         }
         let c = peers.candidates(key);
-        if c.is_empty() {
+        if c.is_empty() && manual.is_empty() {
             Decision::Stop
         } else {
-            Decision::Dial(c)
+            Decision::Dial(c, manual)
         }
     }
 
@@ -101,9 +163,10 @@ impl Shared {
             return;
         }
         let trusted = self.is_trusted(&key);
+        let has_manual = self.has_manual(&key);
         let mut peers = lock(&self.peers);
         let routed = peers.route(&key).is_some();
-        let has_addr = !peers.candidates(&key).is_empty();
+        let has_addr = has_manual || !peers.candidates(&key).is_empty();
         let e = peers.entry(key);
         if let Some(w) = &e.dialer {
             w.notify_one();
@@ -121,6 +184,14 @@ impl Shared {
             .spawn(supervise(Arc::clone(self), key, wake, immediate, stop));
     }
 
+    /// Whether the trust entry of `key` has manual addresses (takes the trust lock: not
+    /// to be called with the peer table locked).
+    fn has_manual(&self, key: &Key) -> bool {
+        lock(&self.trust)
+            .get(key)
+            .is_some_and(|e| !e.manual.is_empty())
+    }
+
     /// Persists the peer table's confirmed addresses of a trusted `key` with its trust
     /// entry (no write when unchanged; a failed write is logged, the connection stays).
     pub(crate) fn remember_confirmed(&self, key: &Key) {
@@ -131,7 +202,8 @@ impl Shared {
     }
 
     /// At start: the confirmed addresses remembered in the trust file become the peers'
-    /// first candidates, and each trusted peer with one is dialed (discovery or not).
+    /// first candidates, and each trusted peer with one, or with a manual address, is
+    /// dialed (discovery or not).
     pub(crate) fn dial_remembered(self: &Arc<Self>) {
         let mut keys = Vec::new();
         let entries = lock(&self.trust).list();
@@ -142,7 +214,7 @@ impl Shared {
                 for a in e.addresses.iter().rev() {
                     peers.note_address(e.key, *a, AddressSource::Remembered, true);
                 }
-                if !e.addresses.is_empty() {
+                if !e.addresses.is_empty() || !e.manual.is_empty() {
                     keys.push(e.key);
                 }
             }
@@ -165,13 +237,14 @@ impl Shared {
     /// again (checked under the same lock `ensure_dialer` uses, so no wake-up is lost).
     fn supervisor_may_exit(&self, key: &Key, force: bool) -> bool {
         let trusted = self.is_trusted(key);
+        let has_manual = self.has_manual(key);
         let mut peers = lock(&self.peers);
         let again = !force
             && trusted
             && !self.is_shutting_down()
             && peers.route(key).is_none()
             && peers.get(key).is_some_and(|e| !e.hold)
-            && !peers.candidates(key).is_empty();
+            && (has_manual || !peers.candidates(key).is_empty());
         if again {
             return false;
         }
@@ -221,7 +294,9 @@ async fn supervise(
                 delay = backoff.next_delay(jitter());
                 continue;
             }
-            Decision::Dial(a) => a,
+            Decision::Dial(candidates, manual) => {
+                manual_first(resolve_manual(&manual).await, candidates)
+            }
         };
         last_round = Some(Instant::now());
         rounds += 1;
@@ -323,6 +398,57 @@ async fn dial_round(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn manual_addresses_resolve_and_come_first() {
+        let manual = vec![
+            "10.0.0.9:7100".to_string(),
+            "localhost:7101".to_string(),
+            "bad_entry".to_string(),
+            "[fe80::1%no-such-if0]:1".to_string(),
+        ];
+        let r = resolve_manual(&manual).await;
+        assert_eq!(r[0], "10.0.0.9:7100".parse().unwrap());
+        assert!(
+            r[1..]
+                .iter()
+                .all(|a| a.ip().is_loopback() && a.port() == 7101),
+            "{r:?}"
+        );
+        assert!(r.len() >= 2 && r.len() <= 1 + PER_NAME, "{r:?}");
+        let c = vec![
+            "10.0.0.1:1".parse().unwrap(),
+            "10.0.0.9:7100".parse().unwrap(),
+        ];
+        let all = manual_first(r.clone(), c);
+        assert_eq!(all[0], r[0]);
+        assert_eq!(all.last(), Some(&"10.0.0.1:1".parse().unwrap()));
+        assert_eq!(all.len(), r.len() + 1);
+        // A link-local literal gets its interface's index as the scope id.
+        let lo = crate::sys::interfaces()
+            .unwrap()
+            .into_iter()
+            .find(|i| i.loopback)
+            .unwrap();
+        let r = resolve_manual(&[format!("[fe80::1%{}]:7", lo.name), "[fe80::2%9]:7".into()]).await;
+        assert_eq!(
+            r,
+            vec![
+                SocketAddr::V6(std::net::SocketAddrV6::new(
+                    "fe80::1".parse().unwrap(),
+                    7,
+                    0,
+                    lo.index
+                )),
+                SocketAddr::V6(std::net::SocketAddrV6::new(
+                    "fe80::2".parse().unwrap(),
+                    7,
+                    0,
+                    9
+                )),
+            ]
+        );
+    }
 
     #[test]
     fn jitter_is_in_range_and_varies() {

@@ -246,9 +246,10 @@ impl std::error::Error for Error {
 impl From<ProtoError> for Error {
     fn from(e: ProtoError) -> Error {
         match e {
-            ProtoError::BadKeyHex | ProtoError::BadLabel(_) | ProtoError::LowOrderKey => {
-                Error::InvalidArgument(e.to_string())
-            }
+            ProtoError::BadKeyHex
+            | ProtoError::BadLabel(_)
+            | ProtoError::BadAddress(_)
+            | ProtoError::LowOrderKey => Error::InvalidArgument(e.to_string()),
             ProtoError::Handshake(_) | ProtoError::BadHello(_) => {
                 Error::HandshakeFailed(e.to_string())
             }

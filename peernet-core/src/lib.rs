@@ -18,6 +18,7 @@ mod events;
 mod fsutil;
 mod handlers;
 mod identity;
+mod listen;
 mod manager;
 mod metrics;
 mod metrics_node;
@@ -35,7 +36,7 @@ mod sources;
 mod sys;
 mod trust;
 
-pub use config::{NodeConfig, UdpDiscoveryConfig, DEFAULT_MAX_CONNECTIONS_PER_PEER};
+pub use config::{MdnsConfig, NodeConfig, UdpDiscoveryConfig, DEFAULT_MAX_CONNECTIONS_PER_PEER};
 pub use datadir::LOCK_FILE;
 pub use error::{CloseReason, Error, Result};
 pub use events::{Event, EventKind};

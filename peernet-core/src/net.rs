@@ -200,7 +200,8 @@ pub(crate) async fn accept_loop(
             a = listener.accept() => a,
         };
         let (stream, remote) = match accepted {
-            Ok(a) => a,
+            // A dual-stack listener sees IPv4 peers as ::ffff:a.b.c.d: one form per peer.
+            Ok((s, r)) => (s, SocketAddr::new(r.ip().to_canonical(), r.port())),
             Err(e) => {
                 // Out of descriptors and the like: back off instead of spinning.
                 tracing::warn!(error = %e, "accept failed");

@@ -107,7 +107,7 @@ impl Shared {
         let stale: Vec<_> = lock(&self.peers)
             .all_conns()
             .into_iter()
-            .filter(|c| change.lost.contains(&c.info.local.ip()))
+            .filter(|c| change.lost.contains(&c.info.local.ip().to_canonical()))
             .collect();
         for c in stale {
             c.close(

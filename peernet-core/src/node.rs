@@ -10,7 +10,6 @@ use peernet_proto::hello::Hello;
 use peernet_proto::rpc::{RpcRequest, RESERVED_PREFIX, RPC_HANDLER};
 use peernet_proto::trustfile::TrustEntry;
 use peernet_proto::Key;
-use tokio::net::TcpListener;
 use tokio::sync::{broadcast, watch, Notify, Semaphore};
 use tokio::time::Instant;
 
@@ -30,6 +29,7 @@ use crate::shared::Shared;
 use crate::sources::SourceShares;
 use crate::trust::TrustStore;
 
+mod addresses;
 mod pairing;
 mod testing;
 
@@ -85,11 +85,7 @@ impl Node {
         let identity = Identity::load_or_create(&config.data_dir)?;
         let trust = TrustStore::load(&config.data_dir, dir_lock)?;
         let listener = match config.listen {
-            Some(addr) => Some(
-                TcpListener::bind(addr)
-                    .await
-                    .map_err(|e| Error::io(format!("listening on {addr}"), e))?,
-            ),
+            Some(addr) => Some(crate::listen::bind(addr).await?),
             None => None,
         };
         let local_addr = match &listener {
@@ -129,6 +125,9 @@ impl Node {
         }
         if let Some(d) = shared.config.udp_discovery.clone() {
             start_udp_discovery(&shared, &d, port)?;
+        }
+        if let Some(m) = shared.config.mdns.clone() {
+            crate::manager::start_mdns(&shared, &m, port)?;
         }
         if let Some(every) = shared.config.network_monitor {
             let weak = Arc::downgrade(&shared);

@@ -1,6 +1,7 @@
-//! The one module of peernet-core that calls the C library directly: `getifaddrs`, for
-//! the network monitor (this host's addresses) and UDP discovery (the directed
-//! broadcast address of every IPv4 interface that is up); `flock`, `geteuid` and
+//! The one module of peernet-core that calls the C library directly: `getifaddrs` and
+//! `if_nametoindex`, for the network monitor (this host's addresses) and UDP discovery
+//! (the directed broadcast address of every IPv4 interface that is up, the interface
+//! indexes of IPv6 multicast); `flock`, `geteuid` and
 //! `getrandom` for the data directory (its lock, ownership checks, temp file names).
 //! Every `unsafe` block says why it is sound. (`unsafe_code` is allowed for this module
 //! alone, in `lib.rs`.)
@@ -23,6 +24,13 @@ pub(crate) struct IfAddr {
     pub up: bool,
     /// The interface is a loopback.
     pub loopback: bool,
+    /// The interface is point-to-point (a tunnel: no broadcast domain).
+    pub point_to_point: bool,
+    /// The interface supports multicast.
+    pub multicast: bool,
+    /// The interface index (0 if unknown): the scope id of its IPv6 link-local
+    /// addresses and the interface of a multicast membership.
+    pub index: u32,
 }
 
 /// Reads a `sockaddr` as an IP address (IPv4 and IPv6 only).
@@ -74,6 +82,8 @@ pub(crate) fn interfaces() -> io::Result<Vec<IfAddr>> {
         let flags = ifa.ifa_flags;
         let up = flags & (libc::IFF_UP as libc::c_uint) != 0;
         let loopback = flags & (libc::IFF_LOOPBACK as libc::c_uint) != 0;
+        let point_to_point = flags & (libc::IFF_POINTOPOINT as libc::c_uint) != 0;
+        let multicast = flags & (libc::IFF_MULTICAST as libc::c_uint) != 0;
         let broadcast = if flags & (libc::IFF_BROADCAST as libc::c_uint) != 0 {
             #[cfg(any(target_os = "linux", target_os = "android"))]
             let b = ifa.ifa_ifu;
@@ -86,6 +96,12 @@ pub(crate) fn interfaces() -> io::Result<Vec<IfAddr>> {
             }
         } else {
             None
+        };
+        let index = if ifa.ifa_name.is_null() {
+            0
+        } else {
+            // SAFETY: ifa_name is a NUL-terminated string owned by the list.
+            unsafe { libc::if_nametoindex(ifa.ifa_name) }
         };
         let name = if ifa.ifa_name.is_null() {
             String::new()
@@ -101,6 +117,9 @@ pub(crate) fn interfaces() -> io::Result<Vec<IfAddr>> {
             broadcast,
             up,
             loopback,
+            point_to_point,
+            multicast,
+            index,
         });
     }
     // SAFETY: `head` came from a successful getifaddrs and is freed exactly once; no
@@ -118,17 +137,13 @@ pub(crate) fn local_addrs() -> io::Result<BTreeSet<IpAddr>> {
         .collect())
 }
 
-/// The directed broadcast addresses of every IPv4 interface that is up (loopback has
-/// none).
-pub(crate) fn broadcast_addrs() -> io::Result<Vec<Ipv4Addr>> {
-    let mut v: Vec<Ipv4Addr> = interfaces()?
-        .into_iter()
-        .filter(|i| i.up)
-        .filter_map(|i| i.broadcast)
-        .collect();
-    v.sort();
-    v.dedup();
-    Ok(v)
+/// The index of the interface named `name` (`None`: no such interface, or a name the
+/// C library cannot take).
+pub(crate) fn if_index(name: &str) -> Option<u32> {
+    let c = std::ffi::CString::new(name).ok()?;
+    // SAFETY: `c` is a valid NUL-terminated string for the duration of the call.
+    let i = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    (i != 0).then_some(i)
 }
 
 /// Takes an exclusive `flock` on `file` without waiting: `Ok(false)` when another open
@@ -189,8 +204,18 @@ mod tests {
         assert!(local_addrs()
             .unwrap()
             .contains(&IpAddr::V4(Ipv4Addr::LOCALHOST)));
-        // Loopback has no broadcast address; whatever is listed is not loopback.
-        assert!(broadcast_addrs().unwrap().iter().all(|b| !b.is_loopback()));
+    }
+
+    #[test]
+    fn interface_indexes_are_found_by_name() {
+        let lo = interfaces()
+            .unwrap()
+            .into_iter()
+            .find(|i| i.loopback)
+            .unwrap();
+        assert_eq!(if_index(&lo.name), Some(lo.index));
+        assert_eq!(if_index("no-such-if0"), None);
+        assert_eq!(if_index("nul\0byte"), None);
     }
 
     #[test]

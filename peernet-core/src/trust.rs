@@ -112,6 +112,7 @@ impl TrustStore {
                 added_at,
                 rpc: false,
                 addresses: Vec::new(),
+                manual: Vec::new(),
             });
             if let Some(l) = label {
                 e.label = l.to_owned();
@@ -192,7 +193,7 @@ impl TrustStore {
     pub(crate) fn remember_addresses(&mut self, key: &Key, addrs: &[SocketAddr]) -> Result<()> {
         let mut list: Vec<SocketAddr> = Vec::with_capacity(trustfile::MAX_ADDRESSES);
         for a in addrs {
-            let a = SocketAddr::new(a.ip(), a.port());
+            let a = trustfile::storable_form(*a);
             if trustfile::is_storable_address(&a) && !list.contains(&a) {
                 list.push(a);
             }
@@ -207,6 +208,58 @@ impl TrustStore {
                 e.addresses = list;
             }
         })
+    }
+
+    /// Attaches manual address `addr` (`host:port`, see `peernet_proto::peer_addr`) to
+    /// the trusted `key`; returns its canonical form. Already attached: nothing written.
+    pub(crate) fn add_manual(&mut self, key: &Key, addr: &str) -> Result<String> {
+        use peernet_proto::peer_addr::{normalize, MAX_MANUAL_ADDRESSES};
+        let a = normalize(addr)?;
+        let Some(e) = self.entries.get(key) else {
+            return Err(Error::UntrustedPeer(format!(
+                "{} is not trusted; trust it before attaching addresses",
+                key.fingerprint()
+            )));
+        };
+        if e.manual.contains(&a) {
+            return Ok(a);
+        }
+        if e.manual.len() >= MAX_MANUAL_ADDRESSES {
+            return Err(Error::invalid(format!(
+                "{} has {MAX_MANUAL_ADDRESSES} manual addresses already ({}); remove one first",
+                key.fingerprint(),
+                e.manual.join(", ")
+            )));
+        }
+        let added = a.clone();
+        self.update(|m| {
+            if let Some(e) = m.get_mut(key) {
+                e.manual.push(added);
+            }
+        })?;
+        Ok(a)
+    }
+
+    /// Detaches manual address `addr` from `key`; returns whether it was attached.
+    pub(crate) fn remove_manual(&mut self, key: &Key, addr: &str) -> Result<bool> {
+        let a = peernet_proto::peer_addr::normalize(addr)?;
+        if !self.entries.get(key).is_some_and(|e| e.manual.contains(&a)) {
+            return Ok(false);
+        }
+        self.update(|m| {
+            if let Some(e) = m.get_mut(key) {
+                e.manual.retain(|x| *x != a);
+            }
+        })?;
+        Ok(true)
+    }
+
+    /// The manual addresses of `key` (empty when untrusted).
+    pub(crate) fn manual(&self, key: &Key) -> Vec<String> {
+        self.entries
+            .get(key)
+            .map(|e| e.manual.clone())
+            .unwrap_or_default()
     }
 
     pub(crate) fn list(&self) -> Vec<TrustEntry> {
@@ -375,9 +428,47 @@ mod tests {
                 added_at: 1,
                 rpc: false,
                 addresses: Vec::new(),
+                manual: Vec::new(),
             });
             l
         }
+    }
+
+    /// Issue 18 item 2: manual addresses persist (format 3), are checked, bounded and
+    /// removable; an untrusted key gets none.
+    #[test]
+    fn manual_addresses_persist_and_are_bounded() {
+        let dir = tempdir();
+        let k = Key::from_bytes([7; 32]);
+        let mut s = load(&dir).unwrap();
+        assert!(matches!(
+            s.add_manual(&k, "a.example:1"),
+            Err(Error::UntrustedPeer(_))
+        ));
+        s.trust(k, None).unwrap();
+        assert_eq!(
+            s.add_manual(&k, "Peer.Example:7100").unwrap(),
+            "peer.example:7100"
+        );
+        s.add_manual(&k, "peer.example:7100").unwrap();
+        s.add_manual(&k, "10.0.0.2:7100").unwrap();
+        let e = s.add_manual(&k, "bad_name:1").unwrap_err().to_string();
+        assert!(e.contains("host:port"), "{e}");
+        drop(s);
+        let text = std::fs::read_to_string(dir.join(TRUST_FILE)).unwrap();
+        assert!(
+            text.starts_with("# PeerNet trust store, format 3"),
+            "{text}"
+        );
+        let mut s = load(&dir).unwrap();
+        assert_eq!(s.manual(&k), vec!["peer.example:7100", "10.0.0.2:7100"]);
+        s.add_manual(&k, "c.example:1").unwrap();
+        s.add_manual(&k, "d.example:1").unwrap();
+        let e = s.add_manual(&k, "e.example:1").unwrap_err().to_string();
+        assert!(e.contains("remove one first"), "{e}");
+        assert!(s.remove_manual(&k, "PEER.example:7100").unwrap());
+        assert!(!s.remove_manual(&k, "peer.example:7100").unwrap());
+        assert_eq!(s.manual(&k).len(), 3);
     }
 
     #[test]

@@ -20,6 +20,7 @@ fn udp_config(tag: &str, port: u16) -> NodeConfig {
         port,
         interval: Duration::from_millis(200),
         broadcast: vec![SocketAddr::from(([127, 255, 255, 255], port))],
+        ..UdpDiscoveryConfig::default()
     });
     c
 }

@@ -419,6 +419,7 @@ async fn crash_between_write_and_rename_keeps_the_previous_file() {
         added_at: 1,
         rpc: true,
         addresses: Vec::new(),
+        manual: Vec::new(),
     };
     let full = trustfile::render(&[entry(k1, "one"), entry(k3, "three")]);
     std::fs::write(dir.join(format!(".{TRUST_FILE}.tmp99999")), &full).unwrap();

@@ -545,6 +545,7 @@ async fn forged_announcement_displaces_nothing_and_its_dial_fails() {
             port,
             interval: Duration::from_millis(200),
             broadcast: vec![SocketAddr::from(([127, 255, 255, 255], port))],
+            ..UdpDiscoveryConfig::default()
         });
         c
     };

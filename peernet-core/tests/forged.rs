@@ -29,6 +29,7 @@ fn with_udp(mut c: peernet_core::NodeConfig, port: u16) -> peernet_core::NodeCon
         port,
         interval: Duration::from_millis(200),
         broadcast: vec![SocketAddr::from(([127, 255, 255, 255], port))],
+        ..UdpDiscoveryConfig::default()
     });
     c
 }

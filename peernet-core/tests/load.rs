@@ -67,6 +67,7 @@ fn write_trust(dir: &Path, keys: &[Key]) {
             added_at: 1,
             rpc: false,
             addresses: Vec::new(),
+            manual: Vec::new(),
         })
         .collect();
     std::fs::write(dir.join(TRUST_FILE), trustfile::render(&entries)).unwrap();

@@ -118,6 +118,7 @@ async fn junk_discovery_datagrams_count_as_dropped() {
         port,
         interval: Duration::from_secs(60),
         broadcast: vec![SocketAddr::from(([127, 255, 255, 255], port))],
+        ..UdpDiscoveryConfig::default()
     });
     let n = Node::start(c).await.unwrap();
     let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();

@@ -4,7 +4,7 @@ use std::ffi::c_char;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use peernet_core::{Error, NodeConfig, UdpDiscoveryConfig};
+use peernet_core::{Error, MdnsConfig, NodeConfig, UdpDiscoveryConfig};
 
 use crate::guard::{cstr, ffi_guard, invalid, opt_cstr};
 use crate::handle::BoxHandle;
@@ -63,7 +63,7 @@ fn ms(v: u32) -> Duration {
 /// literally: no `~` or `$VAR` expansion (a "~/x" is a directory named "~" under the
 /// current directory); expand it first, e.g. with `getenv("HOME")`. A relative path is
 /// relative to the current directory. Listens on
-/// "0.0.0.0:0" by default. Returns NULL (with the last error set) when `data_dir` is
+/// "[::]:0" by default (dual stack: IPv4 and IPv6; "0.0.0.0" where the host has no IPv6). Returns NULL (with the last error set) when `data_dir` is
 /// NULL, empty or not UTF-8. The caller owns the result: free it with
 /// `peernet_config_free`. Thread-safe.
 ///
@@ -98,8 +98,8 @@ pub unsafe extern "C" fn peernet_config_free(config: *mut peernet_config) {
     })
 }
 
-/// Sets the TCP listen address, e.g. "0.0.0.0:0" (any free port), "127.0.0.1:7100",
-/// "[::1]:7100"; "none" accepts no connections (outgoing only).
+/// Sets the TCP listen address, e.g. "[::]:0" (dual stack, any free port), "0.0.0.0:0"
+/// (IPv4 only), "127.0.0.1:7100", "[::1]:7100"; "none" accepts no connections (outgoing only).
 /// Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL, not an address).
 ///
 /// # Safety
@@ -127,8 +127,10 @@ pub unsafe extern "C" fn peernet_config_set_listen(
 /// Turns on UDP LAN discovery: announce this node every `interval_ms` (0 = the default
 /// 5000) to `port` (0 = the default 4040) at `broadcast_addrs`, a comma-separated list of
 /// "ip" or "ip:port" (NULL or "" = the default: the directed broadcast address of each
-/// IPv4 interface that is up; tests use "127.255.255.255"). Discovered trusted peers
-/// are connected automatically.
+/// chosen IPv4 interface that is up, and the IPv6 link-local group ff02::504e:4554 on
+/// each chosen IPv6 interface, see `peernet_config_set_discovery_interfaces`; tests use
+/// "127.255.255.255"; an IPv6 entry such as "[::1]:4040" goes over an IPv6 socket).
+/// Discovered trusted peers are connected automatically.
 /// Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL config, bad address).
 ///
 /// # Safety
@@ -161,6 +163,90 @@ pub unsafe extern "C" fn peernet_config_set_udp_discovery(
             d.broadcast.push(addr);
         }
         c.update(|n| n.udp_discovery = Some(d))
+    })
+}
+
+/// Chooses the interfaces UDP discovery announces on (the default targets only; explicit
+/// broadcast addresses are used as given): `allow` and `deny` are comma-separated
+/// interface names ("eth0") or prefixes ending in '*' ("wg*"); NULL or "" = none. Deny
+/// wins; with an allow list only matching interfaces are used; loopback, point-to-point
+/// and container bridges ("docker*", "veth*", "br-*") only when allowed by name. Call
+/// after `peernet_config_set_udp_discovery`.
+/// Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL config, discovery not on, bad pattern).
+///
+/// # Safety
+/// `config` is NULL or live and used by no other thread; `allow` and `deny` are NULL or
+/// NUL-terminated strings.
+#[no_mangle]
+pub unsafe extern "C" fn peernet_config_set_discovery_interfaces(
+    config: *mut peernet_config,
+    allow: *const c_char,
+    deny: *const c_char,
+) -> peernet_status {
+    ffi_guard!({
+        // SAFETY: contract above.
+        let c = unsafe { peernet_config::borrow_mut(config) }?;
+        // SAFETY: contract above.
+        let allow = unsafe { opt_cstr(allow, "allow") }?.unwrap_or("");
+        // SAFETY: contract above.
+        let deny = unsafe { opt_cstr(deny, "deny") }?.unwrap_or("");
+        let list = |s: &str| -> Vec<String> {
+            s.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        };
+        let (allow, deny) = (list(allow), list(deny));
+        if c.node_config().udp_discovery.is_none() {
+            return Err(invalid(
+                "UDP discovery is off: call peernet_config_set_udp_discovery first",
+            ));
+        }
+        c.update(|n| {
+            if let Some(d) = n.udp_discovery.as_mut() {
+                d.allow_interfaces = allow;
+                d.deny_interfaces = deny;
+            }
+        })
+    })
+}
+
+/// Turns mDNS / DNS-SD discovery on or off (default off): advertise `_peernet._tcp` with
+/// this node's key in a TXT record and browse for the others (UDP 5353; a record is a
+/// hint only, like an announcement). `allow` and `deny` choose interfaces as in
+/// `peernet_config_set_discovery_interfaces` (comma-separated; NULL or "" = none).
+/// Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL config, bad pattern).
+///
+/// # Safety
+/// `config` is NULL or live and used by no other thread; `allow` and `deny` are NULL or
+/// NUL-terminated strings.
+#[no_mangle]
+pub unsafe extern "C" fn peernet_config_set_mdns(
+    config: *mut peernet_config,
+    enabled: bool,
+    allow: *const c_char,
+    deny: *const c_char,
+) -> peernet_status {
+    ffi_guard!({
+        // SAFETY: contract above.
+        let c = unsafe { peernet_config::borrow_mut(config) }?;
+        // SAFETY: contract above.
+        let allow = unsafe { opt_cstr(allow, "allow") }?.unwrap_or("");
+        // SAFETY: contract above.
+        let deny = unsafe { opt_cstr(deny, "deny") }?.unwrap_or("");
+        let list = |s: &str| -> Vec<String> {
+            s.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        };
+        let m = enabled.then(|| MdnsConfig {
+            allow_interfaces: list(allow),
+            deny_interfaces: list(deny),
+        });
+        c.update(|n| n.mdns = m)
     })
 }
 

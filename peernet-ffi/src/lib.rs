@@ -11,6 +11,7 @@
 mod guard;
 mod types;
 
+mod addresses;
 mod basics;
 mod callbacks;
 mod config;
@@ -26,6 +27,7 @@ mod responders;
 mod runtime;
 mod signal;
 
+pub use addresses::*;
 pub use basics::*;
 pub use config::*;
 pub use messages::*;

@@ -51,6 +51,8 @@ pub enum ProtoError {
     LowOrderKey,
     /// A trust-entry label that is too long or contains control characters.
     BadLabel(&'static str),
+    /// A manual peer address that is not `host:port` (see `peer_addr`).
+    BadAddress(String),
     /// The connection machine refused a command or closed the connection (see
     /// [`ConnectionError`] for its kinds: state, crypto, malformed, limit).
     Connection(ConnectionError),
@@ -76,6 +78,7 @@ impl fmt::Display for ProtoError {
                 write!(f, "bad trust file, line {line}: {reason}")
             }
             ProtoError::BadLabel(why) => write!(f, "bad label: {why}"),
+            ProtoError::BadAddress(why) => write!(f, "bad peer address: {why}"),
             ProtoError::LowOrderKey => f.write_str(
                 "a low-order (small-subgroup) X25519 point is not a usable public key; \
                  check that the key was copied from the peer's identity",

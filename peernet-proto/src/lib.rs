@@ -16,6 +16,7 @@
 //! | [`announce`] | 8 | the UDP discovery announcement |
 //! | [`pairing`] | — | invite tickets, short codes (SPAKE2), Noise XXpsk3 pairing, SAS |
 //! | [`trustfile`], [`backoff`] | — | trust store file format, reconnect delays |
+//! | [`trustfile`], [`peer_addr`], [`backoff`] | — | trust store file format, manual peer addresses, reconnect delays |
 
 #![forbid(unsafe_code)]
 
@@ -35,6 +36,7 @@ pub mod hello;
 pub mod key;
 pub mod keyfile;
 pub mod pairing;
+pub mod peer_addr;
 pub mod rpc;
 pub mod trustfile;
 

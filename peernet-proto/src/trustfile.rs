@@ -1,19 +1,27 @@
 //! The persisted trust store: a human-readable, hand-editable text file.
 //!
 //! ```text
-//! # PeerNet trust store, format 2
-//! # One peer per line: <key hex> <added-at unix seconds> <rights> <addresses> <label>
+//! # PeerNet trust store, format 3
+//! # One peer per line: <key hex> <added-at unix seconds> <rights> <addresses> <manual> <label>
 //! # rights: "-" (none) or "rpc". addresses: "-" (none) or up to 4 confirmed ip:port,
-//! # comma-separated, newest first. Label: rest of the line (may be empty).
-//! 8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a 1764090000 rpc 192.168.1.20:7000,[fe80::1]:7000 Bob's laptop
+//! # comma-separated, newest first. manual: "-" or up to 4 host:port given by the user,
+//! # comma-separated. Label: rest of the line (may be empty).
+//! 8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a 1764090000 rpc 192.168.1.20:7000,[fe80::1]:7000 laptop.example:7000 Bob's laptop
 //! ```
 //!
 //! Rules:
 //! - The first line must be the header `# PeerNet trust store, format <n>`; formats 1
-//!   and 2 are understood, [`render`] writes 2. Format 1 lines have no addresses field
-//!   (`<key> <added-at> <rights> <label>`): an old file loads unchanged, with no
-//!   addresses. A file without the header (including an empty file) is an error, so a
-//!   truncated or foreign file never loads as an empty store.
+//!   to 3 are understood. [`render`] writes 3 when an entry has manual addresses, else
+//!   2 (so a file without them stays readable by releases that know only 2). Format 1
+//!   lines have no addresses field (`<key> <added-at> <rights> <label>`), format 2 no
+//!   manual field: an old file loads unchanged, with none. A file without the header
+//!   (including an empty file) is an error, so a truncated or foreign file never loads
+//!   as an empty store.
+//! - Manual addresses (format 3) are `host:port` the user attached
+//!   (`crate::peer_addr`: IP literals or DNS names, resolved at dial time, dialed
+//!   first); at most [`crate::peer_addr::MAX_MANUAL_ADDRESSES`], no duplicates.
+//! - An IPv6 link-local address keeps its numeric scope id (`[fe80::1%2]:7000`, the
+//!   interface index it was reached over); other addresses have none.
 //! - Addresses (format 2) are where a handshake with the peer's key last completed
 //!   ([`MAX_ADDRESSES`] at most, no duplicates, no port 0, unspecified or multicast IP).
 //!   They are hints with priority (a node dials them first after a restart), never
@@ -35,8 +43,11 @@ use crate::{Key, ProtoError};
 pub const MAX_LABEL_LEN: usize = 256;
 /// The header every trust file starts with, minus the version number.
 pub const HEADER_PREFIX: &str = "# PeerNet trust store, format ";
-/// The format version written by [`render`] (and the newest [`parse`] understands).
-pub const FORMAT_VERSION: u32 = 2;
+/// The newest format [`parse`] understands, written by [`render`] when an entry has
+/// manual addresses.
+pub const FORMAT_VERSION: u32 = 3;
+/// The format [`render`] writes when no entry has manual addresses.
+pub const FORMAT_WITHOUT_MANUAL: u32 = 2;
 /// The oldest format [`parse`] still reads (no addresses field).
 pub const OLDEST_FORMAT: u32 = 1;
 /// Most confirmed addresses kept per peer.
@@ -56,6 +67,11 @@ pub struct TrustEntry {
     /// Addresses an authenticated handshake with the peer completed over, newest
     /// first (at most [`MAX_ADDRESSES`]; empty in a format-1 file).
     pub addresses: Vec<SocketAddr>,
+    /// Addresses the user attached (`host:port`, canonical form of
+    /// [`crate::peer_addr::normalize`]; at most
+    /// [`crate::peer_addr::MAX_MANUAL_ADDRESSES`]; empty before format 3). Resolved and
+    /// dialed first; like every address a hint, never trust.
+    pub manual: Vec<String>,
 }
 
 /// Whether `addr` may be stored as a peer's address (a dialable unicast address).
@@ -63,10 +79,21 @@ pub fn is_storable_address(addr: &SocketAddr) -> bool {
     addr.port() != 0 && !addr.ip().is_unspecified() && !addr.ip().is_multicast()
 }
 
-/// The text form of an address keeps IP and port only (no IPv6 scope id or flow
-/// info): what is parsed and what is written are the same value.
+/// The stored form of an address: IP and port, and for an IPv6 link-local address
+/// (`fe80::/10`) its numeric scope id (`[fe80::1%2]:7000`: without it the address
+/// cannot be dialed); never flow info, nor a scope id on any other address. What is
+/// parsed and what is written are the same value.
+pub fn storable_form(a: SocketAddr) -> SocketAddr {
+    match a {
+        SocketAddr::V6(v6) if (v6.ip().segments()[0] & 0xffc0) == 0xfe80 => SocketAddr::V6(
+            std::net::SocketAddrV6::new(*v6.ip(), v6.port(), 0, v6.scope_id()),
+        ),
+        _ => SocketAddr::new(a.ip(), a.port()),
+    }
+}
+
 fn plain(a: SocketAddr) -> SocketAddr {
-    SocketAddr::new(a.ip(), a.port())
+    storable_form(a)
 }
 
 /// Parses the addresses field: `-` or comma-separated addresses.
@@ -90,6 +117,35 @@ fn parse_addresses(n: usize, field: &str) -> Result<Vec<SocketAddr>, ProtoError>
         if !is_storable_address(&a) {
             return Err(err(n, format!("{a} cannot be dialed")));
         }
+        if out.contains(&a) {
+            return Err(err(n, format!("{a} is listed twice")));
+        }
+        out.push(a);
+    }
+    Ok(out)
+}
+
+/// Parses the manual field (format 3): `-` or comma-separated `host:port`.
+fn parse_manual(n: usize, field: &str) -> Result<Vec<String>, ProtoError> {
+    use crate::peer_addr::{normalize, MAX_MANUAL_ADDRESSES};
+    if field == "-" {
+        return Ok(Vec::new());
+    }
+    if field.is_empty() {
+        return Err(err(
+            n,
+            "missing manual addresses field (\"-\" or host:port,...)",
+        ));
+    }
+    if field.split(',').count() > MAX_MANUAL_ADDRESSES {
+        return Err(err(
+            n,
+            format!("more than {MAX_MANUAL_ADDRESSES} manual addresses"),
+        ));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(MAX_MANUAL_ADDRESSES);
+    for text in field.split(',') {
+        let a = normalize(text).map_err(|e| err(n, e.to_string()))?;
         if out.contains(&a) {
             return Err(err(n, format!("{a} is listed twice")));
         }
@@ -166,9 +222,15 @@ fn parse_entry(n: usize, line: &str, version: u32) -> Result<TrustEntry, ProtoEr
             ))
         }
     };
-    let (addresses, label) = if version >= 2 {
+    let (addresses, rest) = if version >= 2 {
+        let (field, rest) = next_field(rest.unwrap_or(""));
+        (parse_addresses(n, field)?, rest)
+    } else {
+        (Vec::new(), rest)
+    };
+    let (manual, label) = if version >= 3 {
         let (field, label) = next_field(rest.unwrap_or(""));
-        (parse_addresses(n, field)?, label)
+        (parse_manual(n, field)?, label)
     } else {
         (Vec::new(), rest)
     };
@@ -180,6 +242,7 @@ fn parse_entry(n: usize, line: &str, version: u32) -> Result<TrustEntry, ProtoEr
         added_at,
         rpc,
         addresses,
+        manual,
     })
 }
 
@@ -266,15 +329,48 @@ fn render_addresses(out: &mut String, addresses: &[SocketAddr]) {
     }
 }
 
-/// Writes a trust file. `parse(&render(x)) == x` for entries with distinct keys and
-/// valid labels; invalid labels are sanitised (never break the line structure).
+/// Writes the manual field; entries that could not be read back (invalid, duplicates,
+/// beyond the limit) are left out.
+fn render_manual(out: &mut String, manual: &[String]) {
+    use crate::peer_addr::{normalize, MAX_MANUAL_ADDRESSES};
+    let mut written: Vec<String> = Vec::with_capacity(MAX_MANUAL_ADDRESSES);
+    for a in manual {
+        if written.len() == MAX_MANUAL_ADDRESSES {
+            break;
+        }
+        if let Ok(a) = normalize(a) {
+            if !written.contains(&a) {
+                written.push(a);
+            }
+        }
+    }
+    if written.is_empty() {
+        out.push('-');
+    }
+    out.push_str(&written.join(","));
+}
+
+/// Writes a trust file: format 3 when an entry has manual addresses, else format 2.
+/// `parse(&render(x)) == x` for entries with distinct keys, valid labels and valid
+/// manual addresses; invalid labels are sanitised (never break the line structure).
 pub fn render(entries: &[TrustEntry]) -> String {
-    let mut out = format!(
-        "{HEADER_PREFIX}{FORMAT_VERSION}\n\
-         # One peer per line: <key hex> <added-at unix seconds> <rights> <addresses> <label>\n\
-         # rights: \"-\" (none) or \"rpc\". addresses: \"-\" (none) or up to 4 confirmed ip:port,\n\
-         # comma-separated, newest first. Label: rest of the line (may be empty).\n"
-    );
+    let v3 = entries.iter().any(|e| !e.manual.is_empty());
+    let mut out = if v3 {
+        format!(
+            "{HEADER_PREFIX}{FORMAT_VERSION}\n\
+             # One peer per line: <key hex> <added-at unix seconds> <rights> <addresses> <manual> <label>\n\
+             # rights: \"-\" (none) or \"rpc\". addresses: \"-\" (none) or up to 4 confirmed ip:port,\n\
+             # comma-separated, newest first. manual: \"-\" or up to 4 host:port given by the user,\n\
+             # comma-separated. Label: rest of the line (may be empty).\n"
+        )
+    } else {
+        format!(
+            "{HEADER_PREFIX}{FORMAT_WITHOUT_MANUAL}\n\
+             # One peer per line: <key hex> <added-at unix seconds> <rights> <addresses> <label>\n\
+             # rights: \"-\" (none) or \"rpc\". addresses: \"-\" (none) or up to 4 confirmed ip:port,\n\
+             # comma-separated, newest first. Label: rest of the line (may be empty).\n"
+        )
+    };
     for e in entries {
         out.push_str(&e.key.to_hex());
         out.push(' ');
@@ -283,6 +379,10 @@ pub fn render(entries: &[TrustEntry]) -> String {
         out.push_str(if e.rpc { "rpc" } else { "-" });
         out.push(' ');
         render_addresses(&mut out, &e.addresses);
+        if v3 {
+            out.push(' ');
+            render_manual(&mut out, &e.manual);
+        }
         if !e.label.is_empty() {
             out.push(' ');
             out.push_str(&sanitize_label(&e.label));

@@ -127,7 +127,7 @@ proptest! {
                     addresses.push(a);
                 }
             }
-            TrustEntry { key: Key::from_bytes(k), label, added_at: t, rpc, addresses }
+            TrustEntry { key: Key::from_bytes(k), label, added_at: t, rpc, addresses, manual: Vec::new() }
         }).collect();
         prop_assert_eq!(trustfile::parse(&trustfile::render(&list)).unwrap(), list);
     }

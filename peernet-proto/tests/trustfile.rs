@@ -20,6 +20,7 @@ fn entries() -> Vec<TrustEntry> {
                 "192.168.1.20:7000".parse().unwrap(),
                 "[fe80::1]:7000".parse().unwrap(),
             ],
+            manual: Vec::new(),
         },
         TrustEntry {
             key: B.parse().unwrap(),
@@ -27,6 +28,7 @@ fn entries() -> Vec<TrustEntry> {
             added_at: 0,
             rpc: false,
             addresses: Vec::new(),
+            manual: Vec::new(),
         },
         TrustEntry {
             key: Key([0x11; 32]),
@@ -34,6 +36,7 @@ fn entries() -> Vec<TrustEntry> {
             added_at: u64::MAX,
             rpc: false,
             addresses: Vec::new(),
+            manual: Vec::new(),
         },
         TrustEntry {
             key: Key([0xff; 32]),
@@ -41,6 +44,7 @@ fn entries() -> Vec<TrustEntry> {
             added_at: 1,
             rpc: true,
             addresses: vec!["10.0.0.1:1".parse().unwrap()],
+            manual: Vec::new(),
         },
     ]
 }
@@ -94,6 +98,92 @@ fn format_1_files_still_load() {
     assert_eq!(parse(&again).unwrap(), e);
 }
 
+/// Format 3 (issue 18): manual addresses round-trip; a file with none is still written
+/// as format 2 (readable by releases that know only 2), and a format-2 file loads with
+/// no manual addresses.
+#[test]
+fn format_3_keeps_manual_addresses_and_format_2_stays_readable() {
+    let mut e = entries();
+    e[1].manual = vec!["peer.example.net:7100".into(), "[2001:db8::1]:7100".into()];
+    let text = render(&e);
+    assert!(
+        text.starts_with("# PeerNet trust store, format 3\n"),
+        "{text}"
+    );
+    assert!(text.contains(&format!(
+        "{B} 0 - - peer.example.net:7100,[2001:db8::1]:7100\n"
+    )));
+    assert!(text.contains(&format!(
+        "{A} 1764090000 rpc 192.168.1.20:7000,[fe80::1]:7000 - Bob's laptop\n"
+    )));
+    assert_eq!(parse(&text).unwrap(), e);
+    // Without manual addresses: format 2, and it parses to the same entries.
+    let plain = entries();
+    assert!(render(&plain).starts_with(HEADER));
+    let v2 = format!("{HEADER}{A} 1 rpc 10.0.0.1:7 x.example:1 label\n");
+    let back = parse(&v2).unwrap();
+    assert!(back[0].manual.is_empty());
+    assert_eq!(back[0].label, "x.example:1 label");
+    // Hand-written names are kept in canonical form; bad ones name their line.
+    let v3 = format!("# PeerNet trust store, format 3\n{A} 1 - - Peer.Example:9 lbl\n");
+    assert_eq!(
+        parse(&v3).unwrap()[0].manual,
+        vec!["peer.example:9".to_string()]
+    );
+    for (field, needle) in [
+        ("", "missing manual"),
+        ("bad_name:1", "host:port"),
+        ("a.example:0", "port"),
+        ("a.example:1,a.example:1", "twice"),
+        ("a:1,b:1,c:1,d:1,e:1", "more than 4"),
+    ] {
+        let (line, reason) = line_of(&format!(
+            "# PeerNet trust store, format 3\n\n{A} 1 rpc - {field}\n"
+        ));
+        assert_eq!(line, 3, "{field:?}: {reason}");
+        assert!(
+            reason.contains(needle),
+            "{field:?}: {reason:?} lacks {needle:?}"
+        );
+    }
+}
+
+/// Issue 18: a remembered IPv6 link-local address keeps its scope id (else it cannot be
+/// dialed after a restart); other addresses never carry one.
+#[test]
+fn link_local_addresses_keep_their_scope_id() {
+    use std::net::{SocketAddr, SocketAddrV6};
+    let ll = SocketAddr::V6(SocketAddrV6::new("fe80::1".parse().unwrap(), 7000, 5, 3));
+    let global = SocketAddr::V6(SocketAddrV6::new(
+        "2001:db8::1".parse().unwrap(),
+        7000,
+        5,
+        3,
+    ));
+    let mut e = entries();
+    e[1].addresses = vec![ll, global];
+    let text = render(&e);
+    assert!(
+        text.contains(&format!("{B} 0 - [fe80::1%3]:7000,[2001:db8::1]:7000\n")),
+        "{text}"
+    );
+    let back = parse(&text).unwrap();
+    let SocketAddr::V6(a) = back[1].addresses[0] else {
+        panic!()
+    };
+    assert_eq!((a.scope_id(), a.flowinfo()), (3, 0));
+    let SocketAddr::V6(g) = back[1].addresses[1] else {
+        panic!()
+    };
+    assert_eq!(g.scope_id(), 0);
+    // A hand-written scope on a global address is dropped, not kept.
+    let t = format!("{HEADER}{A} 1 - [2001:db8::1%4]:1 x\n");
+    let SocketAddr::V6(g) = parse(&t).unwrap()[0].addresses[0] else {
+        panic!()
+    };
+    assert_eq!(g.scope_id(), 0);
+}
+
 #[test]
 fn bad_addresses_name_their_line() {
     for (field, needle) in [
@@ -129,6 +219,7 @@ fn bad_addresses_name_their_line() {
             "10.0.0.1:5".parse().unwrap(),
             "10.0.0.1:0".parse().unwrap(),
         ],
+        manual: Vec::new(),
     }];
     let back = parse(&render(&odd)).unwrap();
     assert_eq!(back[0].addresses, vec!["10.0.0.1:5".parse().unwrap()]);
@@ -168,7 +259,7 @@ fn corrupt_cases_name_their_line() {
         (String::new(), 1, "header"),
         ("\n".into(), 1, "header"),
         (format!("{A} 1 rpc no header\n"), 1, "header"),
-        ("# PeerNet trust store, format 3\n".into(), 1, "format"),
+        ("# PeerNet trust store, format 4\n".into(), 1, "format"),
         ("# PeerNet trust store, format 0\n".into(), 1, "format"),
         ("# PeerNet trust store, format 02\n".into(), 1, "format"),
         (
@@ -230,6 +321,7 @@ fn render_never_breaks_line_structure() {
         added_at: 5,
         rpc: false,
         addresses: Vec::new(),
+        manual: Vec::new(),
     }];
     let back = parse(&render(&evil)).unwrap();
     assert_eq!(back.len(), 1);

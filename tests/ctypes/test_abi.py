@@ -115,6 +115,36 @@ def test_config_errors(tmp_path):
     lib.peernet_config_free(None)
 
 
+def test_discovery_interfaces_mdns_and_manual_addresses(tmp_path, nodes):
+    """Issue 18: the interface lists, mDNS and manual addresses through the C ABI."""
+    cfg = lib.peernet_config_new(str(tmp_path / "i").encode())
+    try:
+        # Interface lists need discovery on; bad patterns are refused.
+        assert lib.peernet_config_set_discovery_interfaces(cfg, b"eth0", None) == pn.ERR_INVALID_ARGUMENT
+        assert "set_udp_discovery" in pn.last_error()
+        assert lib.peernet_config_set_udp_discovery(cfg, 4999, 100, b"127.255.255.255") == pn.OK
+        assert lib.peernet_config_set_discovery_interfaces(cfg, b"eth0, wl*", b"wg*") == pn.OK
+        assert lib.peernet_config_set_discovery_interfaces(cfg, None, b"a b") == pn.ERR_INVALID_ARGUMENT
+        assert lib.peernet_config_set_mdns(cfg, True, None, b"x*y") == pn.ERR_INVALID_ARGUMENT
+        assert lib.peernet_config_set_mdns(cfg, False, None, None) == pn.OK
+    finally:
+        lib.peernet_config_free(cfg)
+    a = nodes.start("addr")
+    other = pn.Key()
+    pn.check(lib.peernet_key_from_hex(b"ab" * 32, ref(other)))
+    assert lib.peernet_trust_add_address(a, ref(other), b"10.0.0.2:7100") == pn.ERR_UNTRUSTED_PEER
+    pn.check(lib.peernet_trust(a, ref(other), None))
+    assert lib.peernet_trust_add_address(a, ref(other), b"no-port") == pn.ERR_INVALID_ARGUMENT
+    assert "host:port" in pn.last_error()
+    pn.check(lib.peernet_trust_add_address(a, ref(other), b"Peer.Example:7100"))
+    was = C.c_bool(False)
+    pn.check(lib.peernet_trust_remove_address(a, ref(other), b"peer.example:7100", ref(was)))
+    assert was.value
+    pn.check(lib.peernet_trust_remove_address(a, ref(other), b"peer.example:7100", ref(was)))
+    assert not was.value
+    assert lib.peernet_trust_remove_address(a, ref(other), b"x:1", None) == pn.ERR_INVALID_ARGUMENT
+
+
 def test_lifecycle(nodes):
     node = pn.NodeP()
     assert lib.peernet_node_start(None, ref(node)) == pn.ERR_INVALID_ARGUMENT

@@ -122,18 +122,22 @@ impl NodeHandle {
     }
 }
 
+/// UDP discovery from Python: port, interval (s), broadcast targets, allowed and denied
+/// interface patterns.
+type DiscoveryArgs = (u16, f64, Vec<String>, Vec<String>, Vec<String>);
+
 #[pymethods]
 impl NodeHandle {
     /// Starts a node (blocking, GIL released).
     #[staticmethod]
     #[pyo3(signature = (data_dir, listen, discovery, heartbeat, max_frame, handshake_timeout,
-                        handler_threads, network_monitor, auto_connect, rpc_threads))]
+                        handler_threads, network_monitor, auto_connect, rpc_threads, mdns=None))]
     #[allow(clippy::too_many_arguments)]
     fn start(
         py: Python<'_>,
         data_dir: std::path::PathBuf,
         listen: Option<&str>,
-        discovery: Option<(u16, f64, Vec<String>)>,
+        discovery: Option<DiscoveryArgs>,
         heartbeat: (f64, f64),
         max_frame: u32,
         handshake_timeout: f64,
@@ -141,10 +145,11 @@ impl NodeHandle {
         network_monitor: Option<f64>,
         auto_connect: bool,
         rpc_threads: usize,
+        mdns: Option<(Vec<String>, Vec<String>)>,
     ) -> PyResult<NodeHandle> {
         let mut cfg = NodeConfig::new(data_dir);
         cfg.listen = listen.map(|l| addr_arg(l, None)).transpose()?;
-        if let Some((port, interval, broadcast)) = discovery {
+        if let Some((port, interval, broadcast, allow, deny)) = discovery {
             cfg.udp_discovery = Some(UdpDiscoveryConfig {
                 port,
                 interval: secs("discovery interval", interval)?,
@@ -152,8 +157,14 @@ impl NodeHandle {
                     .iter()
                     .map(|b| addr_arg(b, Some(port)))
                     .collect::<PyResult<_>>()?,
+                allow_interfaces: allow,
+                deny_interfaces: deny,
             });
         }
+        cfg.mdns = mdns.map(|(allow, deny)| peernet_core::MdnsConfig {
+            allow_interfaces: allow,
+            deny_interfaces: deny,
+        });
         cfg.heartbeat_interval = secs("heartbeat interval", heartbeat.0)?;
         cfg.heartbeat_timeout = secs("heartbeat timeout", heartbeat.1)?;
         cfg.max_frame_len = max_frame;
@@ -244,12 +255,38 @@ impl NodeHandle {
         check(py, r)
     }
 
-    /// The trust store: list of (key, label, added_at, rpc).
+    /// Attaches a manual address (`host:port`) to a trusted key; returns it canonical.
+    fn add_address(&self, py: Python<'_>, key: &[u8], addr: &str) -> PyResult<String> {
+        let k = key_arg(key)?;
+        let n = self.node(py)?;
+        let r = sync(py, || n.add_address(&k, addr))?;
+        check(py, r)
+    }
+
+    /// Detaches a manual address; returns whether it was attached.
+    fn remove_address(&self, py: Python<'_>, key: &[u8], addr: &str) -> PyResult<bool> {
+        let k = key_arg(key)?;
+        let n = self.node(py)?;
+        let r = sync(py, || n.remove_address(&k, addr))?;
+        check(py, r)
+    }
+
+    /// The trust store: list of (key, label, added_at, rpc, remembered addresses,
+    /// manual addresses).
     #[allow(clippy::type_complexity)]
     fn trusted<'py>(
         &self,
         py: Python<'py>,
-    ) -> PyResult<Vec<(Bound<'py, PyBytes>, String, u64, bool)>> {
+    ) -> PyResult<
+        Vec<(
+            Bound<'py, PyBytes>,
+            String,
+            u64,
+            bool,
+            Vec<String>,
+            Vec<String>,
+        )>,
+    > {
         let n = self.node(py)?;
         Ok(n.trusted()
             .into_iter()
@@ -259,6 +296,8 @@ impl NodeHandle {
                     e.label,
                     e.added_at,
                     e.rpc,
+                    e.addresses.iter().map(|a| a.to_string()).collect(),
+                    e.manual,
                 )
             })
             .collect())

@@ -121,6 +121,27 @@ def test_trust_add_list_remove(tmp_path: Path) -> None:
     assert r.returncode == 1 and "ValueError" in r.stderr
 
 
+def test_trust_add_with_addresses(tmp_path: Path) -> None:
+    """Issue 18: `trust add KEY --addr host:port` keeps manual addresses on the entry (in
+    canonical form, in the trust file); a bad one is refused naming the form."""
+    d = str(tmp_path / "me")
+    other = "ab" * 32
+    r = run("--dir", d, "trust", "add", other, "--addr", "Laptop.Example:7100", "--addr", "10.0.0.2:7100")
+    assert r.returncode == 0, r.stderr
+    assert "addresses laptop.example:7100, 10.0.0.2:7100" in r.stdout, r.stdout
+    r = run("--dir", d, "trust", "list")
+    assert "addr laptop.example:7100,10.0.0.2:7100" in r.stdout, r.stdout
+    text = (Path(d) / "trusted_peers").read_text()
+    assert text.startswith("# PeerNet trust store, format 3") and "laptop.example:7100" in text
+    r = run("--dir", d, "trust", "add", other, "--addr", "no-port")
+    assert r.returncode == 1 and "host:port" in r.stderr, r.stderr
+    with peernet.Node(d, listen=None, auto_connect=False) as n:
+        e = n.trusted()[0]
+        assert e.manual_addresses == ("laptop.example:7100", "10.0.0.2:7100")
+        assert n.remove_address(other, "LAPTOP.example:7100") is True
+        assert n.trusted()[0].manual_addresses == ("10.0.0.2:7100",)
+
+
 def test_offline_commands_refuse_a_directory_a_node_holds(tmp_path: Path, procs: list[Proc]) -> None:
     """`trust remove` beside a running node used to succeed and then be
     undone by the node's next write. Now it fails, changes nothing, and says what to do."""

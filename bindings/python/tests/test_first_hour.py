@@ -97,7 +97,23 @@ def test_help_describes_every_option_and_its_default() -> None:
     assert checked > 30
     r = run("serve", "--help")
     out = " ".join(r.stdout.split())
-    assert "(default: 0.0.0.0:7100)" in out and "exit status" in out
+    assert "(default: [::]:7100)" in out and "exit status" in out
+
+
+def test_cli_mdns_is_on_only_with_default_discovery_targets() -> None:
+    """Issue 18: the CLI advertises over mDNS where its discovery uses the real
+    interfaces, never with explicit (loopback) targets unless asked."""
+    import argparse
+
+    from peernet import Mdns, UdpDiscovery
+    from peernet._cli_mdns import choose
+
+    ns = argparse.Namespace
+    assert choose(ns(mdns=None), UdpDiscovery()) == Mdns()
+    assert choose(ns(mdns=None), UdpDiscovery(broadcast=["127.255.255.255"])) is None
+    assert choose(ns(mdns=None), None) is None
+    assert choose(ns(mdns=False), UdpDiscovery()) is None
+    assert choose(ns(mdns=True), None) == Mdns()
 
 
 def test_chat_on_loopback_listens_on_loopback() -> None:
@@ -105,8 +121,8 @@ def test_chat_on_loopback_listens_on_loopback() -> None:
 
     assert default_listen(["127.255.255.255"]) == "127.0.0.1:0"
     assert default_listen(["127.255.255.255:4041", "::1"]) == "127.0.0.1:0"
-    assert default_listen(["192.168.1.255"]) == "0.0.0.0:0"
-    assert default_listen(None) == "0.0.0.0:0"
+    assert default_listen(["192.168.1.255"]) == "[::]:0"
+    assert default_listen(None) == "[::]:0"
 
 
 def test_chat_broadcast_on_loopback_prints_a_loopback_listener(tmp_path: Path, procs: list[Proc]) -> None:
@@ -187,7 +203,7 @@ def test_call_says_why_it_cannot_connect(tmp_path: Path, procs: list[Proc]) -> N
     d = str(tmp_path / "client")
     other = "cd" * 32
     # not trusted by us
-    r = run("--dir", d, "call", other, "echo", "x", "--timeout", "0.5")
+    r = run("--dir", d, "call", other, "echo", "x", "--timeout", "0.5", "--no-mdns")
     assert r.returncode == 1 and "is not trusted by us" in r.stderr, r.stderr
     assert f"peernet trust add {other}" in r.stderr
     # trusted, but nothing announces it and no --addr

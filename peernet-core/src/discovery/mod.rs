@@ -11,7 +11,9 @@
 //! peer we are not connected to during its first rounds: that is how a peer restarting
 //! on its address is found again without waiting out a reconnect backoff step.
 
+pub(crate) mod ifaces;
 pub(crate) mod manual;
+pub(crate) mod mdns;
 pub(crate) mod service;
 pub(crate) mod transport;
 pub(crate) mod udp;

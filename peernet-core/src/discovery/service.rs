@@ -17,6 +17,9 @@ use crate::metrics::Counters;
 
 /// Most broadcast targets one announcement goes to (bounds every sending burst).
 pub(crate) const MAX_TARGETS: usize = 32;
+/// Most unicast targets (trusted peers' remembered and manual addresses) one
+/// announcement goes to, at most once per interval.
+pub(crate) const MAX_UNICAST: usize = 16;
 
 /// The node's handle on a running UDP discovery service.
 pub(crate) struct UdpDiscovery {
@@ -33,6 +36,8 @@ impl Discovery for UdpDiscovery {
 pub(crate) struct Env {
     /// Broadcast targets (re-read at every announcement).
     pub targets: Box<dyn Fn() -> Vec<SocketAddr> + Send + Sync>,
+    /// Unicast targets (re-read whenever `Due::unicast`; at most `MAX_UNICAST` used).
+    pub unicast: Box<dyn Fn() -> Vec<SocketAddr> + Send + Sync>,
     /// This host's addresses (re-read at start and after network changes).
     pub local_ips: Box<dyn Fn() -> HashSet<IpAddr> + Send + Sync>,
     /// Receives every event.
@@ -81,7 +86,21 @@ async fn run<T: UdpTransport>(
         }
         if due.announce {
             if let Some(bytes) = state.announcement().copied() {
-                for to in (env.targets)().into_iter().take(MAX_TARGETS) {
+                let mut sent: Vec<SocketAddr> =
+                    (env.targets)().into_iter().take(MAX_TARGETS).collect();
+                if due.unicast {
+                    let mut extra = 0;
+                    for to in (env.unicast)() {
+                        if extra == MAX_UNICAST {
+                            break;
+                        }
+                        if !sent.contains(&to) {
+                            sent.push(to);
+                            extra += 1;
+                        }
+                    }
+                }
+                for to in sent {
                     match transport.send_to(&bytes, to).await {
                         Ok(_) => env.counters.datagram_out(),
                         Err(e) => tracing::debug!(%to, error = %e, "announcement not sent"),

@@ -279,6 +279,7 @@ fn start(
     let own: IpAddr = ip.parse().unwrap();
     let env = Env {
         targets: Box::new(|| vec![src("10.0.0.255:4040")]),
+        unicast: Box::new(Vec::new),
         local_ips: Box::new(move || HashSet::from([own])),
         sink: Box::new(move |e| {
             let _ = tx.send(e);
@@ -373,5 +374,86 @@ async fn network_change_triggers_an_announcement_at_once() {
         assert!(tokio::time::Instant::now() < deadline, "no re-announcement");
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
+    stop_tx.send_replace(true);
+}
+
+/// Issue 18 item 3: the unicast round comes with an announcement at most once per
+/// interval, however often the network changes.
+#[test]
+fn unicast_reannounce_is_at_most_once_per_interval() {
+    let t0 = Instant::now();
+    let mut s = UdpState::new(key(1), 7000, IV, t0);
+    let first = s.poll(t0);
+    assert!(first.announce && first.unicast);
+    let mut unicast_rounds = 1;
+    let mut t = t0;
+    // A network change every 200 ms for 3 intervals: many announcements, few unicasts.
+    for _ in 0..(3 * 5 * 5) {
+        t += Duration::from_millis(200);
+        s.network_changed(t);
+        let d = s.poll(t);
+        if d.unicast {
+            assert!(d.announce);
+            unicast_rounds += 1;
+        }
+    }
+    assert_eq!(unicast_rounds, 4, "one at start, then one per interval");
+}
+
+/// Issue 18 item 3: announcements go to the unicast targets (bounded), and nothing is
+/// ever sent in answer to a datagram: sources that announce to us get nothing back.
+#[tokio::test(start_paused = true)]
+async fn unicast_targets_are_bounded_and_no_datagram_is_answered() {
+    let net = FakeNet::default();
+    let (stop_tx, stop) = watch::channel(false);
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let sock = net.socket(src("10.0.0.1:4040"));
+    let many: Vec<SocketAddr> = (0..40u8)
+        .map(|i| SocketAddr::from(([10, 9, 0, i], 4040)))
+        .collect();
+    let env = Env {
+        targets: Box::new(|| vec![src("10.0.0.255:4040")]),
+        unicast: Box::new(move || many.clone()),
+        local_ips: Box::new(|| HashSet::from(["10.0.0.1".parse().unwrap()])),
+        sink: Box::new(move |e| {
+            let _ = tx.send(e);
+        }),
+        counters: Default::default(),
+    };
+    let _svc = service::spawn(sock, key(1), 7001, IV, env, stop);
+    // 50 strangers announce (from addresses that are not unicast targets).
+    for i in 0..50u8 {
+        net.inject(
+            SocketAddr::from(([10, 0, 1, i], 4040)),
+            src("10.0.0.255:4040"),
+            &ann(numbered(usize::from(i), 0x55), 7002),
+        );
+    }
+    for _ in 0..50 {
+        next(&mut rx).await;
+    }
+    tokio::time::sleep(IV * 2 + Duration::from_millis(10)).await;
+    let sent = net.sent.lock().unwrap();
+    let ours: Vec<&SocketAddr> = sent
+        .iter()
+        .filter(|(from, _, _)| *from == src("10.0.0.1:4040"))
+        .map(|(_, to, _)| to)
+        .collect();
+    let unicast = ours
+        .iter()
+        .filter(|to| to.ip().to_string().starts_with("10.9."))
+        .count();
+    let rounds = ours
+        .iter()
+        .filter(|to| **to == &src("10.0.0.255:4040"))
+        .count();
+    assert_eq!(rounds, 3, "start and two intervals");
+    assert_eq!(unicast, 3 * service::MAX_UNICAST, "{ours:?}");
+    assert!(
+        ours.iter()
+            .all(|to| !to.ip().to_string().starts_with("10.0.1.")),
+        "a datagram was answered: {ours:?}"
+    );
+    drop(sent);
     stop_tx.send_replace(true);
 }

@@ -3,7 +3,7 @@
 
 use std::future::Future;
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::UdpSocket;
@@ -49,6 +49,24 @@ pub(crate) fn bind(port: u16) -> io::Result<UdpSocket> {
     s.set_nonblocking(true)?;
     s.bind(&SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)).into())?;
     UdpSocket::from_std(s.into())
+}
+
+/// Binds `[::]:port` (IPv6 only) for discovery over multicast, with SO_REUSEADDR and
+/// SO_REUSEPORT, multicast loop on (nodes on one host hear each other) and a hop limit
+/// of 1. Returns the socket and a duplicate of it, for joining the group on
+/// interfaces that appear later. Must be called inside a tokio runtime.
+pub(crate) fn bind_v6(port: u16) -> io::Result<(UdpSocket, Socket)> {
+    let s = Socket::new(Domain::IPV6, Type::DGRAM, Some(Protocol::UDP))?;
+    s.set_only_v6(true)?;
+    s.set_reuse_address(true)?;
+    #[cfg(all(unix, not(any(target_os = "solaris", target_os = "illumos"))))]
+    s.set_reuse_port(true)?;
+    s.set_multicast_loop_v6(true)?;
+    s.set_multicast_hops_v6(1)?;
+    s.set_nonblocking(true)?;
+    s.bind(&SocketAddr::from((Ipv6Addr::UNSPECIFIED, port)).into())?;
+    let dup = s.try_clone()?;
+    Ok((UdpSocket::from_std(s.into())?, dup))
 }
 
 #[cfg(test)]

@@ -2,7 +2,13 @@
 //! announce, what a datagram means and when a peer is lost. Time comes in as arguments;
 //! `service.rs` drives it over a `UdpTransport`.
 //!
-//! - Announce at start, every interval, and after a network change.
+//! - Announce at start, every interval, and after a network change. The announcement
+//!   also goes by unicast to the remembered and manual addresses of trusted peers we
+//!   are not connected to (`Due::unicast`), at most once per interval: that reaches
+//!   peers across routers and VPNs, where no broadcast travels. Nothing is ever sent
+//!   in answer to a datagram, so no source, spoofed or not, can make us send to it
+//!   (no amplification: every destination comes from the config, the interfaces or
+//!   the trust store).
 //! - Incoming datagrams are rate-limited per source IP first (a small bounded table of
 //!   token buckets, least recently heard source evicted), then checked cheaply (wrong
 //!   length, magic or version are dropped, `Announcement::decode`), and only a
@@ -67,6 +73,8 @@ pub(crate) enum Incoming {
 pub(crate) struct Due {
     /// Send our announcement now.
     pub announce: bool,
+    /// Send it to the unicast targets too (with `announce`; at most once per interval).
+    pub unicast: bool,
     /// Peers lost now.
     pub lost: Vec<Key>,
 }
@@ -114,6 +122,7 @@ pub(crate) struct UdpState {
     heard: HashMap<Key, (SocketAddr, Instant)>,
     next_announce: Instant,
     last_announce: Option<Instant>,
+    last_unicast: Option<Instant>,
     bucket: Bucket,
     sources: HashMap<IpAddr, Bucket>,
     warned: HashMap<SocketAddr, Instant>,
@@ -137,6 +146,7 @@ impl UdpState {
             heard: HashMap::new(),
             next_announce: now,
             last_announce: None,
+            last_unicast: None,
             bucket: Bucket::full(RATE_PER_SEC, BURST, now),
             sources: HashMap::new(),
             warned: HashMap::new(),
@@ -189,7 +199,17 @@ impl UdpState {
         if !self.bucket.take(now) {
             return Incoming::Dropped(DiscoveryDrop::RateLimited);
         }
-        let addr = SocketAddr::new(src.ip(), a.tcp_port);
+        // An IPv6 link-local source keeps its scope id (the interface it came in on):
+        // without it the address cannot be dialed.
+        let addr = match src {
+            SocketAddr::V6(s) => SocketAddr::V6(std::net::SocketAddrV6::new(
+                *s.ip(),
+                a.tcp_port,
+                0,
+                s.scope_id(),
+            )),
+            SocketAddr::V4(_) => SocketAddr::new(src.ip(), a.tcp_port),
+        };
         if a.key == self.own {
             let ours = src.ip().is_loopback() || self.local_ips.contains(&src.ip());
             if ours && a.tcp_port == self.own_port {
@@ -233,6 +253,14 @@ impl UdpState {
         let mut due = Due::default();
         if now >= self.next_announce {
             due.announce = self.announcement.is_some();
+            due.unicast = due.announce
+                && match self.last_unicast {
+                    None => true,
+                    Some(t) => now.saturating_duration_since(t) >= self.interval,
+                };
+            if due.unicast {
+                self.last_unicast = Some(now);
+            }
             self.last_announce = Some(now);
             self.next_announce = now + self.interval;
         }

@@ -44,17 +44,18 @@ fn ticket_addrs(bound: SocketAddr) -> Vec<SocketAddr> {
 }
 
 /// Where rendezvous announcements go: the discovery configuration's targets, else the
-/// directed broadcast of every IPv4 interface at the default discovery port.
+/// directed broadcast of every chosen IPv4 interface at the discovery port.
 fn announce_targets(shared: &Shared) -> Vec<SocketAddr> {
     let d = shared.config.udp_discovery.clone().unwrap_or_default();
     if !d.broadcast.is_empty() {
         return d.broadcast;
     }
-    crate::sys::broadcast_addrs()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|ip| SocketAddr::from((ip, d.port)))
-        .collect()
+    // The same interface choice as discovery's (docker/veth bridges skipped, ...).
+    crate::discovery::ifaces::InterfaceFilter {
+        allow: d.allow_interfaces.clone(),
+        deny: d.deny_interfaces.clone(),
+    }
+    .targets(d.port)
 }
 
 /// Opens an invite: binds the pairing listener on the node's listen IP, port 0, and

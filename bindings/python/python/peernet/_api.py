@@ -120,19 +120,52 @@ def _seconds(name: str, s: float) -> float:
 class UdpDiscovery:
     """UDP LAN discovery settings.
 
-    ``broadcast=None`` sends to the directed broadcast address of every IPv4 interface
-    that is up; tests and the demo pass ``broadcast=["127.255.255.255"]``. Entries may be
+    ``broadcast=None`` sends to the directed broadcast address of every chosen IPv4
+    interface that is up, and to the IPv6 link-local multicast group ``ff02::504e:4554``
+    on every chosen IPv6 interface; tests and the demo pass
+    ``broadcast=["127.255.255.255"]`` (explicit targets: no multicast group is joined). Entries may be
     ``"ip"`` (the discovery port is used) or ``"ip:port"``.
+
+    ``allow_interfaces`` / ``deny_interfaces`` choose the interfaces the default targets
+    come from, by name (``"eth0"``) or prefix ending in ``*`` (``"wg*"``); deny wins.
+    Loopback, point-to-point and container bridges (``docker*``, ``veth*``, ``br-*``) are
+    skipped unless ``allow_interfaces`` names them. Explicit ``broadcast`` targets are
+    used as given. See docs/networks.md.
     """
 
     port: int = 4040
     interval: float = 5.0
     broadcast: Optional[Sequence[str]] = None
+    allow_interfaces: Sequence[str] = ()
+    deny_interfaces: Sequence[str] = ()
 
-    def _tuple(self) -> tuple[int, float, list[str]]:
+    def _tuple(self) -> tuple[int, float, list[str], list[str], list[str]]:
         if not 0 <= int(self.port) <= 65535:
             raise ValueError("discovery port must be 0..65535")
-        return (int(self.port), _seconds("interval", self.interval), list(self.broadcast or []))
+        for name, v in (("allow_interfaces", self.allow_interfaces),
+                        ("deny_interfaces", self.deny_interfaces)):
+            if isinstance(v, str):
+                raise TypeError(f"{name} must be a list of interface names, not a string")
+        return (int(self.port), _seconds("interval", self.interval), list(self.broadcast or []),
+                list(self.allow_interfaces), list(self.deny_interfaces))
+
+
+@dataclass(frozen=True)
+class Mdns:
+    """mDNS / DNS-SD discovery: advertise ``_peernet._tcp`` with this node's key in a TXT
+    record and browse for the others (UDP 5353; interoperable with Avahi and Bonjour). A
+    record is a hint only, like an announcement. The interface lists work as in
+    :class:`UdpDiscovery`. See docs/networks.md."""
+
+    allow_interfaces: Sequence[str] = ()
+    deny_interfaces: Sequence[str] = ()
+
+    def _tuple(self) -> tuple[list[str], list[str]]:
+        for name, v in (("allow_interfaces", self.allow_interfaces),
+                        ("deny_interfaces", self.deny_interfaces)):
+            if isinstance(v, str):
+                raise TypeError(f"{name} must be a list of interface names, not a string")
+        return (list(self.allow_interfaces), list(self.deny_interfaces))
 
 
 @dataclass(frozen=True)
@@ -143,6 +176,11 @@ class TrustEntry:
     label: str
     added_at: int
     rpc: bool
+    addresses: tuple[str, ...] = ()
+    """Addresses a handshake with the peer completed over, newest first (dialed after a
+    restart)."""
+    manual_addresses: tuple[str, ...] = ()
+    """``host:port`` attached with :meth:`Node.add_address` (dialed first)."""
 
 
 @dataclass(frozen=True)
@@ -405,7 +443,7 @@ class Node(AsyncNodeMixin):
         self,
         data_dir: Union[str, os.PathLike[str]],
         *,
-        listen: Optional[str] = "0.0.0.0:0",
+        listen: Optional[str] = "[::]:0",
         discovery: Optional[UdpDiscovery] = None,
         heartbeat: tuple[float, float] = (15.0, 45.0),
         max_frame: int = 1 << 20,
@@ -416,9 +454,12 @@ class Node(AsyncNodeMixin):
         auto_connect: bool = True,
         rpc_timeout: float = 5.0,
         rpc_threads: int = 1,
+        mdns: Optional[Mdns] = None,
     ) -> None:
         if discovery is not None and not isinstance(discovery, UdpDiscovery):
             raise TypeError("discovery must be a peernet.UdpDiscovery or None")
+        if mdns is not None and not isinstance(mdns, Mdns):
+            raise TypeError("mdns must be a peernet.Mdns or None")
         if isinstance(rpc_modules, str):
             raise TypeError("rpc_modules is a list of module names, not a str")
         hb = (_seconds("heartbeat interval", heartbeat[0]), _seconds("heartbeat timeout", heartbeat[1]))
@@ -438,6 +479,7 @@ class Node(AsyncNodeMixin):
             None if network_monitor is None else _seconds("network_monitor", network_monitor),
             bool(auto_connect),
             int(rpc_threads),
+            mdns._tuple() if mdns is not None else None,
         )
         self._key = Key(self._h.key())
         self.rpc_modules: Optional[frozenset[str]] = (
@@ -505,7 +547,23 @@ class Node(AsyncNodeMixin):
 
     def trusted(self) -> list[TrustEntry]:
         """The trust store's entries."""
-        return [TrustEntry(Key(k), label, added, rpc) for k, label, added, rpc in self._h.trusted()]
+        return [
+            TrustEntry(Key(k), label, added, rpc, tuple(addrs), tuple(manual))
+            for k, label, added, rpc, addrs, manual in self._h.trusted()
+        ]
+
+    def add_address(self, key: KeyLike, address: str) -> str:
+        """Attaches a manual address to the trusted ``key``: ``"192.168.1.20:7100"``,
+        ``"[2001:db8::1]:7100"`` or ``"laptop.example:7100"`` (a host name is resolved at
+        every dial round). Persisted in the trust file, dialed before the peer's other
+        addresses; a hint only, the handshake still authenticates the key. At most 4 per
+        peer. Returns the canonical form stored. Raises ``UntrustedPeer`` (trust it
+        first) or ``ValueError`` (not host:port, or 4 already)."""
+        return self._h.add_address(_key(key), str(address))
+
+    def remove_address(self, key: KeyLike, address: str) -> bool:
+        """Detaches a manual address; returns whether it was attached."""
+        return self._h.remove_address(_key(key), str(address))
 
     def grant_rpc(self, key: KeyLike, allowed: bool = True) -> None:
         """Grants (or with ``allowed=False`` withdraws) RPC rights to a trusted peer.

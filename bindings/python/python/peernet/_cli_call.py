@@ -8,6 +8,7 @@ import sys
 import time
 from typing import Optional
 
+from . import _cli_mdns
 from ._api import Event, Key, Node, UdpDiscovery
 from ._errors import HandshakeFailed, PeerNetError, Timeout, UntrustedPeer
 from .chat import _out, _show
@@ -97,7 +98,8 @@ def cmd_call(args: argparse.Namespace) -> int:
     disc = None
     if not args.addr:
         disc = UdpDiscovery(port=args.discovery_port, interval=5.0, broadcast=args.broadcast or None)
-    with Node(args.dir, listen=None, discovery=disc, auto_connect=False) as n:
+    with Node(args.dir, listen=None, discovery=disc, auto_connect=False,
+              mdns=_cli_mdns.choose(args, disc)) as n:
         trusted = any(e.key == key for e in n.trusted())
         added = False
         if not trusted:

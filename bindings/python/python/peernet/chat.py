@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Optional, Union
 
+from . import _cli_mdns
 from ._api import Event, Key, Node, UdpDiscovery
 from ._errors import PeerNetError
 from ._pairing import Invite
@@ -95,7 +96,7 @@ def default_listen(broadcast: Optional[list[str]]) -> str:
 
     if broadcast and all(loopback(b) for b in broadcast):
         return "127.0.0.1:0"
-    return "0.0.0.0:0"
+    return "[::]:0"
 
 
 def _show(body: bytes) -> str:
@@ -191,7 +192,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     disc = UdpDiscovery(port=args.port, interval=args.interval, broadcast=args.broadcast or None)
     pairing = Pairing(ttl=args.pair_timeout)
     listen = args.listen or default_listen(args.broadcast)
-    with Node(args.dir, listen=listen, discovery=disc) as n:
+    with Node(args.dir, listen=listen, discovery=disc, mdns=_cli_mdns.choose(args, disc)) as n:
         _out(f"you are {name}, fingerprint {n.key.fingerprint} (key {n.key.hex()}); "
              f"listening on {n.address}")
         _out(f"type a message and Enter to send to every connected peer; {HELP}")

@@ -15,6 +15,7 @@ from . import _peernet
 from ._api import Event, Key, Node, UdpDiscovery
 from ._errors import Busy, PeerNetError
 from ._api import data_path
+from . import _cli_mdns
 from ._cli_call import cmd_call
 from ._cli_pair import add_commands as add_pair_commands, cmd_invite, cmd_join
 from .chat import PAIR_TIMEOUT, _out, _show, cmd_chat, install_log_handler, who
@@ -76,14 +77,17 @@ def cmd_id(args: argparse.Namespace) -> int:
 
 
 def cmd_trust(args: argparse.Namespace) -> int:
-    with Node(args.dir, listen=None) as n:
+    # auto_connect off: an offline command attaching an address must not dial it.
+    with Node(args.dir, listen=None, auto_connect=False) as n:
         if args.trust_cmd == "add":
             key = Key.from_hex(args.key)
             n.trust(key, label=args.label)
             if args.rpc:
                 n.grant_rpc(key)
+            stored = [n.add_address(key, a) for a in args.addr or []]
             _out(f"trusted key {key.hex()} (fingerprint {key.fingerprint})"
-                 + (" with RPC" if args.rpc else ""))
+                 + (" with RPC" if args.rpc else "")
+                 + (f", addresses {', '.join(stored)}" if stored else ""))
         elif args.trust_cmd == "remove":
             key = Key.from_hex(args.key)
             if not n.untrust(key):
@@ -98,7 +102,9 @@ def cmd_trust(args: argparse.Namespace) -> int:
                 added = time.strftime("%Y-%m-%d %H:%M", time.localtime(e.added_at))
                 rpc = " rpc" if e.rpc else ""
                 _out(f"key {e.key.hex()}  fingerprint {e.key.fingerprint}  added {added}{rpc}"
-                     + (f"  label {e.label}" if e.label else ""))
+                     + (f"  label {e.label}" if e.label else "")
+                     + (f"  addr {','.join(e.manual_addresses)}" if e.manual_addresses else "")
+                     + (f"  remembered {','.join(e.addresses)}" if e.addresses else ""))
     return 0
 
 
@@ -123,7 +129,8 @@ def _wait_for_signal(duration: Optional[float]) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    with Node(args.dir, listen=args.listen, discovery=_discovery(args)) as n:
+    disc = _discovery(args)
+    with Node(args.dir, listen=args.listen, discovery=disc, mdns=_cli_mdns.choose(args, disc)) as n:
         for k in args.trust or []:
             n.trust(Key.from_hex(k))
         n.expose("echo", lambda peer, body: body)
@@ -242,6 +249,10 @@ def build_parser() -> argparse.ArgumentParser:
     ta.add_argument("--label", default=None, help="a name for the key, shown in lists (default: none)")
     ta.add_argument("--rpc", action="store_true", help="also grant RPC rights (remote code execution: "
                     "the peer may call functions of the node's rpc_modules)")
+    ta.add_argument("--addr", action="append", metavar="HOST:PORT",
+                    help="where the peer listens, dialed first: 192.168.1.20:7100, [2001:db8::1]:7100, "
+                    "[fe80::1%%eth0]:7100 or laptop.example:7100 (a name is resolved at every dial; repeatable, at most 4; "
+                    "for routed links and VPNs where discovery does not reach; default: none)")
     tr = trust_action("remove", "untrust a key")
     tr.add_argument("key", help="the key to remove: 64 hex digits")
     trust_action("list", "list the trusted keys")
@@ -257,10 +268,12 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--broadcast", action="append", metavar="IP",
                         help="broadcast address to announce to (repeatable; default: the directed "
                         "broadcast address of every IPv4 interface)")
+        _cli_mdns.add_options(sp)
 
     s = command("serve", "serve the echo and ping handlers until Ctrl-C or SIGTERM")
-    s.add_argument("--listen", default="0.0.0.0:7100", metavar="IP:PORT",
-                   help="TCP address to accept connections on")
+    s.add_argument("--listen", default="[::]:7100", metavar="IP:PORT",
+                   help="TCP address to accept connections on ([::] is dual stack: IPv4 and IPv6; "
+                   "0.0.0.0 where the host has no IPv6)")
     s.add_argument("--trust", action="append", metavar="KEY",
                    help="trust this key (64 hex digits) first (repeatable; default: none)")
     s.add_argument("--duration", type=float, default=None, metavar="SECONDS",
@@ -298,6 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--broadcast", action="append", metavar="IP",
                    help="where this short-lived node announces itself, without --addr "
                    "(repeatable; default: every interface's directed broadcast)")
+    _cli_mdns.add_options(c)
 
     ch = command("chat", "LAN walkie-talkie with discovery and pairing")
     ch.add_argument("--name", default=None,
@@ -315,6 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="seconds a pairing offer stays open")
     ch.add_argument("--yes", action="store_true",
                     help="trust everyone discovered, no offer (any announcement, forged or not: for tests)")
+    _cli_mdns.add_options(ch)
 
     d = command("demo", "several nodes in this process on loopback showing every feature")
     d.add_argument("--quiet-log", action="store_true", help=argparse.SUPPRESS)

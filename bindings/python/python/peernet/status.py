@@ -22,6 +22,7 @@ import sys
 import time
 from typing import Optional
 
+from . import _cli_mdns
 from ._api import Node, UdpDiscovery
 from ._metrics import PeerDetail
 
@@ -126,7 +127,8 @@ def cmd_status(args: argparse.Namespace, discovery: Optional[UdpDiscovery]) -> i
         raise ValueError("--count must be at least 1")
     if args.watch is not None and args.watch <= 0:
         raise ValueError("--watch must be a positive number of seconds")
-    with Node(args.dir, listen=None, discovery=discovery) as n:
+    with Node(args.dir, listen=None, discovery=discovery,
+              mdns=_cli_mdns.choose(args, discovery)) as n:
         try:
             show(n, args.watch, args.count, first_wait=args.wait)
         except KeyboardInterrupt:

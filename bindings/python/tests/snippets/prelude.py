@@ -30,7 +30,7 @@ _connect = _pn.Node.connect
 
 
 def _node_init(self: _pn.Node, data_dir: _Any, **kw: _Any) -> None:
-    if kw.get("listen", "0.0.0.0:0") is not None:
+    if kw.get("listen", "[::]:0") is not None:
         kw["listen"] = "127.0.0.1:0"
     if kw.get("discovery") is not None:
         kw["discovery"] = _pn.UdpDiscovery(port=_PORT, interval=0.2, broadcast=["127.255.255.255"])

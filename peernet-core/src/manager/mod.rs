@@ -1,17 +1,23 @@
 //! Where discovery meets the peer table: hints folded in (an address recorded
 //! unconfirmed, reported once, a trusted peer's dial supervisor started or woken), and
-//! the UDP discovery service started with the node as its sink.
+//! the discovery sources started with the node as their sink (`udp.rs`: IPv4 broadcast
+//! and IPv6 multicast; `mdns.rs`). The sources themselves (`discovery/`) know nothing
+//! of the node.
 
-use std::net::SocketAddr;
+mod mdns;
+mod udp;
+mod unicast;
+
+pub(crate) use mdns::start_mdns;
+pub(crate) use udp::start_udp_discovery;
+
 use std::sync::Arc;
 
 use peernet_proto::Key;
 
-use crate::config::UdpDiscoveryConfig;
 use crate::conn::lock;
 use crate::dialer::ALIVE_ROUNDS;
-use crate::discovery::{self, DiscoveryEvent};
-use crate::error::{Error, Result};
+use crate::discovery::DiscoveryEvent;
 use crate::events::EventKind;
 use crate::peers::AddressSource;
 use crate::shared::Shared;
@@ -90,52 +96,4 @@ impl Shared {
             }
         }
     }
-}
-
-/// Binds the discovery socket and starts the UDP discovery service.
-pub(crate) fn start_udp_discovery(
-    shared: &Arc<Shared>,
-    d: &UdpDiscoveryConfig,
-    port: u16,
-) -> Result<()> {
-    let socket = discovery::transport::bind(d.port)
-        .map_err(|e| Error::io(format!("binding UDP discovery port {}", d.port), e))?;
-    let fixed = d.broadcast.clone();
-    let disc_port = d.port;
-    let weak = Arc::downgrade(shared);
-    let env = discovery::service::Env {
-        targets: Box::new(move || {
-            if !fixed.is_empty() {
-                return fixed.clone();
-            }
-            // Default: the directed broadcast address of every IPv4 interface that is up.
-            crate::sys::broadcast_addrs()
-                .unwrap_or_default()
-                .into_iter()
-                .map(|ip| SocketAddr::from((ip, disc_port)))
-                .collect()
-        }),
-        local_ips: Box::new(|| {
-            crate::sys::local_addrs()
-                .unwrap_or_default()
-                .into_iter()
-                .collect()
-        }),
-        sink: Box::new(move |ev| {
-            if let Some(s) = weak.upgrade() {
-                s.apply_discovery(ev);
-            }
-        }),
-        counters: Arc::clone(&shared.counters),
-    };
-    let service = discovery::service::spawn(
-        socket,
-        shared.identity.public(),
-        port,
-        d.interval,
-        env,
-        shared.shutdown_rx(),
-    );
-    lock(&shared.discovery).push(Box::new(service));
-    Ok(())
 }
