@@ -17,6 +17,7 @@ fn udp_config(tag: &str, port: u16) -> NodeConfig {
         port,
         interval: Duration::from_millis(500),
         broadcast: vec![SocketAddr::from(([127, 255, 255, 255], port))],
+        ..UdpDiscoveryConfig::default()
     });
     c
 }
