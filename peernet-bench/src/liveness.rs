@@ -92,15 +92,42 @@ async fn two_identities() -> Result<(NodeConfig, NodeConfig)> {
     Ok((ca, cb))
 }
 
+/// Puts the trust files `two_identities` wrote back (written aside, then renamed over),
+/// so every run starts with nothing known but the keys: a run's handshake-confirmed
+/// address, remembered in the trust file, would otherwise send the next run's first
+/// dial to the previous run's (closed) port — that is `restart_to_call`'s case, not
+/// discovery's.
+fn reset_trust(saved: &[(std::path::PathBuf, Vec<u8>)]) -> Result<()> {
+    for (path, bytes) in saved {
+        let tmp = path.with_extension("bench-reset");
+        std::fs::write(&tmp, bytes).map_err(|e| Error::Internal(e.to_string()))?;
+        std::fs::rename(&tmp, path).map_err(|e| Error::Internal(e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// The trust files of both data directories, as `two_identities` left them.
+fn save_trust(dirs: &[&Path]) -> Result<Vec<(std::path::PathBuf, Vec<u8>)>> {
+    dirs.iter()
+        .map(|d| {
+            let path = d.join(peernet_core::TRUST_FILE);
+            let bytes = std::fs::read(&path).map_err(|e| Error::Internal(e.to_string()))?;
+            Ok((path, bytes))
+        })
+        .collect()
+}
+
 /// From starting two nodes that trust each other (identities already on disk, nothing
 /// else known) to the first successful call between them: both start at once, with
 /// UDP discovery; the one that hears the other's start-up announcement dials.
 pub async fn discovery_to_first_call(b: Budget) -> Result<Latency> {
     let (ca, cb) = two_identities().await?;
+    let saved = save_trust(&[&ca.data_dir, &cb.data_dir])?;
     let udp = free_udp_port()?;
     let bound = Bound::new(b.time, RUNS);
     let mut samples = Vec::new();
     while bound.go(samples.len() as u64) {
+        reset_trust(&saved)?;
         let t = Instant::now();
         let (a, bn) = tokio::try_join!(
             start_echo(config(&ca.data_dir, 0, Some(udp))),
@@ -143,10 +170,12 @@ fn config_v6(dir: &Path, mine: u16, theirs: u16) -> NodeConfig {
 /// announcements over the IPv6 discovery socket.
 pub async fn discovery_to_first_call_v6(b: Budget) -> Result<Latency> {
     let (ca, cb) = two_identities().await?;
+    let saved = save_trust(&[&ca.data_dir, &cb.data_dir])?;
     let (pa, pb) = (free_udp_port_v6()?, free_udp_port_v6()?);
     let bound = Bound::new(b.time, RUNS);
     let mut samples = Vec::new();
     while bound.go(samples.len() as u64) {
+        reset_trust(&saved)?;
         let t = Instant::now();
         let (a, bn) = tokio::try_join!(
             start_echo(config_v6(&ca.data_dir, pa, pb)),
