@@ -1,15 +1,25 @@
 //! Binding the TCP listener. `[::]` (the default) is bound dual-stack (IPV6_V6ONLY off:
 //! IPv4 peers connect too, seen as IPv4-mapped addresses, which `accept_loop` turns
 //! back into plain IPv4); where the OS has no IPv6 it falls back to `0.0.0.0` on the
-//! same port, saying so in the log.
+//! same port, saying so in the log. And the accept loop: each accepted socket gets a
+//! handshake slot (its source's share first), the responder's handshake, registration.
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::TcpListener;
 
+use peernet_proto::Key;
+
+use crate::conn::handshake;
+use crate::conn::{machine_config, spawn_connection};
 use crate::error::{Error, Result};
+use crate::metrics::HandshakeResult;
+use crate::net::{handshake_error, host_of, registration, setup};
+use crate::shared::Shared;
 
 fn bind_dual_stack(addr: SocketAddr) -> io::Result<TcpListener> {
     let s = Socket::new(Domain::IPV6, Type::STREAM, Some(Protocol::TCP))?;
@@ -53,6 +63,102 @@ pub(crate) async fn bind(addr: SocketAddr) -> Result<TcpListener> {
     TcpListener::bind(addr)
         .await
         .map_err(|e| Error::io(format!("listening on {addr}"), e))
+}
+
+/// `stop` is created before the task is spawned, so a task not yet polled still counts
+/// as running for `Node::shutdown`.
+pub(crate) async fn accept_loop(
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            _ = stop.wait_for(|s| *s) => break,
+            a = listener.accept() => a,
+        };
+        let (stream, remote) = match accepted {
+            // A dual-stack listener sees IPv4 peers as ::ffff:a.b.c.d: one form per peer.
+            Ok((s, r)) => (s, SocketAddr::new(r.ip().to_canonical(), r.port())),
+            Err(e) => {
+                // Out of descriptors and the like: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        // Its source's share first, so one host holding its share costs the others no
+        // global slot.
+        let Some(slot) = shared.sources.try_acquire(remote.ip()) else {
+            shared.counters.handshake(HandshakeResult::Refused);
+            tracing::debug!(%remote, "this source holds its share of handshakes; connection closed");
+            continue;
+        };
+        let Ok(permit) = Arc::clone(&shared.handshakes).try_acquire_owned() else {
+            shared.counters.handshake(HandshakeResult::Refused);
+            tracing::debug!(%remote, "too many handshakes in progress; connection closed");
+            continue;
+        };
+        let shared = Arc::clone(&shared);
+        let mut stop = stop.clone();
+        tokio::spawn(async move {
+            let _permit = (permit, slot);
+            let _ = stream.set_nodelay(true);
+            // The client's key, when the handshake got far enough to show an untrusted one.
+            let refused = std::sync::OnceLock::new();
+            let trusted = |k: &Key| {
+                let ok = shared.is_trusted(k);
+                if !ok {
+                    let _ = refused.set(*k);
+                }
+                ok
+            };
+            let res = tokio::select! {
+                r = tokio::time::timeout(
+                    shared.config.handshake_timeout,
+                    handshake::respond(
+                        stream,
+                        &shared.identity,
+                        &shared.hello,
+                        trusted,
+                        machine_config(&shared.config),
+                    ),
+                ) => r,
+                _ = stop.wait_for(|s| *s) => return,
+            };
+            let counters = &shared.counters;
+            match res {
+                Ok(Ok(est)) => {
+                    let r = spawn_connection(host_of(&shared), est, setup(&shared, false, remote));
+                    counters.handshake(registration(&r));
+                    if let Err(e) = r {
+                        tracing::debug!(%remote, error = %e, "inbound connection refused");
+                    }
+                }
+                Ok(Err(e)) => {
+                    counters.handshake(handshake_error(&e));
+                    tracing::debug!(%remote, error = %e, "inbound handshake failed");
+                    if let (Error::UntrustedPeer(m), Some(k)) = (&e, refused.get()) {
+                        shared.emit(
+                            crate::events::EventKind::Refused,
+                            Some(*k),
+                            Some(remote),
+                            m.clone(),
+                        );
+                    }
+                }
+                Err(_) => {
+                    counters.handshake(HandshakeResult::Timeout);
+                    tracing::debug!(%remote, "inbound handshake timed out")
+                }
+            }
+        });
+    }
+    // `Node::shutdown` returns once every `stop` receiver is gone: close the listening
+    // socket first, so the port can be bound again as soon as shutdown returns (a
+    // restart on the same port lost this race now and then on the multi-thread runtime).
+    drop(listener);
+    drop(stop);
 }
 
 #[cfg(test)]

@@ -1,12 +1,12 @@
-//! The node's TCP sockets: dialing (connect + handshake + registration) and the accept
-//! loop.
+//! Dialing: connect + handshake + registration, and `connect`'s redials; the helpers
+//! the accept loop (`listen.rs`) shares with it.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use peernet_proto::Key;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use crate::conn::handshake::{self, Established};
@@ -16,7 +16,7 @@ use crate::metrics::HandshakeResult;
 use crate::shared::Shared;
 
 /// The metrics result of a handshake that failed with `e`.
-fn handshake_error(e: &Error) -> HandshakeResult {
+pub(crate) fn handshake_error(e: &Error) -> HandshakeResult {
     match e {
         Error::UntrustedPeer(_) => HandshakeResult::Untrusted,
         _ => HandshakeResult::Failed,
@@ -24,7 +24,7 @@ fn handshake_error(e: &Error) -> HandshakeResult {
 }
 
 /// The metrics result of registering an authenticated connection.
-fn registration<T>(r: &Result<T>) -> HandshakeResult {
+pub(crate) fn registration<T>(r: &Result<T>) -> HandshakeResult {
     match r {
         Ok(_) => HandshakeResult::Ok,
         Err(Error::UntrustedPeer(_)) => HandshakeResult::Untrusted,
@@ -34,12 +34,12 @@ fn registration<T>(r: &Result<T>) -> HandshakeResult {
 }
 
 /// The node as its connections' host.
-fn host_of(shared: &Arc<Shared>) -> Arc<dyn Host> {
+pub(crate) fn host_of(shared: &Arc<Shared>) -> Arc<dyn Host> {
     Arc::clone(shared) as Arc<dyn Host>
 }
 
 /// The setup of a connection this node is registering.
-fn setup(shared: &Shared, outbound: bool, remote: SocketAddr) -> Setup {
+pub(crate) fn setup(shared: &Shared, outbound: bool, remote: SocketAddr) -> Setup {
     let c = &shared.config;
     Setup {
         id: shared.next_conn_id(),
@@ -185,100 +185,4 @@ pub(crate) async fn dial_until(
             return Ok(c);
         }
     }
-}
-
-/// `stop` is created before the task is spawned, so a task not yet polled still counts
-/// as running for `Node::shutdown`.
-pub(crate) async fn accept_loop(
-    shared: Arc<Shared>,
-    listener: TcpListener,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
-    loop {
-        let accepted = tokio::select! {
-            _ = stop.wait_for(|s| *s) => break,
-            a = listener.accept() => a,
-        };
-        let (stream, remote) = match accepted {
-            // A dual-stack listener sees IPv4 peers as ::ffff:a.b.c.d: one form per peer.
-            Ok((s, r)) => (s, SocketAddr::new(r.ip().to_canonical(), r.port())),
-            Err(e) => {
-                // Out of descriptors and the like: back off instead of spinning.
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        // Its source's share first, so one host holding its share costs the others no
-        // global slot.
-        let Some(slot) = shared.sources.try_acquire(remote.ip()) else {
-            shared.counters.handshake(HandshakeResult::Refused);
-            tracing::debug!(%remote, "this source holds its share of handshakes; connection closed");
-            continue;
-        };
-        let Ok(permit) = Arc::clone(&shared.handshakes).try_acquire_owned() else {
-            shared.counters.handshake(HandshakeResult::Refused);
-            tracing::debug!(%remote, "too many handshakes in progress; connection closed");
-            continue;
-        };
-        let shared = Arc::clone(&shared);
-        let mut stop = stop.clone();
-        tokio::spawn(async move {
-            let _permit = (permit, slot);
-            let _ = stream.set_nodelay(true);
-            // The client's key, when the handshake got far enough to show an untrusted one.
-            let refused = std::sync::OnceLock::new();
-            let trusted = |k: &Key| {
-                let ok = shared.is_trusted(k);
-                if !ok {
-                    let _ = refused.set(*k);
-                }
-                ok
-            };
-            let res = tokio::select! {
-                r = tokio::time::timeout(
-                    shared.config.handshake_timeout,
-                    handshake::respond(
-                        stream,
-                        &shared.identity,
-                        &shared.hello,
-                        trusted,
-                        machine_config(&shared.config),
-                    ),
-                ) => r,
-                _ = stop.wait_for(|s| *s) => return,
-            };
-            let counters = &shared.counters;
-            match res {
-                Ok(Ok(est)) => {
-                    let r = spawn_connection(host_of(&shared), est, setup(&shared, false, remote));
-                    counters.handshake(registration(&r));
-                    if let Err(e) = r {
-                        tracing::debug!(%remote, error = %e, "inbound connection refused");
-                    }
-                }
-                Ok(Err(e)) => {
-                    counters.handshake(handshake_error(&e));
-                    tracing::debug!(%remote, error = %e, "inbound handshake failed");
-                    if let (Error::UntrustedPeer(m), Some(k)) = (&e, refused.get()) {
-                        shared.emit(
-                            crate::events::EventKind::Refused,
-                            Some(*k),
-                            Some(remote),
-                            m.clone(),
-                        );
-                    }
-                }
-                Err(_) => {
-                    counters.handshake(HandshakeResult::Timeout);
-                    tracing::debug!(%remote, "inbound handshake timed out")
-                }
-            }
-        });
-    }
-    // `Node::shutdown` returns once every `stop` receiver is gone: close the listening
-    // socket first, so the port can be bound again as soon as shutdown returns (a
-    // restart on the same port lost this race now and then on the multi-thread runtime).
-    drop(listener);
-    drop(stop);
 }
