@@ -24,10 +24,11 @@ def _library() -> pathlib.Path:
 @pytest.fixture(scope="session")
 def rpc_peer_binary(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
     built = _library()
-    # The library's SONAME is libpeernet.so.0 (docs/c-api.md): lay out the names an
-    # installed copy would have.
+    # The library's SONAME is libpeernet.so.<ABI_VERSION> (docs/c-api.md): lay out the
+    # names an installed copy would have.
+    abi = (ROOT / "peernet-ffi" / "ABI_VERSION").read_text().strip()
     libdir = tmp_path_factory.mktemp("lib")
-    for name in ("libpeernet.so", "libpeernet.so.0"):
+    for name in ("libpeernet.so", f"libpeernet.so.{abi}"):
         (libdir / name).symlink_to(built)
     lib = libdir / "libpeernet.so"
     out = tmp_path_factory.mktemp("bin") / "rpc_peer"
