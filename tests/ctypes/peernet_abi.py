@@ -2,14 +2,14 @@
 
 Not the Python package (that is bindings/python, built with pyo3): this module only
 declares the exported functions and types of include/peernet.h so the tests can call
-them directly. The library path comes from $PEERNET_LIB (default: libpeernet.so.0 on the
+them directly. The library path comes from $PEERNET_LIB (default: libpeernet.so.1 on the
 loader's path).
 """
 
 import ctypes as C
 import os
 
-LIB_PATH = os.environ.get("PEERNET_LIB", "libpeernet.so.0")
+LIB_PATH = os.environ.get("PEERNET_LIB", "libpeernet.so.1")
 lib = C.CDLL(LIB_PATH)
 
 # ---- status codes (values fixed by the ABI) ----

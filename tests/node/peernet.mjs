@@ -1,5 +1,5 @@
 // Every type and function of include/peernet.h described with koffi (a dynamic FFI).
-// The library path comes from $PEERNET_LIB (default: libpeernet.so.0 on the loader path).
+// The library path comes from $PEERNET_LIB (default: libpeernet.so.1 on the loader path).
 //
 // JS runs on one thread: koffi queues callbacks that the library makes from its own
 // threads to the main thread. So any function that waits for a JS callback to finish
@@ -8,7 +8,7 @@
 // running; see docs/c-api.md.
 import koffi from 'koffi';
 
-export const LIB_PATH = process.env.PEERNET_LIB || 'libpeernet.so.0';
+export const LIB_PATH = process.env.PEERNET_LIB || 'libpeernet.so.1';
 // koffi counts callbacks queued from foreign threads against max_async_calls (default
 // 256); past it koffi 3.3.4 crashes (SIGSEGV creating an exception off the JS thread).
 // 1,000 concurrent calls with JS handlers and completions need up to 2,000: raise it
