@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Hardening suite (issue 7), in release mode: hostile peers (tests/flood.rs), faults
+# Hardening suite (issue 7), in release mode: hostile peers (tests/flood*.rs), faults
 # (tests/faults.rs), load (tests/load.rs: 200 peers x 100,000 calls; 10,000 idle
 # connections) and scale (tests/scale_netns.rs: 30 namespaces, full mesh), ignored
 # (heavy) tests included. Every test prints what it measured; this script prints them
@@ -26,8 +26,8 @@ log=$(mktemp /tmp/peernet-hardening.XXXXXX)
 trap 'rm -f "$log"' EXIT
 start=$(date +%s)
 status=0
-# Memory readings are cleaner one test at a time (flood.rs serialises its own).
-for t in flood faults load scale_netns; do
+# Memory readings are cleaner one test at a time (flood*.rs serialise their own).
+for t in flood flood_handshake faults load scale_netns; do
     echo "=== $t"
     cargo test --release -q -p peernet-core --test "$t" -- --include-ignored --nocapture \
         --test-threads=1 2>&1 | tee -a "$log"

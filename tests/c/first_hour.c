@@ -1,6 +1,6 @@
 /* Issue 20, "the first hour", in C: every error names the thing and the fix, and the
  * ergonomic additions (peernet_node_address, peernet_event_fd). Included by
- * test_peernet.c (one translation unit: the helpers above are shared, and the suite runs
+ * test_peernet.c (one translation unit: the helpers in suite.h are shared, and the suite runs
  * once plain, static, under ASan+UBSan and valgrind). */
 #include <poll.h>
 

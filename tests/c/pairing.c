@@ -1,4 +1,4 @@
-/* Pairing through the C API: included by test_peernet.c (like first_hour.c). */
+/* Pairing through the C API: included by test_peernet.c (like first_hour.c; helpers in suite.h). */
 
 /* The inviter announces short codes to its discovery targets: loopback broadcast only. */
 static peernet_node *start_loopback_inviter(const char *name) {

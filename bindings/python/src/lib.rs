@@ -10,6 +10,11 @@ mod lanes;
 mod logging;
 mod metrics;
 mod node;
+mod node_args;
+mod node_callbacks;
+mod node_calls;
+mod node_start;
+mod node_views;
 mod pairing;
 mod runtime;
 

@@ -3,102 +3,60 @@
 //! Every blocking method waits with the GIL released (see [`crate::runtime::wait`]).
 //! Python callables given to the handle (handlers, authorize predicates, the RPC
 //! dispatcher, the event callback, completion callbacks) run only on the node's lanes.
+//!
+//! This file holds the class, its lifecycle and the `#[pymethods]` (one block: the
+//! crate does not enable pyo3's `multiple-pymethods`); the longer bodies live in the
+//! sibling modules: `node_args` (argument conversions), `node_start` (configuration and
+//! start), `node_callbacks` (handlers, RPC dispatcher, event pump, completions),
+//! `node_calls` (the `*_cb` operations and benchmark loops), `node_views` (trust and
+//! peer rows).
 
-use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use peernet_core::{
-    Event, Handler, Key, Node, NodeConfig, PeerState, Request, RpcCall, RpcDispatcher,
-    UdpDiscoveryConfig,
-};
-use pyo3::exceptions::PyValueError;
+use peernet_core::{Event, Handler, Key, Node, Request};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
-use crate::dispatch::{dispatch, dispatch_within, request_args, run_authorize};
 use crate::errors::{check, to_py};
 use crate::fair::FairLane;
 use crate::lanes::Lane;
-use crate::runtime::{handle, wait};
+use crate::node_args::{addr_arg, node_closed, sync};
+pub(crate) use crate::node_args::{key_arg, secs};
+use crate::node_callbacks::{exposed_handler, rpc_dispatcher, spawn_event_pump};
+use crate::node_start::DiscoveryArgs;
+use crate::node_views::{peer_rows, trusted_rows, PeerRow, TrustedRow};
+use crate::runtime::wait;
 
-/// Events waiting for the event callback at most; more are dropped (with a warning).
-const EVENT_BACKLOG: usize = 1024;
 /// How long `close` waits for busy handler threads.
 const JOIN_LIMIT: Duration = Duration::from_secs(5);
 
-/// A key argument: exactly 32 bytes.
-pub(crate) fn key_arg(b: &[u8]) -> PyResult<Key> {
-    let raw: [u8; 32] = b
-        .try_into()
-        .map_err(|_| PyValueError::new_err(format!("a key is 32 bytes, not {}", b.len())))?;
-    Ok(Key::from_bytes(raw))
-}
-
-/// Seconds (float) to a Duration; negative, NaN or huge values are `ValueError`.
-pub(crate) fn secs(name: &str, s: f64) -> PyResult<Duration> {
-    Duration::try_from_secs_f64(s).map_err(|_| {
-        PyValueError::new_err(format!(
-            "{name} must be a non-negative number of seconds, not {s}"
-        ))
-    })
-}
-
-/// "ip:port", or a bare IP with `default_port`.
-fn addr_arg(s: &str, default_port: Option<u16>) -> PyResult<SocketAddr> {
-    if let Ok(a) = s.parse::<SocketAddr>() {
-        return Ok(a);
-    }
-    match (
-        s.trim_matches(|c| c == '[' || c == ']').parse::<IpAddr>(),
-        default_port,
-    ) {
-        (Ok(ip), Some(p)) => Ok(SocketAddr::new(ip, p)),
-        _ => Err(PyValueError::new_err(format!(
-            "{s:?} is not an address of the form IP:PORT"
-        ))),
-    }
-}
-
-fn unix_secs(t: SystemTime) -> f64 {
-    t.duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
-}
-
-struct Inner {
-    node: Arc<Node>,
-    events: Option<JoinHandle<()>>,
+/// The live part of a handle (`None` once closed).
+pub(crate) struct Inner {
+    pub(crate) node: Arc<Node>,
+    pub(crate) events: Option<JoinHandle<()>>,
     /// Subscribed as the node starts, so the first event callback also sees what
     /// happened before it was set (up to the core's event buffer).
-    early: Option<broadcast::Receiver<Event>>,
-}
-
-/// Runs a synchronous core method with the GIL released, inside the runtime's context
-/// (some start tasks: a trust change or a discovery hint may dial).
-fn sync<T: Send>(py: Python<'_>, f: impl FnOnce() -> T + Send) -> PyResult<T> {
-    let h = handle()?;
-    Ok(py.detach(|| {
-        let _guard = h.enter();
-        f()
-    }))
+    pub(crate) early: Option<broadcast::Receiver<Event>>,
 }
 
 /// A running core node.
 #[pyclass(frozen, module = "peernet._peernet")]
 pub struct NodeHandle {
-    inner: Mutex<Option<Inner>>,
-    key: Key,
-    port: u16,
-    local_addr: Option<SocketAddr>,
-    pool: Arc<FairLane>,
-    rpc_lane: Arc<FairLane>,
-    completions: Arc<Lane>,
-    event_lane: Arc<Lane>,
-    event_backlog: Arc<AtomicUsize>,
-    pid: u32,
+    pub(crate) inner: Mutex<Option<Inner>>,
+    pub(crate) key: Key,
+    pub(crate) port: u16,
+    pub(crate) local_addr: Option<SocketAddr>,
+    pub(crate) pool: Arc<FairLane>,
+    pub(crate) rpc_lane: Arc<FairLane>,
+    pub(crate) completions: Arc<Lane>,
+    pub(crate) event_lane: Arc<Lane>,
+    pub(crate) event_backlog: Arc<AtomicUsize>,
+    pub(crate) pid: u32,
 }
 
 impl NodeHandle {
@@ -122,10 +80,6 @@ impl NodeHandle {
     }
 }
 
-/// UDP discovery from Python: port, interval (s), broadcast targets, allowed and denied
-/// interface patterns.
-type DiscoveryArgs = (u16, f64, Vec<String>, Vec<String>, Vec<String>);
-
 #[pymethods]
 impl NodeHandle {
     /// Starts a node (blocking, GIL released).
@@ -147,61 +101,20 @@ impl NodeHandle {
         rpc_threads: usize,
         mdns: Option<(Vec<String>, Vec<String>)>,
     ) -> PyResult<NodeHandle> {
-        let mut cfg = NodeConfig::new(data_dir);
-        cfg.listen = listen.map(|l| addr_arg(l, None)).transpose()?;
-        if let Some((port, interval, broadcast, allow, deny)) = discovery {
-            cfg.udp_discovery = Some(UdpDiscoveryConfig {
-                port,
-                interval: secs("discovery interval", interval)?,
-                broadcast: broadcast
-                    .iter()
-                    .map(|b| addr_arg(b, Some(port)))
-                    .collect::<PyResult<_>>()?,
-                allow_interfaces: allow,
-                deny_interfaces: deny,
-            });
-        }
-        cfg.mdns = mdns.map(|(allow, deny)| peernet_core::MdnsConfig {
-            allow_interfaces: allow,
-            deny_interfaces: deny,
-        });
-        cfg.heartbeat_interval = secs("heartbeat interval", heartbeat.0)?;
-        cfg.heartbeat_timeout = secs("heartbeat timeout", heartbeat.1)?;
-        cfg.max_frame_len = max_frame;
-        cfg.handshake_timeout = secs("handshake_timeout", handshake_timeout)?;
-        cfg.network_monitor = network_monitor
-            .map(|s| secs("network_monitor", s))
-            .transpose()?;
-        cfg.auto_connect = auto_connect;
-        if handler_threads == 0 || handler_threads > 1024 {
-            return Err(PyValueError::new_err("handler_threads must be 1..=1024"));
-        }
-        if rpc_threads == 0 || rpc_threads > 1024 {
-            return Err(PyValueError::new_err("rpc_threads must be 1..=1024"));
-        }
-        let started = wait(py, async move {
-            let node = Node::start(cfg).await?;
-            let early = node.events();
-            Ok::<_, peernet_core::Error>((node, early))
-        })?;
-        let (node, early) = check(py, started)?;
-        let io = |e: std::io::Error| pyo3::exceptions::PyOSError::new_err(e.to_string());
-        Ok(NodeHandle {
-            key: node.key(),
-            port: node.port(),
-            local_addr: node.local_addr(),
-            inner: Mutex::new(Some(Inner {
-                node: Arc::new(node),
-                events: None,
-                early: Some(early),
-            })),
-            pool: FairLane::new("peernet-handler", handler_threads).map_err(io)?,
-            rpc_lane: FairLane::new("peernet-rpc", rpc_threads).map_err(io)?,
-            completions: Lane::new("peernet-complete", 1).map_err(io)?,
-            event_lane: Lane::new("peernet-event", 1).map_err(io)?,
-            event_backlog: Arc::new(AtomicUsize::new(0)),
-            pid: std::process::id(),
-        })
+        crate::node_start::start(
+            py,
+            data_dir,
+            listen,
+            discovery,
+            heartbeat,
+            max_frame,
+            handshake_timeout,
+            handler_threads,
+            network_monitor,
+            auto_connect,
+            rpc_threads,
+            mdns,
+        )
     }
 
     /// The node's key (32 bytes).
@@ -273,34 +186,9 @@ impl NodeHandle {
 
     /// The trust store: list of (key, label, added_at, rpc, remembered addresses,
     /// manual addresses).
-    #[allow(clippy::type_complexity)]
-    fn trusted<'py>(
-        &self,
-        py: Python<'py>,
-    ) -> PyResult<
-        Vec<(
-            Bound<'py, PyBytes>,
-            String,
-            u64,
-            bool,
-            Vec<String>,
-            Vec<String>,
-        )>,
-    > {
+    fn trusted<'py>(&self, py: Python<'py>) -> PyResult<Vec<TrustedRow<'py>>> {
         let n = self.node(py)?;
-        Ok(n.trusted()
-            .into_iter()
-            .map(|e| {
-                (
-                    PyBytes::new(py, e.key.as_bytes()),
-                    e.label,
-                    e.added_at,
-                    e.rpc,
-                    e.addresses.iter().map(|a| a.to_string()).collect(),
-                    e.manual,
-                )
-            })
-            .collect())
+        Ok(trusted_rows(py, &n))
     }
 
     /// Exposes handler `name`: `target(peer, body, is_call, responder)` runs on the
@@ -314,34 +202,7 @@ impl NodeHandle {
         authorize: Option<Py<PyAny>>,
     ) -> PyResult<()> {
         let n = self.node(py)?;
-        let target = Arc::new(target);
-        let lane = Arc::clone(&self.pool);
-        let handler = match authorize {
-            None => Handler::from_async(move |req: Request| {
-                let lane = Arc::clone(&lane);
-                let target = Arc::clone(&target);
-                async move {
-                    let peer = req.from;
-                    dispatch(&lane, peer, target, move |py| request_args(py, req)).await
-                }
-            }),
-            Some(pred) => {
-                // The core runs authorize predicates synchronously; a Python one must
-                // wait for the GIL, so this handler is a blocking one (tokio's blocking
-                // pool waits; Python still runs on the handler lane).
-                let pred = Arc::new(pred);
-                let auth_lane = Arc::clone(&lane);
-                let rt = handle()?;
-                Handler::blocking(move |req: Request| {
-                    let target = Arc::clone(&target);
-                    let peer = req.from;
-                    rt.block_on(dispatch(&lane, peer, target, move |py| {
-                        request_args(py, req)
-                    }))
-                })
-                .with_authorize(move |peer| run_authorize(&auth_lane, &pred, peer))
-            }
-        };
+        let handler = exposed_handler(&self.pool, target, authorize)?;
         let r = sync(py, || n.expose(name, handler))?;
         check(py, r)
     }
@@ -365,31 +226,7 @@ impl NodeHandle {
     ) -> PyResult<()> {
         let budget = secs("rpc_timeout", budget)?;
         let n = self.node(py)?;
-        let d = target.map(|t| {
-            let t = Arc::new(t);
-            let lane = Arc::clone(&self.rpc_lane);
-            RpcDispatcher::from_async(move |c: RpcCall| {
-                let lane = Arc::clone(&lane);
-                let t = Arc::clone(&t);
-                async move {
-                    dispatch_within(&lane, c.from, t, Some(budget), move |py| {
-                        vec![
-                            PyBytes::new(py, c.from.as_bytes()).into_any().unbind(),
-                            c.module
-                                .into_pyobject(py)
-                                .map(|s| s.into_any().unbind())
-                                .unwrap_or_else(|_| py.None()),
-                            c.function
-                                .into_pyobject(py)
-                                .map(|s| s.into_any().unbind())
-                                .unwrap_or_else(|_| py.None()),
-                            PyBytes::new(py, &c.args).into_any().unbind(),
-                        ]
-                    })
-                    .await
-                }
-            })
-        });
+        let d = target.map(|t| rpc_dispatcher(&self.rpc_lane, t, budget));
         sync(py, || n.set_rpc_dispatcher(d))?;
         Ok(())
     }
@@ -461,16 +298,7 @@ impl NodeHandle {
         timeout: f64,
         done: Py<PyAny>,
     ) -> PyResult<()> {
-        let k = key_arg(key)?;
-        let t = secs("timeout", timeout)?;
-        let n = self.node(py)?;
-        let lane = Arc::clone(&self.completions);
-        // No task per call: the core runs the callback (which only queues the result
-        // for the completion lane) on the connection's driver task.
-        let rt = handle()?;
-        let _context = rt.enter();
-        let r = n.call_with(&k, &name, body, t, move |r| complete(&lane, done, r));
-        check(py, r)
+        crate::node_calls::call_cb(self, py, key, name, body, timeout, done)
     }
 
     /// Sends to handler `name` on `key`, fire-and-forget (blocking while the queue is full).
@@ -514,16 +342,7 @@ impl NodeHandle {
         timeout: f64,
         done: Py<PyAny>,
     ) -> PyResult<()> {
-        let k = key_arg(key)?;
-        let t = secs("timeout", timeout)?;
-        let n = self.node(py)?;
-        let lane = Arc::clone(&self.completions);
-        let args = args.to_vec();
-        handle()?.spawn(async move {
-            let r = n.rpc_call(&k, &module, &function, &args, t).await;
-            complete(&lane, done, r);
-        });
-        Ok(())
+        crate::node_calls::rpc_call_cb(self, py, key, module, function, args, timeout, done)
     }
 
     /// Starts `connect`; `done(ok, value)` runs on the completion lane (value: `b""` or
@@ -536,16 +355,7 @@ impl NodeHandle {
         timeout: f64,
         done: Py<PyAny>,
     ) -> PyResult<()> {
-        let k = key_arg(key)?;
-        let a = addr_arg(addr, None)?;
-        let t = secs("timeout", timeout)?;
-        let n = self.node(py)?;
-        let lane = Arc::clone(&self.completions);
-        handle()?.spawn(async move {
-            let r = n.connect(&k, a, t).await.map(|()| Vec::new());
-            complete(&lane, done, r);
-        });
-        Ok(())
+        crate::node_calls::connect_cb(self, py, key, addr, timeout, done)
     }
 
     /// Starts `wait_connected`, completed through `done(ok, value)` like `call_cb`.
@@ -556,15 +366,7 @@ impl NodeHandle {
         timeout: f64,
         done: Py<PyAny>,
     ) -> PyResult<()> {
-        let k = key_arg(key)?;
-        let t = secs("timeout", timeout)?;
-        let n = self.node(py)?;
-        let lane = Arc::clone(&self.completions);
-        handle()?.spawn(async move {
-            let r = n.wait_connected(&k, t).await.map(|()| Vec::new());
-            complete(&lane, done, r);
-        });
-        Ok(())
+        crate::node_calls::wait_connected_cb(self, py, key, timeout, done)
     }
 
     /// Starts `send` (which waits while the connection's queue is full), completed
@@ -577,15 +379,7 @@ impl NodeHandle {
         body: &[u8],
         done: Py<PyAny>,
     ) -> PyResult<()> {
-        let k = key_arg(key)?;
-        let n = self.node(py)?;
-        let lane = Arc::clone(&self.completions);
-        let body = body.to_vec();
-        handle()?.spawn(async move {
-            let r = n.send(&k, &name, &body).await.map(|()| Vec::new());
-            complete(&lane, done, r);
-        });
-        Ok(())
+        crate::node_calls::send_cb(self, py, key, name, body, done)
     }
 
     /// Manual discovery hint: `key` may be reached at `addr` (a trusted peer is then
@@ -607,42 +401,9 @@ impl NodeHandle {
     }
 
     /// Peers: list of (key, state, trusted, rpc, label, address, last_seen, rtt).
-    #[allow(clippy::type_complexity)]
-    fn peers<'py>(
-        &self,
-        py: Python<'py>,
-    ) -> PyResult<
-        Vec<(
-            Bound<'py, PyBytes>,
-            &'static str,
-            bool,
-            bool,
-            String,
-            Option<String>,
-            Option<f64>,
-            Option<f64>,
-        )>,
-    > {
+    fn peers<'py>(&self, py: Python<'py>) -> PyResult<Vec<PeerRow<'py>>> {
         let n = self.node(py)?;
-        Ok(n.peers()
-            .into_iter()
-            .map(|p| {
-                (
-                    PyBytes::new(py, p.key.as_bytes()),
-                    match p.state {
-                        PeerState::Connected => "connected",
-                        PeerState::Connecting => "connecting",
-                        PeerState::Disconnected => "disconnected",
-                    },
-                    p.trusted,
-                    p.rpc,
-                    p.label,
-                    p.address.map(|a| a.to_string()),
-                    p.last_seen.map(unix_secs),
-                    p.rtt.map(|d| d.as_secs_f64()),
-                )
-            })
-            .collect())
+        Ok(peer_rows(py, &n))
     }
 
     /// Metrics: (counters by name, [(handler, counters, latency buckets, sum)]).
@@ -677,37 +438,16 @@ impl NodeHandle {
             t.abort();
         }
         let Some(cb) = cb else { return Ok(()) };
-        let cb = Arc::new(cb);
-        let mut rx = match inner.early.take() {
+        let rx = match inner.early.take() {
             Some(rx) => rx,
             None => inner.node.events(),
         };
-        let lane = Arc::clone(&self.event_lane);
-        let backlog = Arc::clone(&self.event_backlog);
-        inner.events = Some(handle()?.spawn(async move {
-            use tokio::sync::broadcast::error::RecvError;
-            loop {
-                let ev = match rx.recv().await {
-                    Ok(ev) => ev,
-                    Err(RecvError::Lagged(n)) => {
-                        tracing::warn!(target: "peernet::python", dropped = n, "events dropped: the callback is too slow");
-                        continue;
-                    }
-                    Err(RecvError::Closed) => return,
-                };
-                if backlog.load(Ordering::Relaxed) >= EVENT_BACKLOG {
-                    tracing::warn!(target: "peernet::python", "event dropped: the callback is too slow");
-                    continue;
-                }
-                backlog.fetch_add(1, Ordering::Relaxed);
-                let cb = Arc::clone(&cb);
-                let backlog = Arc::clone(&backlog);
-                lane.submit(Box::new(move |py| {
-                    backlog.fetch_sub(1, Ordering::Relaxed);
-                    deliver(py, &cb, ev);
-                }));
-            }
-        }));
+        inner.events = Some(spawn_event_pump(
+            rx,
+            cb,
+            &self.event_lane,
+            &self.event_backlog,
+        )?);
         Ok(())
     }
 
@@ -758,23 +498,7 @@ impl NodeHandle {
         size: usize,
         count: usize,
     ) -> PyResult<Vec<f64>> {
-        let k = key_arg(key)?;
-        let n = self.node(py)?;
-        // The loop runs as a task on the runtime's workers, not on this thread.
-        let r = wait(py, async move {
-            let task = tokio::spawn(async move {
-                let body = vec![0u8; size];
-                let mut rtts = Vec::with_capacity(count.min(1 << 20));
-                for _ in 0..count {
-                    let t = std::time::Instant::now();
-                    n.call(&k, &name, &body, Duration::from_secs(30)).await?;
-                    rtts.push(t.elapsed().as_secs_f64() * 1e6);
-                }
-                Ok::<_, peernet_core::Error>(rtts)
-            });
-            task.await.unwrap_or(Err(node_closed()))
-        })?;
-        check(py, r)
+        crate::node_calls::bench_rust_rtts(self, py, key, name, size, count)
     }
 
     /// Benchmark support: `count` calls of `name` on `key` with a `size`-byte body,
@@ -788,32 +512,7 @@ impl NodeHandle {
         count: usize,
         concurrency: usize,
     ) -> PyResult<f64> {
-        let k = key_arg(key)?;
-        let n = self.node(py)?;
-        let per = count / concurrency.max(1);
-        let r = wait(py, async move {
-            let body = Arc::new(vec![0u8; size]);
-            let name = Arc::new(name);
-            let t = std::time::Instant::now();
-            let mut tasks = Vec::new();
-            for _ in 0..concurrency.max(1) {
-                let (n, body, name) = (Arc::clone(&n), Arc::clone(&body), Arc::clone(&name));
-                tasks.push(tokio::spawn(async move {
-                    for _ in 0..per {
-                        n.call(&k, &name, &body, Duration::from_secs(30)).await?;
-                    }
-                    Ok::<_, peernet_core::Error>(())
-                }));
-            }
-            for task in tasks {
-                match task.await {
-                    Ok(r) => r?,
-                    Err(_) => return Err(node_closed()),
-                }
-            }
-            Ok(t.elapsed().as_secs_f64())
-        })?;
-        check(py, r)
+        crate::node_calls::bench_rust_calls(self, py, key, name, size, count, concurrency)
     }
 
     /// Test support: handler jobs queued on the handler threads and not started yet.
@@ -852,36 +551,4 @@ impl Drop for NodeHandle {
         }
         self.close_lanes();
     }
-}
-
-fn complete(lane: &Lane, done: Py<PyAny>, r: Result<Vec<u8>, peernet_core::Error>) {
-    lane.submit(Box::new(move |py| {
-        let (ok, value) = match r {
-            Ok(v) => (true, PyBytes::new(py, &v).into_any().unbind()),
-            Err(e) => (false, to_py(py, e).into_value(py).into_any()),
-        };
-        if let Err(e) = done.call1(py, (ok, value)) {
-            // The event loop is closed: nobody waits for this result.
-            if !e.is_instance_of::<pyo3::exceptions::PyRuntimeError>(py) {
-                e.write_unraisable(py, None);
-            }
-        }
-    }));
-}
-
-fn deliver(py: Python<'_>, cb: &Py<PyAny>, ev: Event) {
-    let key = ev
-        .key
-        .map(|k| PyBytes::new(py, k.as_bytes()).into_any().unbind());
-    let addr = ev.address.map(|a| a.to_string());
-    let close = ev.close_reason.as_ref().map(|r| r.code());
-    if let Err(e) = cb.call1(py, (ev.kind.as_str(), key, addr, ev.detail, close)) {
-        e.write_unraisable(py, None);
-    }
-}
-
-/// The error of an operation on a node that was closed (`close()` or the end of its
-/// `with` block).
-fn node_closed() -> peernet_core::Error {
-    peernet_core::Error::Closed(peernet_core::CloseReason::LocalShutdown)
 }

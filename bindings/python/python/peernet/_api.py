@@ -5,23 +5,40 @@ from __future__ import annotations
 import asyncio
 import atexit
 import functools
-import importlib
 import inspect
-import json
 import logging
 import os
 import queue
-import threading
 import time
 import weakref
-from collections.abc import Awaitable, Generator, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Generator, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, Union, overload
 
 from . import _peernet
 from ._aio import AsyncNodeMixin, _completer
 from ._errors import AlreadyExists, Closed, Timeout
+from ._loop import _authorize as _authorize
+from ._loop import _deliver_event as _deliver_event
+from ._loop import _dispatch as _dispatch
+from ._loop import _handler_loop as _handler_loop
+from ._loop import _identity as _identity
+from ._loop import _json_args as _json_args
+from ._loop import _json_result as _json_result
+from ._loop import _rpc_dispatch as _rpc_dispatch
 from ._pairing import Invite, Paired
+from ._types import AsyncHandler as AsyncHandler
+from ._types import Event as Event
+from ._types import Handler as Handler
+from ._types import Key as Key
+from ._types import KeyLike as KeyLike
+from ._types import Mdns as Mdns
+from ._types import PeerInfo as PeerInfo
+from ._types import TrustEntry as TrustEntry
+from ._types import UdpDiscovery as UdpDiscovery
+from ._types import _body as _body
+from ._types import _Entry as _Entry
+from ._types import _key as _key
+from ._types import _seconds as _seconds
 
 __all__ = [
     "Key",
@@ -40,364 +57,11 @@ if TYPE_CHECKING:
 
 _log = logging.getLogger("peernet")
 
-#: A handler: ``handler(peer, body) -> bytes`` (``None`` replies with empty bytes).
-Handler = Callable[["Key", bytes], Union[bytes, bytearray, memoryview, None]]
-#: An ``async def`` handler, awaited on peernet's asyncio loop.
-AsyncHandler = Callable[["Key", bytes], Awaitable[Union[bytes, bytearray, memoryview, None]]]
 _H = TypeVar("_H", bound=Callable[..., Any])
 
 
 def _refresh_log_level() -> None:
     _peernet.set_log_level(_log.getEffectiveLevel())
-
-
-class Key(bytes):
-    """A node's identity: a 32-byte X25519 public key.
-
-    A ``bytes`` subclass (hashable, comparable, usable as a dict key). ``Key(raw)`` takes
-    32 raw bytes, ``Key.from_hex(s)`` 64 hex digits; ``key.hex()`` gives them back, and
-    ``key.fingerprint`` is a short display form (not for security decisions).
-    """
-
-    def __new__(cls, raw: Union[bytes, bytearray, memoryview]) -> Key:
-        if isinstance(raw, str):
-            raise TypeError("Key() takes 32 raw bytes; use Key.from_hex() for text")
-        b = bytes(raw)
-        if len(b) != 32:
-            raise ValueError(f"a key is 32 bytes, not {len(b)}")
-        return super().__new__(cls, b)
-
-    @classmethod
-    def from_hex(cls, text: str) -> Key:
-        """Parses 64 hex digits (either case)."""
-        if not isinstance(text, str):
-            raise TypeError("Key.from_hex() takes a str")
-        return cls(_peernet.key_from_hex(text.strip()))
-
-    @property
-    def fingerprint(self) -> str:
-        """First 8 bytes of SHA-256(key) as 16 hex digits, for display."""
-        return _peernet.fingerprint(self)
-
-    def __str__(self) -> str:
-        return self.hex()
-
-    def __repr__(self) -> str:
-        return f"Key.from_hex('{self.hex()}')"
-
-
-#: What the API accepts where a key is expected.
-KeyLike = Union[Key, bytes, str]
-
-
-def _key(k: KeyLike) -> Key:
-    if isinstance(k, Key):
-        return k
-    if isinstance(k, str):
-        return Key.from_hex(k)
-    if isinstance(k, (bytes, bytearray, memoryview)):
-        return Key(k)
-    raise TypeError(f"expected a Key, 32 bytes or 64 hex digits, not {type(k).__name__}")
-
-
-def _body(b: Union[bytes, bytearray, memoryview]) -> bytes:
-    if isinstance(b, bytes):
-        return b
-    if isinstance(b, (bytearray, memoryview)):
-        return bytes(b)
-    raise TypeError(f"a body is bytes, not {type(b).__name__}")
-
-
-def _seconds(name: str, s: float) -> float:
-    if isinstance(s, bool) or not isinstance(s, (int, float)):
-        raise TypeError(f"{name} is a number of seconds, not {type(s).__name__}")
-    if not s >= 0:
-        raise ValueError(f"{name} must be >= 0 seconds")
-    return float(s)
-
-
-@dataclass(frozen=True)
-class UdpDiscovery:
-    """UDP LAN discovery settings.
-
-    ``broadcast=None`` sends to the directed broadcast address of every chosen IPv4
-    interface that is up, and to the IPv6 link-local multicast group ``ff02::504e:4554``
-    on every chosen IPv6 interface; tests and the demo pass
-    ``broadcast=["127.255.255.255"]`` (explicit targets: no multicast group is joined). Entries may be
-    ``"ip"`` (the discovery port is used) or ``"ip:port"``.
-
-    ``allow_interfaces`` / ``deny_interfaces`` choose the interfaces the default targets
-    come from, by name (``"eth0"``) or prefix ending in ``*`` (``"wg*"``); deny wins.
-    Loopback, point-to-point and container bridges (``docker*``, ``veth*``, ``br-*``) are
-    skipped unless ``allow_interfaces`` names them. Explicit ``broadcast`` targets are
-    used as given. See docs/networks.md.
-    """
-
-    port: int = 4040
-    interval: float = 5.0
-    broadcast: Optional[Sequence[str]] = None
-    allow_interfaces: Sequence[str] = ()
-    deny_interfaces: Sequence[str] = ()
-
-    def _tuple(self) -> tuple[int, float, list[str], list[str], list[str]]:
-        if not 0 <= int(self.port) <= 65535:
-            raise ValueError("discovery port must be 0..65535")
-        for name, v in (("allow_interfaces", self.allow_interfaces),
-                        ("deny_interfaces", self.deny_interfaces)):
-            if isinstance(v, str):
-                raise TypeError(f"{name} must be a list of interface names, not a string")
-        return (int(self.port), _seconds("interval", self.interval), list(self.broadcast or []),
-                list(self.allow_interfaces), list(self.deny_interfaces))
-
-
-@dataclass(frozen=True)
-class Mdns:
-    """mDNS / DNS-SD discovery: advertise ``_peernet._tcp`` with this node's key in a TXT
-    record and browse for the others (UDP 5353; interoperable with Avahi and Bonjour). A
-    record is a hint only, like an announcement. The interface lists work as in
-    :class:`UdpDiscovery`. See docs/networks.md."""
-
-    allow_interfaces: Sequence[str] = ()
-    deny_interfaces: Sequence[str] = ()
-
-    def _tuple(self) -> tuple[list[str], list[str]]:
-        for name, v in (("allow_interfaces", self.allow_interfaces),
-                        ("deny_interfaces", self.deny_interfaces)):
-            if isinstance(v, str):
-                raise TypeError(f"{name} must be a list of interface names, not a string")
-        return (list(self.allow_interfaces), list(self.deny_interfaces))
-
-
-@dataclass(frozen=True)
-class TrustEntry:
-    """One entry of the trust store."""
-
-    key: Key
-    label: str
-    added_at: int
-    rpc: bool
-    addresses: tuple[str, ...] = ()
-    """Addresses a handshake with the peer completed over, newest first (dialed after a
-    restart)."""
-    manual_addresses: tuple[str, ...] = ()
-    """``host:port`` attached with :meth:`Node.add_address` (dialed first)."""
-
-
-@dataclass(frozen=True)
-class PeerInfo:
-    """A snapshot of what the node knows about a peer."""
-
-    key: Key
-    state: str
-    """"connected", "connecting" or "disconnected"."""
-    trusted: bool
-    address: Optional[str]
-    last_seen: Optional[float]
-    """Unix time the peer was last heard from."""
-    rpc: bool = False
-    label: str = ""
-    rtt: Optional[float] = None
-    """Heartbeat round-trip time in seconds, when connected."""
-
-
-@dataclass(frozen=True)
-class Event:
-    """Something that happened: ``kind`` is "discovered", "connected", "disconnected",
-    "lost", "network_changed" or "refused" (an untrusted key completed a handshake with
-    this node and was turned away: ``key`` is the client's, ``address`` where it came
-    from)."""
-
-    kind: str
-    key: Optional[Key]
-    address: Optional[str]
-    reason: str = ""
-    """The reason or detail, as text ("" if none)."""
-    close_reason: Optional[str] = None
-    """For "disconnected": why the last connection closed, as a stable name —
-    "peer_goodbye", "peer_eof", "io", "local_shutdown", "local_disconnect",
-    "trust_revoked", "heartbeat_timeout", "duplicate", "protocol" or "local" (the same
-    kinds as ``peernet.Closed`` errors). ``None`` for the other kinds."""
-
-
-@dataclass
-class _Entry:
-    func: Callable[..., Any]
-    is_async: bool
-    authorize: Optional[Callable[[Key], object]] = field(default=None)
-
-
-# ---- the asyncio loop that runs `async def` handlers -------------------------------
-
-_loop_lock = threading.Lock()
-_loop_state: dict[str, Any] = {}
-
-
-def _handler_loop() -> asyncio.AbstractEventLoop:
-    """peernet's own event loop (one daemon thread per process, started on first use)."""
-    with _loop_lock:
-        pid = os.getpid()
-        loop = _loop_state.get("loop")
-        if loop is not None and _loop_state.get("pid") == pid:
-            return loop  # type: ignore[no-any-return]
-        loop = asyncio.new_event_loop()
-        t = threading.Thread(target=loop.run_forever, name="peernet-asyncio", daemon=True)
-        t.start()
-        _loop_state.update(loop=loop, pid=pid, thread=t)
-        return loop
-
-
-def _describe(e: BaseException) -> str:
-    msg = str(e)
-    return f"{type(e).__name__}: {msg}" if msg else type(e).__name__
-
-
-def _reply(responder: _peernet.Responder, result: object) -> None:
-    if result is None:
-        responder.ok(b"")
-    elif isinstance(result, (bytes, bytearray, memoryview)):
-        responder.ok(bytes(result))
-    else:
-        responder.err(f"handler returned {type(result).__name__}, expected bytes")
-
-
-def _finish_async(responder: _peernet.Responder, fut: Any) -> None:
-    if fut.cancelled():
-        responder.err("handler cancelled")
-        return
-    e = fut.exception()
-    if e is not None:
-        responder.err(_describe(e))
-    else:
-        _reply(responder, fut.result())
-
-
-def _dispatch(
-    node_ref: weakref.ReferenceType[Node],
-    name: str,
-    peer: bytes,
-    body: bytes,
-    is_call: bool,
-    responder: _peernet.Responder,
-) -> None:
-    """Runs on a handler thread with the GIL: calls the user's handler."""
-    node = node_ref()
-    entry = node._handlers.get(name) if node is not None else None
-    if entry is None:
-        responder.err("node closed")
-        return
-    del node
-    key = Key(peer)
-    try:
-        result = entry.func(key, body)
-        if entry.is_async:
-            cf = asyncio.run_coroutine_threadsafe(result, _handler_loop())
-            cf.add_done_callback(functools.partial(_finish_async, responder))
-            return
-    except Exception as e:
-        if not is_call:
-            _log.warning("handler %r failed on a send from fingerprint %s: %s", name, key.fingerprint, e)
-        responder.err(_describe(e))
-        return
-    _reply(responder, result)
-
-
-def _authorize(
-    node_ref: weakref.ReferenceType[Node], name: str, peer: bytes
-) -> bool:
-    node = node_ref()
-    entry = node._handlers.get(name) if node is not None else None
-    if entry is None or entry.authorize is None:
-        return False
-    del node
-    try:
-        return bool(entry.authorize(Key(peer)))
-    except Exception:
-        _log.exception("authorize predicate of %r raised; refusing", name)
-        return False
-
-
-def _rpc_function(module: str, function: str) -> Callable[..., Any]:
-    """``module.function``, if it is a function defined in that module: a Python function
-    whose globals are the module's, or a builtin function of that (C) module. Anything
-    else the module holds — names it imported (``from subprocess import check_output``),
-    classes, methods, other callables — is refused: an allowed module must not become a
-    way to reach the modules it uses."""
-    mod = importlib.import_module(module)
-    fn = getattr(mod, function)
-    if inspect.isfunction(fn):
-        own = fn.__globals__ is vars(mod) and fn.__module__ == mod.__name__
-    elif inspect.isbuiltin(fn):
-        own = fn.__self__ is mod
-    else:
-        own = False
-    if not own:
-        raise PermissionError(
-            f"{module}.{function} is not a function defined in {module} "
-            "(imported names, classes and other objects are not callable by RPC)"
-        )
-    return fn  # type: ignore[no-any-return]
-
-
-def _rpc_dispatch(
-    allow: Optional[frozenset[str]],
-    peer: bytes,
-    module: str,
-    function: str,
-    args: bytes,
-    responder: _peernet.Responder,
-) -> None:
-    """The default RPC dispatcher: ``module.function(*json_args)`` -> JSON result.
-
-    The core hands calls here only from peers granted RPC rights, on the node's RPC
-    threads (never the handler threads), within the node's ``rpc_timeout``."""
-    try:
-        if allow is not None and module not in allow:
-            raise PermissionError(f"module {module!r} is not in rpc_modules")
-        if function.startswith("_"):
-            raise PermissionError(f"{function!r} is private")
-        decoded = json.loads(args.decode("utf-8")) if args else []
-        if not isinstance(decoded, list):
-            raise TypeError("RPC arguments must be a JSON array")
-        fn = _rpc_function(module, function)
-        result = fn(*decoded)
-        try:
-            out = json.dumps(result)
-        except (TypeError, ValueError) as e:
-            raise TypeError(
-                f"result of {module}.{function} is not JSON-serialisable "
-                f"({type(result).__name__}): {e}"
-            ) from None
-    except Exception as e:
-        responder.err(_describe(e))
-        return
-    responder.ok(out.encode("utf-8"))
-
-
-def _deliver_event(
-    node_ref: weakref.ReferenceType[Node],
-    kind: str,
-    key: Optional[bytes],
-    address: Optional[str],
-    reason: str,
-    close_reason: Optional[str] = None,
-) -> None:
-    node = node_ref()
-    if node is None:
-        return
-    ev = Event(kind, Key(key) if key is not None else None, address, reason, close_reason)
-    for cb in list(node._event_callbacks):
-        try:
-            cb(ev)
-        except Exception:
-            _log.exception("event callback raised")
-
-
-def _identity(b: bytes) -> bytes:
-    return b
-
-
-def _json_result(b: bytes) -> Any:
-    return json.loads(b.decode("utf-8"))
 
 
 _live_nodes: weakref.WeakSet[Node] = weakref.WeakSet()
@@ -839,9 +503,3 @@ class Node(AsyncNodeMixin):
             raise Closed("node closed")
         self._h.set_event_callback(functools.partial(_deliver_event, weakref.ref(self)))
         self._events_on = True
-
-
-def _json_args(args: Sequence[Any]) -> bytes:
-    if isinstance(args, (str, bytes)):
-        raise TypeError("args is a sequence of JSON-serialisable values")
-    return json.dumps(list(args)).encode("utf-8")
