@@ -129,13 +129,22 @@ def run() -> int:
             tr.say("alice", "nobody is trusted yet, so nobody connects (default deny)")
             tr.check(not alice.is_connected(bob.key), "no connection before pairing")
 
-        with tr.step("Pairing: alice and bob compare fingerprints and trust each other"):
-            tr.say("alice", f"sees bob as fingerprint {bob.key.fingerprint}; bob reads his own: {bob.key.fingerprint}")
-            alice.trust(bob.key, label="bob")
-            bob.trust(alice.key, label="alice")
+        with tr.step("Pairing: alice invites, bob joins with the short code"):
+            invite = alice.invite(name="alice", expiry=60.0)
+            tr.say("alice", f"invite code {invite.code} (read aloud; only its number is announced)")
+            paired = bob.join(str(invite.code), name="bob", timeout=10.0)
+            invite.wait()
+            tr.check(
+                any(e.key == alice.key for e in bob.trusted())
+                and any(e.key == bob.key for e in alice.trusted()),
+                "both trust each other",
+            )
+            tr.say("bob", f"paired with {paired.name!r}; verification words: {paired.sas}")
             alog.wait("connected", bob.key)
             blog.wait("connected", alice.key)
-            tr.say("alice", "connected to bob automatically (discovery + auto-connect), Noise XX authenticated")
+            wa, wb = alice.verification_words(bob.key), bob.verification_words(alice.key)
+            tr.check(wa is not None and wa == wb, "both screens show the same words")
+            tr.say("alice", f"connected to bob (Noise XX); this connection's words: {wa}")
 
         with tr.step("Call: bob exposes 'greet', alice calls it"):
 
@@ -237,8 +246,8 @@ def run() -> int:
             mark = alog.mark()
             bob.close()
             nodes.remove(bob)
-            alog.wait("disconnected", bob.key, since=mark)
-            tr.say("alice", "bob went away -> disconnected event")
+            gone = alog.wait("disconnected", bob.key, since=mark)
+            tr.say("alice", f"bob went away -> disconnected event (close_reason {gone.close_reason!r})")
             e = _expect(NotConnected, lambda: alice.call(bob.key, "greet", b"?"))
             tr.say("alice", f"call while bob is down -> {type(e).__name__}")
             t = time.monotonic()
