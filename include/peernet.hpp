@@ -242,6 +242,13 @@ public:
     }
     void disconnect(const key &k) { detail::check(peernet_disconnect(get(), &k.raw)); }
     bool is_connected(const key &k) const { return peernet_is_connected(get(), &k.raw); }
+    /** Five words from the live connection's Noise handshake, the same on both ends
+     *  (compare them with the other screen); throws when not connected. */
+    std::string verification_words(const key &k) const {
+        char buf[PEERNET_VERIFICATION_WORDS_SIZE];
+        detail::check(peernet_verification_words(get(), &k.raw, buf, sizeof buf));
+        return std::string(buf);
+    }
     void wait_connected(const key &k, uint32_t timeout_ms) {
         detail::check(peernet_wait_connected(get(), &k.raw, timeout_ms));
     }

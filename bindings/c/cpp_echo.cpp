@@ -43,6 +43,13 @@ int main(int argc, char **argv) {
 
         client.connect(server.id(), "127.0.0.1:" + std::to_string(server.port()));
         std::cout << "echo: " << client.call(server.id(), "echo", "hello") << "\n";
+        server.wait_connected(client.id(), 5000);
+        const std::string words = client.verification_words(server.id());
+        if (words != server.verification_words(client.id())) {
+            std::cerr << "verification words differ between the two ends\n";
+            return 1;
+        }
+        std::cout << "verification words (both ends): " << words << "\n";
         std::cout << "slow: " << client.call(server.id(), "slow", "hello") << "\n";
 
         auto r = client.try_call(server.id(), "fail", "");
