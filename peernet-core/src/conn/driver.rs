@@ -186,12 +186,7 @@ impl Driver {
         loop {
             // One clock read per turn: every command and read of the turn uses it.
             self.now = Instant::now();
-            for _ in 0..BATCH {
-                match self.cmds.try_recv() {
-                    Ok(cmd) => self.on_command(cmd),
-                    Err(_) => break,
-                }
-            }
+            self.take_commands();
             self.dispatch();
             self.answer_deferred();
             self.gather().await;
@@ -237,6 +232,16 @@ impl Driver {
         }
     }
 
+    /// Takes up to `BATCH` commands that are already queued, without waiting.
+    fn take_commands(&mut self) {
+        for _ in 0..BATCH {
+            match self.cmds.try_recv() {
+                Ok(cmd) => self.on_command(cmd),
+                Err(_) => break,
+            }
+        }
+    }
+
     /// Under load — the last write carried several frames — gives the tasks that feed
     /// this connection (callers, handlers) one scheduler round to queue more before
     /// writing, then takes what came: one write per batch instead of one per frame.
@@ -252,12 +257,7 @@ impl Driver {
             return;
         }
         tokio::task::yield_now().await;
-        for _ in 0..BATCH {
-            match self.cmds.try_recv() {
-                Ok(cmd) => self.on_command(cmd),
-                Err(_) => break,
-            }
-        }
+        self.take_commands();
         self.dispatch();
         self.answer_deferred();
     }
