@@ -155,6 +155,14 @@ impl Host for Shared {
         self.connection_opened(conn)
     }
 
+    fn peer_draining(&self, conn: &Arc<Conn>) {
+        let drain = lock(&self.peers).peer_draining(conn);
+        if let Some(c) = drain {
+            tracing::debug!(peer = %c.info.peer.fingerprint(), "the peer drains this duplicate; draining it too");
+            c.drain(self.config.drain_timeout);
+        }
+    }
+
     fn closed(self: Arc<Self>, conn: &Arc<Conn>, cause: CloseCause) {
         self.connection_closed(conn, cause);
     }

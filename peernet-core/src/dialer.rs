@@ -7,7 +7,9 @@
 //! entry (host names resolved now, see `resolve_manual`), then confirmed before
 //! unconfirmed ones (`PeerTable::candidates`), staggered like happy eyeballs: the next dial starts
 //! `STAGGER` after the previous one (at once when one fails), several run at a time,
-//! and the first to authenticate wins (the others are cancelled). A dead address (one
+//! and the first to authenticate wins (the others are cancelled; only one at a time may
+//! send the last handshake message, so the peer never holds a connection a cancelled
+//! dial abandoned: see `net::Gate`). A dead address (one
 //! that accepts TCP and never answers) so costs the real one at most `STAGGER` per
 //! address ranked before it, not a whole handshake timeout. A round lasts at most
 //! `STAGGER × (MAX_PER_ROUND - 1)` plus one dial timeout. Between rounds the supervisor waits an
@@ -347,7 +349,9 @@ enum Round {
 
 /// One round: dials `addrs` (best first, at most `MAX_PER_ROUND`) staggered by
 /// `STAGGER`, the next at once when one fails; the first to authenticate ends the
-/// round and the others are cancelled (their tasks aborted when the set drops).
+/// round and the others are cancelled (their tasks aborted when the set drops). They
+/// share a gate: only one at a time gets past M2 (see `net::Gate`), so the others
+/// are cancelled before the peer could have registered them.
 async fn dial_round(
     shared: &Arc<Shared>,
     key: Key,
@@ -359,6 +363,7 @@ async fn dial_round(
     let mut running: JoinSet<(SocketAddr, bool)> = JoinSet::new();
     let mut failed = Vec::new();
     let mut next_start = Instant::now();
+    let gate = crate::net::gate();
     loop {
         if shared.is_shutting_down() {
             return Round::Stopped;
@@ -370,8 +375,9 @@ async fn dial_round(
             _ = tokio::time::sleep_until(next_start), if !queue.is_empty() => {
                 if let Some(addr) = queue.pop_front() {
                     let s = Arc::clone(shared);
+                    let gate = Arc::clone(&gate);
                     running.spawn(async move {
-                        match dial(&s, key, addr, timeout).await {
+                        match dial(&s, key, addr, timeout, Some(&gate)).await {
                             Ok(_) => (addr, true),
                             Err(e) => {
                                 tracing::debug!(peer = %key.fingerprint(), %addr, error = %e, "dial failed");

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use peernet_proto::Key;
 use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use crate::conn::handshake::{self, Established};
@@ -57,9 +58,9 @@ pub(crate) fn setup(shared: &Shared, outbound: bool, remote: SocketAddr) -> Setu
 }
 
 /// Counts a dial in progress in the peer table (`PeerState::Connecting`).
-struct Dialing<'a>(&'a Shared, Key);
+struct Dialing(Arc<Shared>, Key);
 
-impl Drop for Dialing<'_> {
+impl Drop for Dialing {
     fn drop(&mut self) {
         let mut peers = lock(&self.0.peers);
         let e = peers.entry(self.1);
@@ -67,15 +68,32 @@ impl Drop for Dialing<'_> {
     }
 }
 
+/// The dials of one auto-connect round that may send M3: one at a time. The first to
+/// get past M2 holds it; it passes to a waiting dial only if the holder fails, so a
+/// round that races several addresses of a peer commits the peer to one connection,
+/// not one per address.
+pub(crate) type Gate = Arc<Semaphore>;
+
+/// A new [`Gate`].
+pub(crate) fn gate() -> Gate {
+    Arc::new(Semaphore::new(1))
+}
+
 /// Dials and authenticates; registers the connection. The attempt is recorded as the
-/// peer's `last_dial` (why it is not connected).
+/// peer's `last_dial` (why it is not connected). With `gate`, M3 waits for it.
+///
+/// Dropping the future before M3 leaves nothing behind; from M3 on the dial finishes
+/// in a task of its own (confirmation, registration), whoever stops waiting for it:
+/// the responder may have registered the connection already, and a dial cut off there
+/// would leave it one that dies at once.
 pub(crate) async fn dial(
     shared: &Arc<Shared>,
     key: Key,
     addr: SocketAddr,
     timeout: Duration,
+    gate: Option<&Gate>,
 ) -> Result<Arc<Conn>> {
-    let r = dial_once(shared, key, addr, timeout).await;
+    let r = dial_once(shared, key, addr, timeout, gate).await;
     crate::metrics_peer::note_dial(shared, key, addr, &r);
     r
 }
@@ -85,9 +103,10 @@ async fn dial_once(
     key: Key,
     addr: SocketAddr,
     timeout: Duration,
+    gate: Option<&Gate>,
 ) -> Result<Arc<Conn>> {
     lock(&shared.peers).entry(key).dialing += 1;
-    let _dialing = Dialing(shared, key);
+    let dialing = Dialing(Arc::clone(shared), key);
     let deadline = Instant::now() + timeout;
     let stream = match tokio::time::timeout_at(deadline, TcpStream::connect(addr)).await {
         Err(_) => return Err(Error::Timeout),
@@ -97,38 +116,65 @@ async fn dial_once(
     let _ = stream.set_nodelay(true);
     let hs_deadline = deadline.min(Instant::now() + shared.config.handshake_timeout);
     let trusted = |k: &Key| shared.is_trusted(k);
-    let counters = &shared.counters;
-    let est: Established = match tokio::time::timeout_at(
-        hs_deadline,
-        handshake::initiate(
-            stream,
-            &shared.identity,
-            &shared.hello,
-            Some(key),
-            trusted,
-            machine_config(&shared.config),
-        ),
-    )
-    .await
-    {
-        Err(_) if hs_deadline < deadline => {
-            counters.handshake(HandshakeResult::Timeout);
-            return Err(Error::HandshakeFailed("handshake timed out".into()));
+    let offered = async {
+        let offered =
+            handshake::offer(stream, &shared.identity, &shared.hello, Some(key), trusted).await?;
+        let permit = match gate {
+            Some(g) => Some(
+                Arc::clone(g)
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| Error::HandshakeFailed("the dial round ended".into()))?,
+            ),
+            None => None,
+        };
+        Ok((offered, permit))
+    };
+    let timed = tokio::time::timeout_at(hs_deadline, offered).await;
+    let (offered, permit) = in_time(shared, timed, hs_deadline < deadline)?;
+    let s = Arc::clone(shared);
+    let finish = shared.rt.spawn(async move {
+        let _dialing = dialing;
+        let config = machine_config(&s.config);
+        let timed = tokio::time::timeout_at(hs_deadline, offered.commit(config)).await;
+        let est: Established = in_time(&s, timed, hs_deadline < deadline)?;
+        if s.is_shutting_down() {
+            return Err(Error::Closed(CloseReason::LocalShutdown));
         }
+        // Registration checks trust again: the peer chose when to confirm (spec 3.4),
+        // and it may have been untrusted meanwhile.
+        let r = spawn_connection(host_of(&s), est, setup(&s, true, addr));
+        s.counters.handshake(registration(&r));
+        if let (Ok(_), Some(p)) = (&r, permit) {
+            // Keeps the round's gate shut: the round ends with this dial.
+            p.forget();
+        }
+        r
+    });
+    finish
+        .await
+        .map_err(|e| Error::HandshakeFailed(format!("dial task ended: {e}")))?
+}
+
+/// The result of a handshake phase that had until the handshake deadline, counted in
+/// the metrics when it failed. `short`: that deadline came before the dial's own.
+fn in_time<T>(
+    shared: &Shared,
+    timed: std::result::Result<Result<T>, tokio::time::error::Elapsed>,
+    short: bool,
+) -> Result<T> {
+    let counters = &shared.counters;
+    match timed {
         Err(_) => {
             counters.handshake(HandshakeResult::Timeout);
-            return Err(Error::Timeout);
+            Err(if short {
+                Error::HandshakeFailed("handshake timed out".into())
+            } else {
+                Error::Timeout
+            })
         }
-        Ok(r) => r.inspect_err(|e| counters.handshake(handshake_error(e)))?,
-    };
-    if shared.is_shutting_down() {
-        return Err(Error::Closed(CloseReason::LocalShutdown));
+        Ok(r) => r.inspect_err(|e| counters.handshake(handshake_error(e))),
     }
-    // Registration checks trust again: the peer chose when to confirm (spec 3.4), and
-    // it may have been untrusted meanwhile.
-    let r = spawn_connection(host_of(shared), est, setup(shared, true, addr));
-    counters.handshake(registration(&r));
-    r
 }
 
 /// First pause of `connect` between two dials of a peer that is not up yet.
@@ -158,7 +204,7 @@ pub(crate) async fn dial_until(
     let mut refused = 0u32;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        let e = match dial(shared, key, addr, left).await {
+        let e = match dial(shared, key, addr, left, None).await {
             Err(e) if not_up_yet(&e) => e,
             other => return other,
         };

@@ -197,7 +197,10 @@ fn make_room(addrs: &mut Vec<KnownAddress>, new: &KnownAddress) -> bool {
 #[derive(Debug, Default)]
 pub(crate) struct Entry {
     pub active: Option<Arc<Conn>>,
-    pub draining: Vec<Arc<Conn>>,
+    /// The peer's other live connections: losers draining (spec 5.1), and standbys —
+    /// older connections the peer itself dialed, kept open until the peer (their
+    /// initiator) decides which of its duplicates stays (see [`PeerTable::add`]).
+    pub others: Vec<Arc<Conn>>,
     /// Dials in progress (the dial supervisor's and `connect`'s).
     pub dialing: u32,
     pub addrs: Vec<KnownAddress>,
@@ -235,13 +238,22 @@ pub(crate) struct PeerTable {
 }
 
 /// Spec 5.1: keep the connection whose initiator has the smaller key; between two of
-/// the same initiator (a redial while the old one is not yet known dead) the newer.
+/// the same initiator (a redial while the old one is not yet known dead, or two
+/// addresses raced) the newer.
 fn new_wins(new: &Conn, old: &Conn) -> bool {
     if new.info.initiator != old.info.initiator {
         new.info.initiator < old.info.initiator
     } else {
         true
     }
+}
+
+/// Takes the newest connection of `others` that neither drains nor closes.
+fn take_standby(others: &mut Vec<Arc<Conn>>) -> Option<Arc<Conn>> {
+    let i = others
+        .iter()
+        .rposition(|c| !c.is_draining() && !c.is_closing())?;
+    Some(others.remove(i))
 }
 
 impl PeerTable {
@@ -258,10 +270,16 @@ impl PeerTable {
         self.peers.get_mut(key)
     }
 
+    /// Registers `conn`. Beside a live connection, spec 5.1 picks the one to keep and
+    /// the loser drains — except when the peer dialed both: then only the peer knows
+    /// which one it keeps (the other may be a dial it abandoned after its last
+    /// handshake message, when this side had already registered it), so the newer
+    /// takes new calls and the older stays as a standby, closed by the peer or
+    /// promoted if the newer ends first (see `remove` and `peer_draining`).
     pub(crate) fn add(&mut self, conn: &Arc<Conn>) -> Added {
         let e = self.entry(conn.info.peer);
         e.last_seen = Some(SystemTime::now());
-        let reconnect = e.ever_connected && e.draining.is_empty();
+        let reconnect = e.ever_connected && e.others.is_empty();
         e.ever_connected = true;
         match e.active.take() {
             None => {
@@ -272,6 +290,15 @@ impl PeerTable {
                     reconnect,
                 }
             }
+            Some(old) if !conn.info.outbound && !old.info.outbound => {
+                e.active = Some(Arc::clone(conn));
+                e.others.push(old);
+                Added {
+                    newly_connected: false,
+                    loser: None,
+                    reconnect: false,
+                }
+            }
             Some(old) => {
                 let (win, lose) = if new_wins(conn, &old) {
                     (Arc::clone(conn), old)
@@ -279,7 +306,7 @@ impl PeerTable {
                     (old, Arc::clone(conn))
                 };
                 e.active = Some(win);
-                e.draining.push(Arc::clone(&lose));
+                e.others.push(Arc::clone(&lose));
                 Added {
                     newly_connected: false,
                     loser: Some(lose),
@@ -289,21 +316,42 @@ impl PeerTable {
         }
     }
 
-    /// Removes a closed connection; returns true if the peer now has none.
+    /// Removes a closed connection; returns true if the peer now has none. When the
+    /// active one goes, the newest standby (neither draining nor closing) takes over.
     pub(crate) fn remove(&mut self, conn: &Arc<Conn>) -> bool {
         let Some(e) = self.peers.get_mut(&conn.info.peer) else {
             return false;
         };
         e.closed_stats.add_conn(conn);
         e.last_seen = Some(SystemTime::now());
-        e.draining.retain(|c| !Arc::ptr_eq(c, conn));
+        e.others.retain(|c| !Arc::ptr_eq(c, conn));
         match &e.active {
             Some(a) if Arc::ptr_eq(a, conn) => {
-                e.active = None;
-                true
+                e.active = take_standby(&mut e.others);
+                e.active.is_none()
             }
             _ => false,
         }
+    }
+
+    /// The peer said Goodbye 1 on `conn` (spec 5.1): it keeps another connection. When
+    /// this side holds a usable one too, it follows the peer's choice: that one becomes
+    /// (or stays) active and `conn` is returned, to drain. Otherwise nothing changes:
+    /// the connection the peer keeps is not registered here yet, and this side's own
+    /// decision follows when it is.
+    pub(crate) fn peer_draining(&mut self, conn: &Arc<Conn>) -> Option<Arc<Conn>> {
+        let e = self.peers.get_mut(&conn.info.peer)?;
+        if conn.is_draining() || conn.is_closing() {
+            return None;
+        }
+        let is_active = e.active.as_ref().is_some_and(|a| Arc::ptr_eq(a, conn));
+        if !is_active {
+            return e.others.iter().find(|c| Arc::ptr_eq(c, conn)).cloned();
+        }
+        let standby = take_standby(&mut e.others)?;
+        e.others.push(Arc::clone(conn));
+        e.active = Some(standby);
+        Some(Arc::clone(conn))
     }
 
     /// The connection new calls go to.
@@ -315,18 +363,18 @@ impl PeerTable {
             .cloned()
     }
 
-    /// Every live connection of a peer (active and draining).
+    /// Every live connection of a peer (active, draining and standby).
     pub(crate) fn conns(&self, key: &Key) -> Vec<Arc<Conn>> {
         self.peers
             .get(key)
-            .map(|e| e.active.iter().chain(e.draining.iter()).cloned().collect())
+            .map(|e| e.active.iter().chain(e.others.iter()).cloned().collect())
             .unwrap_or_default()
     }
 
     pub(crate) fn all_conns(&self) -> Vec<Arc<Conn>> {
         self.peers
             .values()
-            .flat_map(|e| e.active.iter().chain(e.draining.iter()).cloned())
+            .flat_map(|e| e.active.iter().chain(e.others.iter()).cloned())
             .collect()
     }
 
@@ -336,7 +384,7 @@ impl PeerTable {
     pub(crate) fn held(&self, key: &Key, own_dial: bool) -> usize {
         self.peers.get(key).map_or(0, |e| {
             usize::from(e.active.is_some())
-                + e.draining.len()
+                + e.others.len()
                 + e.dialing.saturating_sub(u32::from(own_dial)) as usize
         })
     }
@@ -349,7 +397,7 @@ impl PeerTable {
     pub(crate) fn conn_count(&self) -> usize {
         self.peers
             .values()
-            .map(|e| usize::from(e.active.is_some()) + e.draining.len())
+            .map(|e| usize::from(e.active.is_some()) + e.others.len())
             .sum()
     }
 
@@ -441,7 +489,7 @@ impl PeerTable {
     /// peer discovery lost), so unauthenticated announcements cannot grow the table.
     pub(crate) fn forget_idle(&mut self, key: &Key) {
         let idle = self.peers.get(key).is_some_and(|e| {
-            e.active.is_none() && e.draining.is_empty() && e.dialing == 0 && e.dialer.is_none()
+            e.active.is_none() && e.others.is_empty() && e.dialing == 0 && e.dialer.is_none()
         });
         if idle {
             self.peers.remove(key);
@@ -475,7 +523,7 @@ impl PeerTable {
                     None => (false, false, String::new()),
                 };
                 let mut stats = e.closed_stats;
-                for c in e.active.iter().chain(e.draining.iter()) {
+                for c in e.active.iter().chain(e.others.iter()) {
                     stats.add_conn(c);
                 }
                 let state = if e.active.is_some() {

@@ -232,6 +232,7 @@ fn lan_of_30_hosts_full_mesh() {
                 .collect()
         })
         .collect();
+    let mut history: Vec<Vec<String>> = vec![Vec::new(); HOSTS];
     let deadline = trusting + MESH_DEADLINE;
     while missing.iter().any(|m| !m.is_empty()) {
         assert!(
@@ -244,6 +245,9 @@ fn lan_of_30_hosts_full_mesh() {
         for (i, h) in lan.hosts.iter_mut().enumerate() {
             while let Ok(l) = h.rx.try_recv() {
                 idle = false;
+                if l.starts_with("event ") {
+                    history[i].push(l.clone());
+                }
                 if let Some(rest) = l.strip_prefix("event connected ") {
                     let k = rest.split_whitespace().next().unwrap_or("");
                     missing[i].remove(k);
@@ -261,6 +265,7 @@ fn lan_of_30_hosts_full_mesh() {
     for (i, h) in lan.hosts.iter_mut().enumerate() {
         h.send("peers");
         let mut n = 0;
+        let mut seen = Vec::new();
         let deadline = Instant::now() + STEP_DEADLINE;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -272,9 +277,16 @@ fn lan_of_30_hosts_full_mesh() {
             }
             if l.starts_with("peer ") && l.contains(" Connected ") {
                 n += 1;
+            } else {
+                seen.push(l);
             }
         }
-        assert_eq!(n, HOSTS - 1, "host {i} has {n} connected peers");
+        assert_eq!(
+            n,
+            HOSTS - 1,
+            "host {i} has {n} connected peers; other lines: {seen:#?}; its events: {:#?}",
+            history[i]
+        );
         connected_pairs += n;
     }
     assert_eq!(connected_pairs / 2, HOSTS * (HOSTS - 1) / 2);

@@ -415,6 +415,7 @@ impl Driver {
                     let e = Error::Closed(self.cause().reason());
                     self.waiters.finish(id.0, Err(e));
                 }
+                Event::PeerDraining => self.host.peer_draining(&self.conn),
                 Event::Closed { .. } => self.conn.mark_closed(self.cause().reason()),
                 _ => {}
             }

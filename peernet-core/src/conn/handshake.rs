@@ -69,15 +69,16 @@ fn hs_closed(e: Error, during: &str) -> Error {
     }
 }
 
-/// The dialing side. `expected`: the key we meant to reach (a different one aborts).
-pub(crate) async fn initiate(
+/// The dialing side up to M3: M1 sent, M2 read and checked (the expected key, trust).
+/// Nothing is committed yet: dropping it now leaves the responder with a handshake that
+/// never completes, never with a registered connection. [`Offered::commit`] goes on.
+pub(crate) async fn offer(
     mut stream: TcpStream,
     identity: &Identity,
     hello: &Hello,
     expected: Option<Key>,
     trusted: impl Fn(&Key) -> bool,
-    config: Config,
-) -> Result<Established> {
+) -> Result<Offered> {
     let mut hs = Handshake::initiator(identity.private(), hello)?;
     let mut buf = Vec::new();
     write_frame(&mut stream, &hs.write_m1()?).await?;
@@ -100,41 +101,72 @@ pub(crate) async fn initiate(
             peer.fingerprint()
         )));
     }
-    write_frame(&mut stream, &hs.write_m3()?).await?;
-    let now = tokio::time::Instant::now().into_std();
-    let handshake_hash = hs.handshake_hash();
-    let mut machine = Connection::from_handshake(now, hs, &peer_hello, config)?;
-    machine.handle_bytes(now, &buf);
-    // Spec 3.4: established only once the responder's first transport frame opens.
-    let mut chunk = [0u8; 2048];
-    while !machine.is_confirmed() && !machine.is_closed() {
-        let n = stream
-            .read(&mut chunk)
-            .await
-            .map_err(|e| Error::HandshakeFailed(format!("read: {e}")))?;
-        let now = tokio::time::Instant::now().into_std();
-        if n == 0 {
-            machine.handle_eof();
-        } else {
-            machine.handle_bytes(now, &chunk[..n]);
-        }
-    }
-    if let Some(reason) = machine.closed() {
-        return Err(match reason {
-            DisconnectReason::Refused => Error::UntrustedPeer(format!(
-                "{} refused the connection (we are not in its trust store)",
-                peer.fingerprint()
-            )),
-            other => Error::HandshakeFailed(format!("confirmation: {other}")),
-        });
-    }
-    Ok(Established {
+    Ok(Offered {
         stream,
-        machine,
+        hs,
+        buf,
         peer,
         peer_hello,
-        handshake_hash,
     })
+}
+
+/// A dialing handshake that checked the responder and has not sent M3 yet.
+pub(crate) struct Offered {
+    stream: TcpStream,
+    hs: Handshake,
+    buf: Vec<u8>,
+    peer: Key,
+    peer_hello: Hello,
+}
+
+impl Offered {
+    /// Sends M3 — from here the responder may register the connection, so a caller
+    /// must not drop this future half-way when it can help it (see `net::dial`) — and
+    /// waits for the spec 3.4 confirmation.
+    pub(crate) async fn commit(self, config: Config) -> Result<Established> {
+        let Offered {
+            mut stream,
+            mut hs,
+            buf,
+            peer,
+            peer_hello,
+        } = self;
+        write_frame(&mut stream, &hs.write_m3()?).await?;
+        let now = tokio::time::Instant::now().into_std();
+        let handshake_hash = hs.handshake_hash();
+        let mut machine = Connection::from_handshake(now, hs, &peer_hello, config)?;
+        machine.handle_bytes(now, &buf);
+        // Spec 3.4: established only once the responder's first transport frame opens.
+        let mut chunk = [0u8; 2048];
+        while !machine.is_confirmed() && !machine.is_closed() {
+            let n = stream
+                .read(&mut chunk)
+                .await
+                .map_err(|e| Error::HandshakeFailed(format!("read: {e}")))?;
+            let now = tokio::time::Instant::now().into_std();
+            if n == 0 {
+                machine.handle_eof();
+            } else {
+                machine.handle_bytes(now, &chunk[..n]);
+            }
+        }
+        if let Some(reason) = machine.closed() {
+            return Err(match reason {
+                DisconnectReason::Refused => Error::UntrustedPeer(format!(
+                    "{} refused the connection (we are not in its trust store)",
+                    peer.fingerprint()
+                )),
+                other => Error::HandshakeFailed(format!("confirmation: {other}")),
+            });
+        }
+        Ok(Established {
+            stream,
+            machine,
+            peer,
+            peer_hello,
+            handshake_hash,
+        })
+    }
 }
 
 /// The accepting side. The caller sends the confirming Ping as the first frame.

@@ -52,6 +52,8 @@ pub(crate) trait Host: Send + Sync + 'static {
     fn counters(&self) -> &Counters;
     /// Registers an authenticated connection before its driver runs, or refuses it.
     fn opened(&self, conn: &Arc<Conn>) -> Result<()>;
+    /// The peer said Goodbye 1 on `conn`: it keeps another connection (spec 5.1).
+    fn peer_draining(&self, conn: &Arc<Conn>);
     /// The connection's driver ended, for `cause`.
     fn closed(self: Arc<Self>, conn: &Arc<Conn>, cause: CloseCause);
 }
@@ -440,6 +442,11 @@ impl Conn {
 
     pub(crate) fn is_closing(&self) -> bool {
         self.closing.load(Ordering::Acquire)
+    }
+
+    /// Whether [`Conn::drain`] was called (this side resolved it as a losing duplicate).
+    pub(crate) fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
     }
 
     /// Spec 5.1 on the losing connection: no new calls start here (the caller already
