@@ -86,6 +86,36 @@ impl SendCipher {
         self.seal_tail(out, start)
     }
 
+    /// Seals one frame laid out as it goes on the wire — 4 bytes of header room, the
+    /// plaintext, 16 bytes of tag room — where it lies: the plaintext is encrypted in
+    /// place, the tag and the length header written into their room. A buffer shorter
+    /// than header + tag is refused with [`ProtoError::Malformed`]; on any error the
+    /// counter does not advance.
+    pub fn seal_frame_at(&mut self, frame: &mut [u8]) -> Result<(), ProtoError> {
+        use crate::frame::HEADER_LEN;
+        if frame.len() < HEADER_LEN + TAG_LEN {
+            return Err(ProtoError::Malformed("frame shorter than header and tag"));
+        }
+        if self.counter == u64::MAX {
+            return Err(ProtoError::NonceExhausted);
+        }
+        let body_len = frame.len() - HEADER_LEN;
+        let n = u32::try_from(body_len).map_err(|_| ProtoError::FrameTooLarge {
+            len: body_len,
+            limit: u32::MAX as usize,
+        })?;
+        let key = self.key.as_ref().ok_or_else(key_error)?;
+        let (head, body) = frame.split_at_mut(HEADER_LEN);
+        let (plain, tag_room) = body.split_at_mut(body_len - TAG_LEN);
+        let tag = key
+            .seal(nonce_bytes(self.counter), plain)
+            .ok_or(ProtoError::Seal)?;
+        tag_room.copy_from_slice(&tag);
+        head.copy_from_slice(&n.to_be_bytes());
+        self.counter += 1;
+        Ok(())
+    }
+
     /// [`SendCipher::seal_frame`] for a frame whose header room and plaintext are
     /// already in `out` from `start` on (so a large body is sealed where it lies).
     pub fn seal_tail(&mut self, out: &mut Vec<u8>, start: usize) -> Result<(), ProtoError> {

@@ -102,6 +102,54 @@ proptest! {
         prop_assert!(!p.a.is_closed() && !p.b.is_closed());
     }
 
+    /// A driver that writes from `transmit_buf` in pieces the socket takes partly
+    /// (random chunk limits, random partial writes), while more is queued between
+    /// writes: the bytes it wrote deliver every envelope, in order, once.
+    #[test]
+    fn partial_writes_from_the_transmit_buffer_lose_and_reorder_nothing(
+        ops in proptest::collection::vec(op(), 1..40),
+        writes in proptest::collection::vec((1usize..5000, 1usize..3000), 1..60),
+    ) {
+        let mut p = Pair::new(Config::default(), Config::default());
+        let now = p.now;
+        let ping = transmit(&mut p.b);
+        p.a.handle_bytes(now, &ping);
+        prop_assert_eq!(events(&mut p.a), vec![Event::Confirmed]);
+        let mut wire = Vec::new();
+        let mut queued = ops.iter();
+        let mut w = writes.iter().cycle();
+        loop {
+            // Queue up to two more, then one partial write.
+            for o in queued.by_ref().take(2) {
+                match o {
+                    Op::Call(n, b) => { p.a.call(now, n, b, 10 * SEC).unwrap(); }
+                    Op::Send(n, b) => p.a.send(n, b).unwrap(),
+                }
+            }
+            let &(max, took) = w.next().unwrap();
+            let ready = p.a.transmit_buf(max);
+            let n = took.min(ready.len());
+            wire.extend_from_slice(&ready[..n]);
+            p.a.transmitted(n);
+            if queued.len() == 0 && p.a.transmit_queued() == 0 {
+                break;
+            }
+        }
+        prop_assert_eq!(p.a.transmit_unwritten(), 0);
+        p.b.handle_bytes(now, &wire);
+        let got = events(&mut p.b);
+        prop_assert_eq!(got.len(), ops.len());
+        for (e, o) in got.iter().zip(&ops) {
+            match (e, o) {
+                (Event::CallArrived { name, body, .. }, Op::Call(n, b))
+                | (Event::SendArrived { name, body }, Op::Send(n, b)) => {
+                    prop_assert_eq!((name, body), (n, b));
+                }
+                _ => prop_assert!(false, "{e:?} for {o:?}"),
+            }
+        }
+    }
+
     #[test]
     fn arbitrary_bytes_never_panic_and_closed_is_last(
         chunks in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..64), 0..20),

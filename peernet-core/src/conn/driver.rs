@@ -45,10 +45,6 @@ const READS_PER_TURN: usize = 8;
 const READ_BUF: usize = 256 * 1024;
 /// Sealed bytes taken from the machine per write (a long queue leaves in chunks).
 const WRITE_CHUNK: usize = 256 * 1024;
-/// A write buffer grown past this by a burst is released once written.
-const KEEP_WRITE_BUF: usize = 1 << 20;
-/// A write buffer grown past this is released at a timer turn that finds it empty.
-const IDLE_WRITE_BUF: usize = 16 * 1024;
 /// A closing connection's last bytes (its Goodbye) get this long to be written.
 const FLUSH_ON_CLOSE: Duration = Duration::from_secs(2);
 /// Inbound budget a send holds beyond its body (its request's own memory), so that
@@ -122,10 +118,7 @@ pub(crate) fn spawn_connection(
         stream: est.stream,
         cmds,
         waiters: Waiters::default(),
-        wbuf: Vec::new(),
-        woff: 0,
         held: Vec::new(),
-        writing: Vec::new(),
         deferred: VecDeque::new(),
         lane: SendLane::default(),
         parked: None,
@@ -156,12 +149,9 @@ struct Driver {
     stream: TcpStream,
     cmds: mpsc::UnboundedReceiver<Cmd>,
     waiters: Waiters,
-    /// Sealed bytes being written, from `woff` on.
-    wbuf: Vec<u8>,
-    woff: usize,
-    /// Send-queue budget of what the machine holds queued, and of what is in `wbuf`.
+    /// Send-queue budget of what the machine holds queued (until all of it is
+    /// written: conservative while a long queue leaves in chunks).
     held: Vec<OwnedSemaphorePermit>,
-    writing: Vec<OwnedSemaphorePermit>,
     /// Answers the machine's transmit budget refused for now, in order.
     deferred: VecDeque<(CallId, CallOutcome)>,
     lane: SendLane,
@@ -202,7 +192,7 @@ impl Driver {
             }
             self.arm_timer();
             let read = self.machine.wants_read() && self.parked.is_none();
-            let write = self.woff < self.wbuf.len();
+            let write = self.machine.transmit_unwritten() > 0;
             let timer = self.armed.is_some();
             let parked = self.parked.is_some();
             tokio::select! {
@@ -225,10 +215,6 @@ impl Driver {
                 p = wait_parked(&mut self.parked), if parked => self.unpark(p),
                 () = &mut self.sleep, if timer => {
                     self.armed = None;
-                    if self.woff == self.wbuf.len() && self.wbuf.capacity() > IDLE_WRITE_BUF {
-                        self.wbuf = Vec::new();
-                        self.woff = 0;
-                    }
                     self.machine.handle_timeout(Instant::now().into_std());
                 }
             }
@@ -252,7 +238,7 @@ impl Driver {
     /// fell into one-frame writes finds out that more was coming. With one message in
     /// flight nothing else waits, and nothing is delayed.
     async fn gather(&mut self) {
-        if self.woff < self.wbuf.len() || self.machine.transmit_queued() == 0 {
+        if self.machine.transmit_unwritten() > 0 || self.machine.transmit_queued() == 0 {
             return;
         }
         self.turns = self.turns.wrapping_add(1);
@@ -452,35 +438,29 @@ impl Driver {
         }
     }
 
-    /// Writes what the machine has sealed, without waiting: what the socket does not
-    /// take now waits in `wbuf`, and nothing new is taken from the machine until it is
-    /// written (so the machine's queue is what `wants_read` measures).
+    /// Writes what the machine seals, straight from its transmit buffer, in chunks of
+    /// about `WRITE_CHUNK`, without waiting: what the socket does not take stays
+    /// there, and no more than about `WRITE_CHUNK` is sealed ahead of the socket.
     fn transmit(&mut self) -> std::io::Result<()> {
         loop {
-            if self.woff == self.wbuf.len() {
-                self.woff = 0;
-                self.wbuf.clear();
-                self.writing.clear();
-                if self.wbuf.capacity() > KEEP_WRITE_BUF {
-                    self.wbuf = Vec::new();
-                }
-                let frames = self.machine.stats().frames_out;
-                if self.machine.poll_transmit_max(&mut self.wbuf, WRITE_CHUNK) == 0 {
-                    self.held.clear();
-                    return Ok(());
-                }
-                self.last_frames = self.machine.stats().frames_out - frames;
-                // Budget is returned once all it covers left the machine (conservative
-                // while a long queue leaves in chunks).
-                if self.machine.transmit_queued() == 0 {
-                    self.writing.append(&mut self.held);
-                }
+            let fresh = self.machine.transmit_unwritten() == 0;
+            let frames = self.machine.stats().frames_out;
+            let ready = self.machine.transmit_buf(WRITE_CHUNK);
+            if ready.is_empty() {
+                self.held.clear();
+                return Ok(());
             }
-            match self
-                .stream
-                .try_write(self.wbuf.get(self.woff..).unwrap_or_default())
-            {
-                Ok(n) => self.woff += n,
+            let wrote = self.stream.try_write(ready);
+            if fresh {
+                self.last_frames = self.machine.stats().frames_out - frames;
+            }
+            match wrote {
+                Ok(n) => {
+                    self.machine.transmitted(n);
+                    if self.machine.transmit_queued() == 0 {
+                        self.held.clear();
+                    }
+                }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
                 Err(e) => return Err(e),
             }
@@ -527,7 +507,7 @@ impl Driver {
         }
         self.waiters.fail_all(&reason);
         self.parked = None;
-        let mut rest = self.wbuf.split_off(self.woff.min(self.wbuf.len()));
+        let mut rest = Vec::new();
         self.machine.poll_transmit(&mut rest);
         if !matches!(cause, CloseCause::Io(_)) {
             let stream = &mut self.stream;

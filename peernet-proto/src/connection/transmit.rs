@@ -1,6 +1,9 @@
-//! The transmit queue: envelopes encoded back to back, sealed and framed only when the
-//! driver takes them (so the send counter advances in write order, spec 4), all of
-//! them coalesced into the driver's one buffer.
+//! The transmit queue: frames laid out as they go on the wire (header room,
+//! plaintext, tag room), small ones coalesced into shared chunks, each large one in a
+//! chunk of its own; sealed in place only when the driver asks for bytes to write (so
+//! the send counter advances in write order, spec 4), and written by the driver
+//! straight from the chunk. A written chunk is dropped (a small one kept for reuse):
+//! no queued byte is ever moved.
 
 use std::collections::VecDeque;
 
@@ -9,37 +12,48 @@ use crate::channel::TAG_LEN;
 use crate::envelope::Envelope;
 use crate::frame::HEADER_LEN;
 
-/// A plaintext buffer grown past this by a burst is released once drained (smaller
-/// ones are kept, so bulk transfers do not reallocate per batch; the heartbeat tick
-/// frees an idle one, see `shrink_if_idle`).
-const KEEP_CAPACITY: usize = 1 << 20;
+/// Small frames share a chunk up to this size (also about what one write takes).
+const CHUNK: usize = 256 * 1024;
+/// A frame at least this long gets a chunk of its own, allocated to its size.
+const OWN_CHUNK: usize = 16 * 1024;
 /// Control frames may queue past the budget up to this floor (see `push_control`).
 const CONTROL_FLOOR: usize = 64 * 1024;
-/// An idle plaintext buffer larger than this is freed at a heartbeat tick.
+/// A spare chunk larger than this is freed at a heartbeat tick.
 const IDLE_CAPACITY: usize = 16 * 1024;
 
-/// Encoded envelopes waiting for `poll_transmit`.
+/// Frames in one buffer: bytes before `sealed` are sealed frames, those after are
+/// frames still to seal, of the plaintext lengths in `lens`, in order.
+#[derive(Debug, Default)]
+struct Chunk {
+    buf: Vec<u8>,
+    sealed: usize,
+    lens: VecDeque<usize>,
+    /// Holds one large frame; nothing else is added to it.
+    own: bool,
+}
+
+/// Frames waiting for the socket.
 #[derive(Debug, Default)]
 pub(super) struct TxQueue {
-    /// Every queued envelope's plaintext, back to back, from `head` on (what was
-    /// transmitted before `head` is dropped once the queue empties).
-    plain: Vec<u8>,
+    chunks: VecDeque<Chunk>,
+    /// Bytes of the front chunk already written.
     head: usize,
-    /// Length of each, in order.
-    lens: VecDeque<usize>,
+    /// Wire bytes queued and not written yet.
+    bytes: usize,
+    /// A written small chunk's buffer, reused for the next one.
+    spare: Vec<u8>,
 }
 
 impl TxQueue {
     /// Bytes these frames take on the wire (header and tag included).
     pub(super) fn wire_bytes(&self) -> usize {
-        self.plain.len() - self.head + self.lens.len() * (HEADER_LEN + TAG_LEN)
+        self.bytes
     }
 
     /// Frees an idle buffer that a burst grew (at a heartbeat tick).
     pub(super) fn shrink_if_idle(&mut self) {
-        if self.lens.is_empty() && self.plain.capacity() > IDLE_CAPACITY {
-            self.plain = Vec::new();
-            self.head = 0;
+        if self.spare.capacity() > IDLE_CAPACITY {
+            self.spare = Vec::new();
         }
     }
 
@@ -48,36 +62,104 @@ impl TxQueue {
         HEADER_LEN + env.encoded_len() + TAG_LEN
     }
 
+    /// Makes sure the back chunk can take a frame of `wire` bytes.
+    fn room_for(&mut self, wire: usize) {
+        let fits = self
+            .chunks
+            .back()
+            .is_some_and(|c| !c.own && wire < OWN_CHUNK && c.buf.len() + wire <= CHUNK);
+        if !fits {
+            let own = wire >= OWN_CHUNK;
+            let buf = if own {
+                Vec::with_capacity(wire)
+            } else {
+                std::mem::take(&mut self.spare)
+            };
+            self.chunks.push_back(Chunk {
+                buf,
+                own,
+                ..Chunk::default()
+            });
+        }
+    }
+
     pub(super) fn push(&mut self, env: &Envelope<'_>) {
-        let start = self.plain.len();
-        env.encode_into(&mut self.plain);
-        self.lens.push_back(self.plain.len() - start);
+        let wire = Self::wire_len(env);
+        self.room_for(wire);
+        // `room_for` left a back chunk.
+        let Some(c) = self.chunks.back_mut() else {
+            return;
+        };
+        c.buf.reserve(wire);
+        c.buf.extend_from_slice(&[0; HEADER_LEN]);
+        let start = c.buf.len();
+        env.encode_into(&mut c.buf);
+        c.lens.push_back(c.buf.len() - start);
+        c.buf.extend_from_slice(&[0; TAG_LEN]);
+        self.bytes += wire;
     }
 
     /// Puts `env` before everything queued (the dialer's Pong to the confirming Ping
-    /// is its first frame, spec 3.4, even when calls were queued before it came).
+    /// is its first frame, spec 3.4, even when calls were queued before it came; a
+    /// dialer seals and writes nothing before that).
     pub(super) fn push_front(&mut self, env: &Envelope<'_>) {
-        let mut front = Vec::with_capacity(env.encoded_len());
-        env.encode_into(&mut front);
-        self.lens.push_front(front.len());
-        self.plain.splice(self.head..self.head, front);
+        let wire = Self::wire_len(env);
+        let mut buf = Vec::with_capacity(wire);
+        buf.extend_from_slice(&[0; HEADER_LEN]);
+        env.encode_into(&mut buf);
+        let len = buf.len() - HEADER_LEN;
+        buf.extend_from_slice(&[0; TAG_LEN]);
+        let chunk = Chunk {
+            buf,
+            sealed: 0,
+            lens: VecDeque::from([len]),
+            own: true,
+        };
+        match self.chunks.front() {
+            // Something was handed out already: the Pong goes right after it.
+            Some(f) if f.sealed > 0 => self.chunks.insert(1, chunk),
+            _ => self.chunks.push_front(chunk),
+        }
+        self.bytes += wire;
     }
 
     pub(super) fn is_empty(&self) -> bool {
-        self.lens.is_empty()
+        self.bytes == 0
     }
 
     pub(super) fn clear(&mut self) {
-        self.plain.clear();
+        self.chunks.clear();
         self.head = 0;
-        self.lens.clear();
+        self.bytes = 0;
     }
 
-    /// Drops everything queued, and a buffer a burst grew past `KEEP_CAPACITY`.
-    fn release(&mut self) {
-        self.clear();
-        if self.plain.capacity() > KEEP_CAPACITY {
-            self.plain = Vec::new();
+    /// Drops every frame not sealed yet (what was sealed still goes).
+    fn drop_unsealed(&mut self) {
+        self.chunks.truncate(1);
+        if let Some(c) = self.chunks.front_mut() {
+            c.buf.truncate(c.sealed);
+            c.lens.clear();
+        }
+        self.bytes = self.chunks.front().map_or(0, |c| c.buf.len() - self.head);
+    }
+
+    /// `n` more bytes of the front chunk were written; a chunk written to its end is
+    /// dropped (a small one's buffer kept as the spare).
+    fn advance(&mut self, n: usize) {
+        let Some(c) = self.chunks.front() else {
+            return;
+        };
+        let n = n.min(c.sealed - self.head);
+        self.head += n;
+        self.bytes -= n;
+        if self.head == c.buf.len() && c.lens.is_empty() {
+            if let Some(mut done) = self.chunks.pop_front() {
+                if !done.own && done.buf.capacity() <= CHUNK {
+                    done.buf.clear();
+                    self.spare = done.buf;
+                }
+            }
+            self.head = 0;
         }
     }
 }
@@ -98,42 +180,75 @@ impl Connection {
     /// (at least one frame; the rest stays queued, in order, for the next call). A
     /// driver that writes in chunks keeps its write buffer small whatever the budget.
     pub fn poll_transmit_max(&mut self, out: &mut Vec<u8>, max: usize) -> usize {
-        if !self.confirmed || self.tx.is_empty() {
-            return 0;
-        }
         let before = out.len();
-        out.reserve(
-            self.tx
-                .wire_bytes()
-                .min(max.saturating_add(HEADER_LEN + TAG_LEN)),
-        );
-        let mut failed = None;
         while out.len() - before < max {
-            let Some(len) = self.tx.lens.pop_front() else {
-                break;
-            };
-            let off = self.tx.head;
-            let Some(plain) = self.tx.plain.get(off..off + len) else {
-                break;
-            };
-            self.tx.head += len;
-            if let Err(e) = self.send.seal_frame(plain, out) {
-                failed = Some(ConnectionError::from(e));
+            let ready = self.transmit_buf(max - (out.len() - before));
+            if ready.is_empty() {
                 break;
             }
-            self.stats.frames_out += 1;
+            out.extend_from_slice(ready);
+            let n = ready.len();
+            self.transmitted(n);
         }
-        if self.tx.is_empty() {
-            self.tx.release();
+        out.len() - before
+    }
+
+    /// The sealed bytes waiting for the socket, sealing queued frames first until
+    /// about `max` bytes wait (at least one frame): a driver writes from here without
+    /// copying, then reports what the socket took with [`Connection::transmitted`].
+    /// Empty when there is nothing to write (or, for a dialer, before confirmation).
+    /// The same rules as [`Connection::poll_transmit`] apply.
+    pub fn transmit_buf(&mut self, max: usize) -> &[u8] {
+        if !self.confirmed {
+            return &[];
         }
-        let n = out.len() - before;
-        self.stats.bytes_out += n as u64;
+        let mut failed = None;
+        let head = self.tx.head;
+        if let Some(c) = self.tx.chunks.front_mut() {
+            while c.sealed - head < max.max(1) {
+                let Some(&len) = c.lens.front() else {
+                    break;
+                };
+                let start = c.sealed;
+                let end = start + HEADER_LEN + len + TAG_LEN;
+                let Some(frame) = c.buf.get_mut(start..end) else {
+                    break;
+                };
+                if let Err(e) = self.send.seal_frame_at(frame) {
+                    failed = Some(ConnectionError::from(e));
+                    break;
+                }
+                c.lens.pop_front();
+                c.sealed = end;
+                self.stats.frames_out += 1;
+                self.stats.bytes_out += (end - start) as u64;
+            }
+        }
         if let Some(e) = failed {
-            // Nothing more can be sealed in this direction, not even a Goodbye.
-            self.tx.release();
+            // Nothing more can be sealed in this direction, not even a Goodbye: what
+            // was sealed still goes, the rest is dropped.
             self.finish(DisconnectReason::Error(e), None);
+            self.tx.drop_unsealed();
         }
-        n
+        match self.tx.chunks.front() {
+            Some(c) => c.buf.get(head..c.sealed).unwrap_or_default(),
+            None => &[],
+        }
+    }
+
+    /// `n` bytes of [`Connection::transmit_buf`] were written (more than it held counts
+    /// as all of it).
+    pub fn transmitted(&mut self, n: usize) {
+        self.tx.advance(n);
+    }
+
+    /// Sealed bytes that [`Connection::transmit_buf`] handed out and the socket has not
+    /// taken yet (the driver waits for the socket while there are any).
+    pub fn transmit_unwritten(&self) -> usize {
+        self.tx
+            .chunks
+            .front()
+            .map_or(0, |c| c.sealed - self.tx.head)
     }
 
     /// Wire bytes waiting for [`Connection::poll_transmit`] (counted against
@@ -168,7 +283,7 @@ impl Connection {
         self.tx.push(env);
         let queued = self.tx.wire_bytes();
         if queued > 2 * self.config.transmit_queue_bytes.max(CONTROL_FLOOR) {
-            self.tx.release();
+            self.tx.clear();
             self.finish(
                 DisconnectReason::Error(super::LimitProblem::TransmitQueueFull { queued }.into()),
                 None,
