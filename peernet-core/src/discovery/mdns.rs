@@ -17,13 +17,14 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, SocketAddrV6};
+use std::sync::Arc;
 use std::time::Duration;
 
 use mdns_sd::{
     IfKind, IfPredicate, ResolvedService, ScopedIp, ServiceDaemon, ServiceEvent, ServiceInfo,
 };
 use peernet_proto::Key;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 
 use super::ifaces::InterfaceFilter;
@@ -39,12 +40,32 @@ const BURST: f64 = 200.0;
 /// Instance names remembered (to report a removal as `Lost`).
 const MAX_NAMES: usize = 1024;
 
+/// Shortest time between two browses we start (at start, and when a newly trusted
+/// peer has no address): RFC 6762 §5.2 spaces the first two queries of a question at
+/// least a second apart. Wishes in between are coalesced into one browse.
+const REQUERY_GAP: Duration = Duration::from_secs(1);
+
 /// The node's handle on the running mDNS service.
-pub(crate) struct MdnsDiscovery;
+pub(crate) struct MdnsDiscovery {
+    wanted: Arc<Notify>,
+}
 
 impl Discovery for MdnsDiscovery {
     // mdns-sd watches the host's addresses itself (and re-announces on a change).
     fn network_changed(&self) {}
+
+    /// Browses again (at most once per `REQUERY_GAP`): `mdns-sd` sends a query 10–50 ms
+    /// later and restarts its 1, 2, 4 … s schedule, which after an hour up is an hour
+    /// between queries; a peer whose announcement was lost is found now, not then.
+    fn peer_wanted(&self) {
+        self.wanted.notify_one();
+    }
+}
+
+/// When the browse a wish asks for may start: at once, or `REQUERY_GAP` after the
+/// last one.
+fn requery_at(last_browse: Instant, now: Instant) -> Instant {
+    now.max(last_browse + REQUERY_GAP)
 }
 
 fn mdns_err(what: &str, e: mdns_sd::Error) -> Error {
@@ -158,15 +179,36 @@ pub(crate) fn start(env: MdnsEnv, filter: InterfaceFilter, port: u16) -> Result<
             .register(service_info(&own, port)?)
             .map_err(|e| mdns_err("registering _peernet._tcp", e))?;
     }
-    let events = daemon
+    let mut events = daemon
         .browse(SERVICE_TYPE)
         .map_err(|e| mdns_err("browsing _peernet._tcp", e))?;
+    let wanted = Arc::new(Notify::new());
+    let handle = MdnsDiscovery {
+        wanted: Arc::clone(&wanted),
+    };
     tokio::spawn(async move {
         let mut names: HashMap<String, Key> = HashMap::new();
         let (mut tokens, mut last) = (BURST, Instant::now());
+        let mut last_browse = Instant::now();
+        let mut requery: Option<Instant> = None;
         loop {
             let ev = tokio::select! {
                 _ = stop.wait_for(|s| *s) => break,
+                () = wanted.notified(), if requery.is_none() => {
+                    requery = Some(requery_at(last_browse, Instant::now()));
+                    continue;
+                }
+                () = tokio::time::sleep_until(requery.unwrap_or(last_browse)), if requery.is_some() => {
+                    requery = None;
+                    last_browse = Instant::now();
+                    // A new listener replaces the old one (its channel closes): the
+                    // daemon sends it what its cache holds, then the query's answers.
+                    match daemon.browse(SERVICE_TYPE) {
+                        Ok(rx) => events = rx,
+                        Err(e) => tracing::debug!(error = %e, "mDNS: browsing again failed"),
+                    }
+                    continue;
+                }
                 ev = events.recv_async() => ev,
             };
             let Ok(ev) = ev else {
@@ -202,7 +244,7 @@ pub(crate) fn start(env: MdnsEnv, filter: InterfaceFilter, port: u16) -> Result<
             let _ = tokio::time::timeout(Duration::from_secs(1), done.recv_async()).await;
         }
     });
-    Ok(MdnsDiscovery)
+    Ok(handle)
 }
 
 #[cfg(test)]
@@ -220,6 +262,18 @@ mod tests {
         )
         .unwrap()
         .as_resolved_service()
+    }
+
+    /// Wishes for a browse are paced: one at once after a quiet second, else one
+    /// `REQUERY_GAP` after the last browse.
+    #[test]
+    fn browses_asked_for_are_at_least_a_second_apart() {
+        let t0 = Instant::now();
+        assert_eq!(requery_at(t0, t0), t0 + REQUERY_GAP);
+        let later = t0 + Duration::from_millis(300);
+        assert_eq!(requery_at(t0, later), t0 + REQUERY_GAP);
+        let quiet = t0 + Duration::from_secs(5);
+        assert_eq!(requery_at(t0, quiet), quiet);
     }
 
     /// Our record is announced at once (no probing: see `service_info`) and carries
