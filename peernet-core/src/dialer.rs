@@ -188,7 +188,7 @@ impl Shared {
 
     /// Whether the trust entry of `key` has manual addresses (takes the trust lock: not
     /// to be called with the peer table locked).
-    fn has_manual(&self, key: &Key) -> bool {
+    pub(crate) fn has_manual(&self, key: &Key) -> bool {
         lock(&self.trust)
             .get(key)
             .is_some_and(|e| !e.manual.is_empty())

@@ -43,8 +43,17 @@ fn no_ipv6(e: &io::Error) -> bool {
 /// Binds the listener on `addr` (see the module docs). Must be called inside a tokio
 /// runtime.
 pub(crate) async fn bind(addr: SocketAddr) -> Result<TcpListener> {
+    bind_with(addr, bind_dual_stack).await
+}
+
+/// [`bind`], with the dual-stack bind given (a test makes it fail like a host without
+/// IPv6 does).
+async fn bind_with(
+    addr: SocketAddr,
+    dual_stack: impl FnOnce(SocketAddr) -> io::Result<TcpListener>,
+) -> Result<TcpListener> {
     if matches!(addr, SocketAddr::V6(a) if a.ip().is_unspecified()) {
-        match bind_dual_stack(addr) {
+        match dual_stack(addr) {
             Ok(l) => return Ok(l),
             Err(e) if no_ipv6(&e) => {
                 let v4 = SocketAddr::from((Ipv4Addr::UNSPECIFIED, addr.port()));
@@ -53,9 +62,12 @@ pub(crate) async fn bind(addr: SocketAddr) -> Result<TcpListener> {
                     "IPv6 is not available here: listening on {v4} (IPv4 only); set the \
                      listen address to 0.0.0.0:PORT to say so and silence this"
                 );
-                return TcpListener::bind(v4)
-                    .await
-                    .map_err(|e| Error::io(format!("listening on {v4}"), e));
+                return TcpListener::bind(v4).await.map_err(|e| {
+                    Error::io(
+                        format!("listening on {v4} (IPv6 unavailable: {addr} failed)"),
+                        e,
+                    )
+                });
             }
             Err(e) => return Err(Error::io(format!("listening on {addr}"), e)),
         }
@@ -165,6 +177,35 @@ pub(crate) async fn accept_loop(
 mod tests {
     use super::*;
 
+    /// The peer address of the next connection `l` accepts (the client connected
+    /// before: the connection waits in the backlog), within a deadline.
+    async fn accepted(l: &TcpListener) -> SocketAddr {
+        tokio::time::timeout(Duration::from_secs(5), l.accept())
+            .await
+            .expect("no connection accepted within 5 s")
+            .unwrap()
+            .1
+    }
+
+    /// Where IPv6 sockets cannot be made (a kernel booted with `ipv6.disable=1`:
+    /// `EAFNOSUPPORT`), `[::]` falls back to an IPv4 listener on `0.0.0.0` that takes
+    /// IPv4 clients; a taken port or a refused bind is an error, not a fallback.
+    #[tokio::test]
+    async fn without_ipv6_the_default_listener_falls_back_to_ipv4() {
+        let no_v6 = |_| Err(io::Error::from_raw_os_error(libc::EAFNOSUPPORT));
+        let l = bind_with("[::]:0".parse().unwrap(), no_v6).await.unwrap();
+        let local = l.local_addr().unwrap();
+        assert_eq!(local.ip(), std::net::IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        tokio::net::TcpStream::connect(("127.0.0.1", local.port()))
+            .await
+            .unwrap();
+        accepted(&l).await;
+        for kind in [io::ErrorKind::AddrInUse, io::ErrorKind::PermissionDenied] {
+            let r = bind_with("[::]:0".parse().unwrap(), |_| Err(io::Error::from(kind))).await;
+            assert!(r.is_err(), "{kind:?} fell back to IPv4");
+        }
+    }
+
     /// The default `[::]` listener takes IPv4 and IPv6 clients (where the host has
     /// IPv6; else it is an IPv4 listener and only the IPv4 dial is checked).
     #[tokio::test]
@@ -172,19 +213,16 @@ mod tests {
         let l = bind("[::]:0".parse().unwrap()).await.unwrap();
         let local = l.local_addr().unwrap();
         let port = local.port();
-        let c4 = tokio::net::TcpStream::connect(("127.0.0.1", port));
-        let (a, b) = tokio::join!(c4, l.accept());
-        a.unwrap();
-        let (_, from) = b.unwrap();
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .expect("an IPv4 client cannot connect to the [::] listener");
         assert_eq!(
-            from.ip().to_canonical(),
+            accepted(&l).await.ip().to_canonical(),
             "127.0.0.1".parse::<std::net::IpAddr>().unwrap()
         );
         if local.is_ipv6() {
-            let c6 = tokio::net::TcpStream::connect(("::1", port));
-            let (a, b) = tokio::join!(c6, l.accept());
-            a.unwrap();
-            assert!(b.unwrap().1.is_ipv6());
+            tokio::net::TcpStream::connect(("::1", port)).await.unwrap();
+            assert!(accepted(&l).await.is_ipv6());
         }
     }
 }

@@ -33,6 +33,8 @@ use crate::trust::TrustStore;
 mod addresses;
 mod pairing;
 mod testing;
+#[cfg(test)]
+mod want_tests;
 
 /// How long a lock that names no holder is waited for before `Busy`: see
 /// [`lock_data_dir`].
@@ -180,8 +182,10 @@ impl Node {
             return Err(Error::invalid("a node cannot trust itself"));
         }
         lock(&self.shared.trust).trust(*key, label)?;
-        // A peer discovered before it was trusted is dialed now.
+        // A peer discovered before it was trusted is dialed now; one not heard of
+        // yet is asked for (and dialed once a source reports it).
         self.shared.ensure_dialer(*key, true);
+        self.shared.want_address(key);
         Ok(())
     }
 

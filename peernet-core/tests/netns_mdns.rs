@@ -187,20 +187,27 @@ fn nodes_find_each_other_by_mdns_when_the_bridge_drops_broadcast() {
     lab.start(0, &ns[0], &args);
     lab.start(1, &ns[1], &args);
     let (k0, k1) = (lab.p(0).key.clone(), lab.p(1).key.clone());
-    // The figure printed below: from trusting to the first call, over mDNS alone.
+    // The figures printed below, over mDNS alone: from trusting to the first call
+    // (made as soon as node 0 is connected: one side hearing the other is enough), and
+    // to each node having heard of the other.
     let trusted_at = Instant::now();
     lab.p(0).send(&format!("trust {k1}"));
     lab.p(1).send(&format!("trust {k0}"));
+    lab.p(0).wait_after(0, "connected", |l| {
+        l.starts_with(&format!("event connected {k1}"))
+    });
+    lab.p(0).call_until_ok(&k1);
+    let first_call = trusted_at.elapsed();
+    let mut heard = Vec::new();
     for (i, k, ip) in [(0, &k1, "10.78.0.12"), (1, &k0, "10.78.0.11")] {
-        lab.p(i).wait_after(0, "discovered by mDNS", |l| {
+        let (_, at) = lab.p(i).wait_after_at(0, "discovered by mDNS", |l| {
             l.starts_with(&format!("event discovered {k} {ip}:"))
         });
+        heard.push(at.saturating_duration_since(trusted_at));
         lab.p(i).wait_after(0, "connected", |l| {
             l.starts_with(&format!("event connected {k}"))
         });
     }
-    lab.p(0).call_until_ok(&k1);
-    let first_call = trusted_at.elapsed();
     lab.p(1).call_until_ok(&k0);
     // The broadcasts were sent, and the bridge dropped them: mDNS did it.
     let b = dropped(&hub, "ipv4-broadcast");
@@ -210,7 +217,9 @@ fn nodes_find_each_other_by_mdns_when_the_bridge_drops_broadcast() {
     );
     println!(
         "netns mdns: found each other by mDNS and called ({b} broadcast frames dropped); \
-         trust to first call {first_call:?}"
+         trust to first call {first_call:?}; trust to each having heard of the other \
+         {:?} / {:?}",
+        heard[0], heard[1]
     );
 
     if let Some(line) = zeroconf_lists(&ns[2], &k0) {

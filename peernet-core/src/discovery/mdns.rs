@@ -17,13 +17,14 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, SocketAddrV6};
+use std::sync::Arc;
 use std::time::Duration;
 
 use mdns_sd::{
     IfKind, IfPredicate, ResolvedService, ScopedIp, ServiceDaemon, ServiceEvent, ServiceInfo,
 };
 use peernet_proto::Key;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 
 use super::ifaces::InterfaceFilter;
@@ -39,12 +40,32 @@ const BURST: f64 = 200.0;
 /// Instance names remembered (to report a removal as `Lost`).
 const MAX_NAMES: usize = 1024;
 
+/// Shortest time between two browses we start (at start, and when a newly trusted
+/// peer has no address): RFC 6762 §5.2 spaces the first two queries of a question at
+/// least a second apart. Wishes in between are coalesced into one browse.
+const REQUERY_GAP: Duration = Duration::from_secs(1);
+
 /// The node's handle on the running mDNS service.
-pub(crate) struct MdnsDiscovery;
+pub(crate) struct MdnsDiscovery {
+    wanted: Arc<Notify>,
+}
 
 impl Discovery for MdnsDiscovery {
     // mdns-sd watches the host's addresses itself (and re-announces on a change).
     fn network_changed(&self) {}
+
+    /// Browses again (at most once per `REQUERY_GAP`): `mdns-sd` sends a query 10–50 ms
+    /// later and restarts its 1, 2, 4 … s schedule, which after an hour up is an hour
+    /// between queries; a peer whose announcement was lost is found now, not then.
+    fn peer_wanted(&self) {
+        self.wanted.notify_one();
+    }
+}
+
+/// When the browse a wish asks for may start: at once, or `REQUERY_GAP` after the
+/// last one.
+fn requery_at(last_browse: Instant, now: Instant) -> Instant {
+    now.max(last_browse + REQUERY_GAP)
 }
 
 fn mdns_err(what: &str, e: mdns_sd::Error) -> Error {
@@ -90,6 +111,34 @@ pub(crate) fn hint_of(r: &ResolvedService, own: &Key) -> Option<(Key, SocketAddr
     best.map(|(_, a)| (key, a))
 }
 
+/// Our record: instance `peernet-<first 16 hex digits of the key>`, host
+/// `peernet-<same>.local.`, the listening `port`, TXT `key=<64 hex digits>`, the
+/// addresses of the chosen interfaces (filled in by the daemon).
+///
+/// Announced at once, without RFC 6762 §8.1 probing. Probing (three queries 250 ms
+/// apart after a random 0–250 ms wait) exists to find a name another host already
+/// holds; ours carry 64 bits of our key, so a collision is a forgery, which probing
+/// does not stop (the forger answers after it as well) and which costs nothing here
+/// (a record is a hint; only the handshake with the key confirms an address). It was
+/// 0.75–1 s of every start before a peer could hear of us: the whole of the 863 ms
+/// "trust to first call" measured in `tests/netns_mdns.rs`.
+pub(crate) fn service_info(own: &Key, port: u16) -> Result<ServiceInfo> {
+    let hex = own.to_hex();
+    let short = &hex[..16];
+    let mut info = ServiceInfo::new(
+        SERVICE_TYPE,
+        &format!("peernet-{short}"),
+        &format!("peernet-{short}.local."),
+        (),
+        port,
+        [("key", hex.as_str())].as_slice(),
+    )
+    .map_err(|e| mdns_err("building the service record", e))?
+    .enable_addr_auto();
+    info.set_requires_probe(false);
+    Ok(info)
+}
+
 /// Where mDNS hints go, and what stops the browser.
 pub(crate) struct MdnsEnv {
     /// This node's key (its own record is not a hint).
@@ -126,31 +175,40 @@ pub(crate) fn start(env: MdnsEnv, filter: InterfaceFilter, port: u16) -> Result<
         .and_then(|()| daemon.enable_interface(IfKind::Predicate(chosen)))
         .map_err(|e| mdns_err("choosing interfaces", e))?;
     if port != 0 {
-        let hex = own.to_hex();
-        let short = &hex[..16];
-        let info = ServiceInfo::new(
-            SERVICE_TYPE,
-            &format!("peernet-{short}"),
-            &format!("peernet-{short}.local."),
-            (),
-            port,
-            [("key", hex.as_str())].as_slice(),
-        )
-        .map_err(|e| mdns_err("building the service record", e))?
-        .enable_addr_auto();
         daemon
-            .register(info)
+            .register(service_info(&own, port)?)
             .map_err(|e| mdns_err("registering _peernet._tcp", e))?;
     }
-    let events = daemon
+    let mut events = daemon
         .browse(SERVICE_TYPE)
         .map_err(|e| mdns_err("browsing _peernet._tcp", e))?;
+    let wanted = Arc::new(Notify::new());
+    let handle = MdnsDiscovery {
+        wanted: Arc::clone(&wanted),
+    };
     tokio::spawn(async move {
         let mut names: HashMap<String, Key> = HashMap::new();
         let (mut tokens, mut last) = (BURST, Instant::now());
+        let mut last_browse = Instant::now();
+        let mut requery: Option<Instant> = None;
         loop {
             let ev = tokio::select! {
                 _ = stop.wait_for(|s| *s) => break,
+                () = wanted.notified(), if requery.is_none() => {
+                    requery = Some(requery_at(last_browse, Instant::now()));
+                    continue;
+                }
+                () = tokio::time::sleep_until(requery.unwrap_or(last_browse)), if requery.is_some() => {
+                    requery = None;
+                    last_browse = Instant::now();
+                    // A new listener replaces the old one (its channel closes): the
+                    // daemon sends it what its cache holds, then the query's answers.
+                    match daemon.browse(SERVICE_TYPE) {
+                        Ok(rx) => events = rx,
+                        Err(e) => tracing::debug!(error = %e, "mDNS: browsing again failed"),
+                    }
+                    continue;
+                }
                 ev = events.recv_async() => ev,
             };
             let Ok(ev) = ev else {
@@ -186,7 +244,7 @@ pub(crate) fn start(env: MdnsEnv, filter: InterfaceFilter, port: u16) -> Result<
             let _ = tokio::time::timeout(Duration::from_secs(1), done.recv_async()).await;
         }
     });
-    Ok(MdnsDiscovery)
+    Ok(handle)
 }
 
 #[cfg(test)]
@@ -204,6 +262,32 @@ mod tests {
         )
         .unwrap()
         .as_resolved_service()
+    }
+
+    /// Wishes for a browse are paced: one at once after a quiet second, else one
+    /// `REQUERY_GAP` after the last browse.
+    #[test]
+    fn browses_asked_for_are_at_least_a_second_apart() {
+        let t0 = Instant::now();
+        assert_eq!(requery_at(t0, t0), t0 + REQUERY_GAP);
+        let later = t0 + Duration::from_millis(300);
+        assert_eq!(requery_at(t0, later), t0 + REQUERY_GAP);
+        let quiet = t0 + Duration::from_secs(5);
+        assert_eq!(requery_at(t0, quiet), quiet);
+    }
+
+    /// Our record is announced at once (no probing: see `service_info`) and carries
+    /// the whole key (what `hint_of` reads back).
+    #[test]
+    fn our_record_is_announced_without_probing_and_names_the_key() {
+        let own = Key([7; 32]);
+        let info = service_info(&own, 7100).unwrap();
+        assert!(!info.requires_probe());
+        assert_eq!(info.get_port(), 7100);
+        assert_eq!(
+            info.get_property_val_str("key"),
+            Some(own.to_hex().as_str())
+        );
     }
 
     /// A record is a hint of one address, or nothing: malformed, foreign or our own

@@ -54,4 +54,8 @@ pub(crate) enum DiscoveryEvent {
 pub(crate) trait Discovery: Send + Sync {
     /// The local network changed: announce again now (sources that announce).
     fn network_changed(&self);
+
+    /// A peer was just trusted and no address of it is known: ask the network now
+    /// (sources that can ask; each paces its own queries). Default: nothing.
+    fn peer_wanted(&self) {}
 }

@@ -48,6 +48,20 @@ impl Shared {
         }
     }
 
+    /// `key` was just trusted: when no address of it is known (none discovered,
+    /// remembered or manual), the discovery sources are asked to look for it now
+    /// (`Discovery::peer_wanted`; mDNS queries, paced). Returns whether they were.
+    pub(crate) fn want_address(&self, key: &Key) -> bool {
+        let manual = self.has_manual(key);
+        if manual || !lock(&self.peers).candidates(key).is_empty() {
+            return false;
+        }
+        for d in lock(&self.discovery).iter() {
+            d.peer_wanted();
+        }
+        true
+    }
+
     /// Folds a discovery event into the peer table (see the module docs).
     pub(crate) fn apply_discovery(self: &Arc<Self>, ev: DiscoveryEvent) {
         match ev {

@@ -19,9 +19,11 @@ pub const WAIT: Duration = Duration::from_secs(25);
 pub struct Proc {
     child: Child,
     stdin: ChildStdin,
-    rx: mpsc::Receiver<String>,
+    rx: mpsc::Receiver<(Instant, String)>,
     /// Every line read so far.
     pub lines: Vec<String>,
+    /// When each line of `lines` was read from the process's stdout.
+    pub read_at: Vec<Instant>,
     /// Its key (hex).
     pub key: String,
     /// Its listening address.
@@ -46,7 +48,7 @@ impl Proc {
         std::thread::spawn(move || {
             for l in BufReader::new(stdout).lines() {
                 let Ok(l) = l else { break };
-                if tx.send(l).is_err() {
+                if tx.send((Instant::now(), l)).is_err() {
                     break;
                 }
             }
@@ -56,6 +58,7 @@ impl Proc {
             stdin,
             rx,
             lines: Vec::new(),
+            read_at: Vec::new(),
             key: String::new(),
             listen: String::new(),
         };
@@ -73,24 +76,36 @@ impl Proc {
 
     /// Reads every line printed by now, without waiting.
     pub fn drain(&mut self) {
-        while let Ok(l) = self.rx.try_recv() {
+        while let Ok((t, l)) = self.rx.try_recv() {
             self.lines.push(l);
+            self.read_at.push(t);
         }
     }
 
     /// The first line after `mark` that satisfies `pred`, waiting up to [`WAIT`].
     pub fn wait_after(&mut self, mark: usize, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        if let Some(l) = self.lines[mark..].iter().find(|l| pred(l)) {
-            return l.clone();
+        self.wait_after_at(mark, what, pred).0
+    }
+
+    /// Like [`Proc::wait_after`], with the time the line was read.
+    pub fn wait_after_at(
+        &mut self,
+        mark: usize,
+        what: &str,
+        pred: impl Fn(&str) -> bool,
+    ) -> (String, Instant) {
+        if let Some(i) = self.lines[mark..].iter().position(|l| pred(l)) {
+            return (self.lines[mark + i].clone(), self.read_at[mark + i]);
         }
         let deadline = Instant::now() + WAIT;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.rx.recv_timeout(left) {
-                Ok(l) => {
+                Ok((t, l)) => {
                     self.lines.push(l.clone());
+                    self.read_at.push(t);
                     if pred(&l) {
-                        return l;
+                        return (l, t);
                     }
                 }
                 Err(_) => panic!(
