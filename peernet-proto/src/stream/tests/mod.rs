@@ -6,6 +6,7 @@ mod bad_input;
 mod close;
 mod fairness;
 mod transfer;
+mod vectors;
 
 use super::*;
 use crate::connection::Side;
