@@ -189,6 +189,12 @@ pub enum StreamError {
         /// The limit.
         limit: usize,
     },
+    /// [`MAX_CONTROL_QUEUED`](super::MAX_CONTROL_QUEUED) opens and resets wait for the
+    /// transmit path: transmit (`poll_transmit`) first, then open.
+    Backlog {
+        /// Control messages queued.
+        queued: usize,
+    },
     /// 2^63 streams were opened on this connection; open a new connection.
     IdsExhausted,
     /// The handler name is not 1..=255 bytes.
@@ -214,6 +220,10 @@ impl fmt::Display for StreamError {
             StreamError::TooManyStreams { limit } => write!(
                 f,
                 "{limit} streams of this side are open (the limit): finish or reset one first"
+            ),
+            StreamError::Backlog { queued } => write!(
+                f,
+                "{queued} stream opens and resets wait to be transmitted: call poll_transmit, then open"
             ),
             StreamError::IdsExhausted => {
                 f.write_str("stream ids exhausted on this connection: open a new connection")

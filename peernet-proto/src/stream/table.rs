@@ -87,6 +87,11 @@ impl StreamTable {
                 limit: self.config.max_streams,
             });
         }
+        if self.control.len() >= super::MAX_CONTROL_QUEUED {
+            return Err(StreamError::Backlog {
+                queued: self.control.len(),
+            });
+        }
         let id = self.next_local;
         if id > u64::MAX - 2 {
             return Err(StreamError::IdsExhausted);

@@ -287,6 +287,23 @@ fn a_flood_of_refused_opens_is_cut_off() {
 }
 
 #[test]
+fn opens_and_resets_that_are_never_transmitted_stop_further_opens() {
+    let mut t = StreamTable::new(Side::Initiator, StreamConfig::default());
+    for _ in 0..MAX_CONTROL_QUEUED / 2 {
+        let id = t.open("s").unwrap();
+        t.cancel(id).unwrap();
+    }
+    assert_eq!(
+        t.open("s"),
+        Err(StreamError::Backlog {
+            queued: MAX_CONTROL_QUEUED
+        })
+    );
+    while let Transmit::Message(_) = t.poll_transmit(&mut Vec::new(), false) {}
+    assert!(t.open("s").is_ok());
+}
+
+#[test]
 fn api_calls_on_streams_that_are_not_open_fail_cleanly() {
     let mut t = StreamTable::new(Side::Initiator, StreamConfig::default());
     let e = StreamError::NoSuchStream { id: 1 };

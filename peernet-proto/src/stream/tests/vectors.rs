@@ -95,6 +95,10 @@ fn stream_vectors_match_the_document() {
         assert_eq!(hex(&out), expected, "encode {label}");
         assert_eq!(msg.encoded_len(), out.len());
         assert_eq!(StreamMessage::decode(&unhex(expected)).unwrap(), msg);
+        // A node without streams finds an unknown tag (and answers Goodbye 3); one
+        // with streams picks this decoder by the tag.
+        assert!(crate::envelope::Envelope::decode(&out).is_err(), "{label}");
+        assert!(stream_tag(&out).is_some());
         let row = format!("| `{label}` | `{expected}` |");
         assert!(doc.contains(&row), "docs/protocol.md lacks the row {row}");
     }
