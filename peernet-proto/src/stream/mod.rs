@@ -18,6 +18,28 @@
 //!
 //! Only when both Hellos carry [`FEATURE_STREAMS`] ([`negotiated`]); otherwise the peer
 //! would answer the first stream envelope with Goodbye 3.
+//!
+//! # Embedding it in the connection machine
+//!
+//! 1. Hello: set [`FEATURE_STREAMS`] in the local Hello's `features` when streams are
+//!    enabled; at `from_handshake`, make a table only if [`negotiated`] (with the
+//!    connection's [`Side`](crate::connection::Side) and a `StreamConfig` in the
+//!    machine's `Config`).
+//! 2. Receive: for an opened plaintext with [`stream_tag`] `Some` and a table, call
+//!    [`StreamTable::handle_envelope`] instead of `Envelope::decode`; on `Err(v)` with
+//!    [`Response::CloseConnection`] fail with Goodbye 3 (a new `MalformedProblem`
+//!    variant carrying `v`); [`Response::ResetStream`] needs nothing more. Without a
+//!    table, keep `Envelope::decode` (unknown tag: Goodbye 3, as today).
+//! 3. Events: after every `handle_*` and program call, move
+//!    [`StreamTable::poll_event`] into the machine's event queue in order.
+//! 4. Transmit: loop on [`StreamTable::poll_transmit`] with `calls_pending` = the
+//!    machine's own queue is not empty: seal each [`Transmit::Message`] as one frame;
+//!    on [`Transmit::Calls`] seal queued envelopes up to about `config().quantum`
+//!    bytes (at least one); stop on [`Transmit::Idle`] or the driver's `max`. "Has
+//!    something to write" includes [`StreamTable::has_transmit`].
+//! 5. Close: call [`StreamTable::abort`] when the connection ends, before `Closed`;
+//!    include [`StreamTable::wants_read`] in the machine's `wants_read`; a draining
+//!    duplicate opens no stream and counts open ones like outstanding calls.
 
 mod error;
 mod handle;

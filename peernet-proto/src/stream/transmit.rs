@@ -21,6 +21,16 @@ pub enum Transmit {
 }
 
 impl StreamTable {
+    /// True when [`StreamTable::poll_transmit`] may have a message: a control message
+    /// or credit is queued, or a stream is in the scheduler's ring (one that stopped
+    /// being ready since makes this a harmless false positive: the poll says
+    /// [`Transmit::Idle`]). The driver checks it, with the connection's own queue, to
+    /// know whether there is anything to write after a `write`, `finish`, `read` or
+    /// incoming credit.
+    pub fn has_transmit(&self) -> bool {
+        !self.control.is_empty() || !self.credits.is_empty() || !self.sched.is_empty()
+    }
+
     /// The next thing to transmit. `calls_pending`: the connection has calls,
     /// replies or sends queued. Control messages (StreamOpen, StreamReset) and due
     /// credits go first, as they come; then the [`Scheduler`](super::Scheduler)

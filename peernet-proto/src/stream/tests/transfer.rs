@@ -114,6 +114,10 @@ fn a_reader_that_never_reads_stalls_the_sender_with_bounded_memory() {
     // The first write was cut short and chunks went since: that Writable is old.
     assert_eq!(events(&mut p.a), [StreamEvent::Writable { id }]);
     assert!(cap_a <= cap && cap_b <= window as usize, "{cap_a} {cap_b}");
+    assert!(
+        !p.a.has_transmit() && !p.b.has_transmit(),
+        "nothing to write"
+    );
     for _ in 0..1000 {
         assert_eq!(p.a.write(id, &data).unwrap(), 0);
         assert_eq!(p.pump(), 0, "nothing moves while the reader does not read");
@@ -126,6 +130,7 @@ fn a_reader_that_never_reads_stalls_the_sender_with_bounded_memory() {
     // The reader reads: credit flows back, the sender hears it has room.
     let (got, _) = read_all(&mut p.b, id);
     assert_eq!(got.len() as u64, window);
+    assert!(p.b.has_transmit(), "the credit is waiting");
     p.pump();
     assert_eq!(events(&mut p.a), [StreamEvent::Writable { id }]);
 }
