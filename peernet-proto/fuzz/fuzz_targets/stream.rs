@@ -87,7 +87,10 @@ fuzz_target!(|data: &[u8]| {
                 let n = input.u16() % 1100;
                 let bytes = &payload[..n];
                 let msg = match input.byte().unwrap_or(0) % 5 {
-                    0 => StreamMessage::Open { id: arg % 16, name: "s" },
+                    0 => StreamMessage::Open {
+                        id: arg % 16,
+                        name: "s",
+                    },
                     1 => StreamMessage::Data {
                         id: pick,
                         offset: arg,
