@@ -12,6 +12,7 @@
 //! | [`envelope`], [`heartbeat`] | 5 | Call/Reply/Send/Ping/Pong/Goodbye, ping schedule |
 //! | [`connection`] | 3.4, 4, 5, 5.1 | one authenticated connection as a state machine |
 //! | [`rpc`] | 6 | the `peernet.rpc` body |
+//! | [`stream`] | — | streams: messages (tags 16–20), credit flow control, the scheduler |
 //! | [`keyfile`], [`key`] | 7 | identity keyfile, public keys |
 //! | [`announce`] | 8 | the UDP discovery announcement |
 //! | [`pairing`] | — | invite tickets, short codes (SPAKE2), Noise XXpsk3 pairing, SAS |
@@ -38,6 +39,7 @@ pub mod keyfile;
 pub mod pairing;
 pub mod peer_addr;
 pub mod rpc;
+pub mod stream;
 pub mod trustfile;
 
 pub use error::ProtoError;
