@@ -1,4 +1,4 @@
-//! `peers-libp2p [--quick] [--flavour ct|mt]`: rust-libp2p (TCP + Noise XX + Yamux +
+//! `peers-libp2p [--quick] [--flavour ct|mt] [--only rtt,pipe,send,hs] [--lazy]`: rust-libp2p (TCP + Noise XX + Yamux +
 //! request-response, raw-bytes codec) on the work of peernet-bench's `rtt`, `pipe`,
 //! `send` and `hs` rows, two or more swarms in this process over 127.0.0.1 only.
 //! Measurement only: run by scripts/bench-peers.sh, never by CI. Prints one
@@ -10,13 +10,28 @@ mod rows;
 
 use std::process::ExitCode;
 
+/// The rows `--only` can pick, peernet-bench's group names.
+const GROUPS: [&str; 4] = ["rtt", "pipe", "send", "hs"];
+
 fn main() -> ExitCode {
     let mut quick = false;
+    let mut only: Vec<String> = Vec::new();
     let mut flavours = vec!["ct", "mt"];
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--quick" => quick = true,
+            "--only" => match args.next() {
+                Some(list) => {
+                    for g in list.split(',').filter(|g| !g.is_empty()) {
+                        if !GROUPS.contains(&g) {
+                            return usage();
+                        }
+                        only.push(g.to_owned());
+                    }
+                }
+                None => return usage(),
+            },
             "--lazy" => node::LAZY.store(true, std::sync::atomic::Ordering::Relaxed),
             "--flavour" => match args.next().as_deref() {
                 Some("ct") => flavours = vec!["ct"],
@@ -27,6 +42,7 @@ fn main() -> ExitCode {
         }
     }
     let b = rows::Budget::new(quick);
+    let wants = |g: &str| only.is_empty() || only.iter().any(|o| o == g);
     let mut failed = false;
     for f in flavours {
         let rt = if f == "ct" {
@@ -55,20 +71,28 @@ fn main() -> ExitCode {
                     failed = true;
                 }
             };
-            eprintln!("[{f}] rust-libp2p: call RTT");
-            match rows::rtt(b).await {
-                Ok((p50, p99)) => {
-                    put("rtt_p50_s", Ok(p50));
-                    put("rtt_p99_s", Ok(p99));
+            if wants("rtt") {
+                eprintln!("[{f}] rust-libp2p: call RTT");
+                match rows::rtt(b).await {
+                    Ok((p50, p99)) => {
+                        put("rtt_p50_s", Ok(p50));
+                        put("rtt_p99_s", Ok(p99));
+                    }
+                    Err(e) => put("rtt_p50_s", Err(e)),
                 }
-                Err(e) => put("rtt_p50_s", Err(e)),
             }
-            eprintln!("[{f}] rust-libp2p: pipelined calls");
-            put("pipe_calls_per_s", rows::pipelined(b).await);
-            eprintln!("[{f}] rust-libp2p: bulk 64 KiB");
-            put("send_bytes_per_s", rows::bulk(b).await);
-            eprintln!("[{f}] rust-libp2p: new connections");
-            put("hs_per_s", rows::connections(b).await);
+            if wants("pipe") {
+                eprintln!("[{f}] rust-libp2p: pipelined calls");
+                put("pipe_calls_per_s", rows::pipelined(b).await);
+            }
+            if wants("send") {
+                eprintln!("[{f}] rust-libp2p: bulk 64 KiB");
+                put("send_bytes_per_s", rows::bulk(b).await);
+            }
+            if wants("hs") {
+                eprintln!("[{f}] rust-libp2p: new connections");
+                put("hs_per_s", rows::connections(b).await);
+            }
         });
         // Spawned swarm tasks end with the runtime.
         rt.shutdown_timeout(std::time::Duration::from_secs(2));
@@ -81,6 +105,6 @@ fn main() -> ExitCode {
 }
 
 fn usage() -> ExitCode {
-    eprintln!("usage: peers-libp2p [--quick] [--flavour ct|mt]");
+    eprintln!("usage: peers-libp2p [--quick] [--flavour ct|mt] [--only rtt,pipe,send,hs] [--lazy]\n  --lazy  multistream-select V1Lazy for streams (default: libp2p's V1)");
     ExitCode::from(2)
 }
