@@ -5,6 +5,7 @@
 //! count and time. See docs/benchmarks.md.
 
 mod crypto;
+mod lines;
 mod liveness;
 mod measure;
 mod memory;
@@ -66,6 +67,9 @@ fn main() -> ExitCode {
     }
     nodes::cleanup();
     println!("{}", table::render(&r));
+    if opts.lines {
+        print!("{}", lines::render(&r));
+    }
     println!(
         "total time {:.1} s; load average after: {}",
         started.elapsed().as_secs_f64(),

@@ -21,13 +21,15 @@ pub struct Opts {
     pub conns: usize,
     /// Skip the raw ceilings (for profiling PeerNet alone).
     pub no_ceilings: bool,
+    /// Also print the machine-readable `row ...` lines (see `lines.rs`).
+    pub lines: bool,
     /// Internal: run only the memory measurement with this flavour and print its line.
     pub memory_child: Option<Flavour>,
 }
 
 /// Usage text.
 pub const USAGE: &str = "\
-usage: peernet-bench [--quick] [--only GROUP,...] [--flavour ct|mt] [--conns N] [--no-ceilings]
+usage: peernet-bench [--quick] [--only GROUP,...] [--flavour ct|mt] [--conns N] [--no-ceilings] [--lines]
 
 Measures this machine's ceilings and PeerNet on the same work, over 127.0.0.1 only,
 and prints Markdown tables. Full run < 3 min, --quick < 30 s.
@@ -36,7 +38,9 @@ and prints Markdown tables. Full run < 3 min, --quick < 30 s.
                     (default: all; metrics = pipelined calls, metrics on vs off)
   --flavour F       only one tokio runtime flavour: ct (current-thread) or mt (multi-thread)
   --conns N         connections of the memory test (default 1000)
-  --no-ceilings     measure PeerNet only (for profiling it)";
+  --no-ceilings     measure PeerNet only (for profiling it)
+  --lines           after the tables, one `row peernet <flavour> <name> <value>` line per
+                    rtt/pipe/send/hs figure (SI units; read by scripts/bench-peers.sh)";
 
 impl Opts {
     /// Parses the arguments after the program name.
@@ -47,6 +51,7 @@ impl Opts {
             flavours: Flavour::ALL.to_vec(),
             conns: CONNS,
             no_ceilings: false,
+            lines: false,
             memory_child: None,
         };
         let mut args = args.into_iter();
@@ -55,6 +60,7 @@ impl Opts {
             match a.as_str() {
                 "--quick" => o.quick = true,
                 "--no-ceilings" => o.no_ceilings = true,
+                "--lines" => o.lines = true,
                 "--only" => {
                     for g in value("--only")?.split(',').filter(|g| !g.is_empty()) {
                         if !GROUPS.contains(&g) {
@@ -103,8 +109,10 @@ mod tests {
 
     #[test]
     fn parses() {
-        let o = parse("--quick --only rtt,mem --flavour mt --conns 10 --no-ceilings").unwrap();
-        assert!(o.no_ceilings);
+        let o =
+            parse("--quick --only rtt,mem --flavour mt --conns 10 --no-ceilings --lines").unwrap();
+        assert!(o.no_ceilings && o.lines);
+        assert!(!parse("").unwrap().lines);
         assert!(o.quick);
         assert!(o.wants("rtt") && o.wants("mem") && !o.wants("send"));
         assert_eq!(o.flavours, vec![Flavour::Multi]);
