@@ -19,21 +19,8 @@ mod nodeproc;
 
 use std::process::Command;
 
-use netlab::must;
+use netlab::{must, sysctl};
 use nodeproc::Lab;
-
-fn sysctl(ns: &str, kv: &str) -> Result<(), String> {
-    let ok = Command::new("ip")
-        .args(["netns", "exec", ns, "sysctl", "-qw", kv])
-        .status()
-        .map_err(|e| format!("sysctl: {e}"))?
-        .success();
-    if ok {
-        Ok(())
-    } else {
-        Err(format!("sysctl {kv} failed in {ns}"))
-    }
-}
 
 /// The IPv6 addresses left in `ns` (`ip -6 addr` output; empty when IPv6 is off).
 fn ipv6_addresses(ns: &str) -> String {

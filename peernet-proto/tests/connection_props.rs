@@ -43,6 +43,21 @@ fn transmit(conn: &mut Connection) -> Vec<u8> {
     buf
 }
 
+/// `got` is one arrival per op of `ops`, in order, with its name and body.
+fn delivered(got: &[Event], ops: &[Op]) -> Result<(), TestCaseError> {
+    prop_assert_eq!(got.len(), ops.len());
+    for (e, o) in got.iter().zip(ops) {
+        match (e, o) {
+            (Event::CallArrived { name, body, .. }, Op::Call(n, b))
+            | (Event::SendArrived { name, body }, Op::Send(n, b)) => {
+                prop_assert_eq!((name, body), (n, b));
+            }
+            _ => prop_assert!(false, "{e:?} for {o:?}"),
+        }
+    }
+    Ok(())
+}
+
 fn events(conn: &mut Connection) -> Vec<Event> {
     std::iter::from_fn(|| conn.poll_event()).collect()
 }
@@ -70,16 +85,7 @@ proptest! {
         let bytes = transmit(&mut p.a);
         feed(&mut p.b, now, &bytes, &splits);
         let got = events(&mut p.b);
-        prop_assert_eq!(got.len(), ops.len());
-        for (e, o) in got.iter().zip(&ops) {
-            match (e, o) {
-                (Event::CallArrived { name, body, .. }, Op::Call(n, b))
-                | (Event::SendArrived { name, body }, Op::Send(n, b)) => {
-                    prop_assert_eq!((name, body), (n, b));
-                }
-                _ => prop_assert!(false, "{e:?} for {o:?}"),
-            }
-        }
+        delivered(&got, &ops)?;
         // Answer in reverse, with the body reversed.
         for e in got.iter().rev() {
             if let Event::CallArrived { id, body, .. } = e {
@@ -138,16 +144,7 @@ proptest! {
         prop_assert_eq!(p.a.transmit_unwritten(), 0);
         p.b.handle_bytes(now, &wire);
         let got = events(&mut p.b);
-        prop_assert_eq!(got.len(), ops.len());
-        for (e, o) in got.iter().zip(&ops) {
-            match (e, o) {
-                (Event::CallArrived { name, body, .. }, Op::Call(n, b))
-                | (Event::SendArrived { name, body }, Op::Send(n, b)) => {
-                    prop_assert_eq!((name, body), (n, b));
-                }
-                _ => prop_assert!(false, "{e:?} for {o:?}"),
-            }
-        }
+        delivered(&got, &ops)?;
     }
 
     #[test]

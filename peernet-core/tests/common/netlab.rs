@@ -1,4 +1,4 @@
-//! Shared by the network-namespace tests (`netns.rs`, `scale_netns.rs`): running `ip`,
+//! Shared by the network-namespace tests: running `ip` and `sysctl` in a namespace,
 //! and deciding whether the test can run here at all.
 #![allow(dead_code)]
 
@@ -19,6 +19,20 @@ pub fn ip(args: &[&str]) -> Result<(), String> {
             args.join(" "),
             String::from_utf8_lossy(&out.stderr).trim()
         ))
+    }
+}
+
+/// Sets the sysctl `kv` (`name=value`) inside the namespace `ns`.
+pub fn sysctl(ns: &str, kv: &str) -> Result<(), String> {
+    let ok = Command::new("ip")
+        .args(["netns", "exec", ns, "sysctl", "-qw", kv])
+        .status()
+        .map_err(|e| format!("sysctl: {e}"))?
+        .success();
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("sysctl {kv} failed in {ns}"))
     }
 }
 
