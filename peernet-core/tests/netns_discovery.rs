@@ -157,19 +157,8 @@ fn assert_not_heard(lab: &mut Lab, h_key: &str, marks: [usize; 2], since: Instan
 
 #[test]
 fn deny_list_and_default_skip_keep_vpn_and_docker_addresses_out_of_announcements() {
-    let mut lab = match Lab::new("ifc", 5) {
-        Ok(l) => l,
-        Err(why) => {
-            println!("netns test skipped: {why}");
-            return;
-        }
-    };
-    let ns = match setup(&mut lab) {
-        Ok(ns) => ns,
-        Err(e) => {
-            println!("netns test skipped: cannot create namespaces: {e}");
-            return;
-        }
+    let Some((mut lab, ns)) = Lab::or_skip("ifc", 5, setup) else {
+        return;
     };
     let (l, h, v, d) = (ns[0].clone(), ns[1].clone(), ns[2].clone(), ns[3].clone());
     start(&mut lab, L, &l, &[]);

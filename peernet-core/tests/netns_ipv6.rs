@@ -37,19 +37,8 @@ fn setup(lab: &mut Lab) -> Result<(String, String), String> {
 
 #[test]
 fn an_ipv6_only_pair_discovers_by_multicast_and_calls_over_link_local() {
-    let mut lab = match Lab::new("v6", 2) {
-        Ok(l) => l,
-        Err(why) => {
-            println!("netns test skipped: {why}");
-            return;
-        }
-    };
-    let (p, q) = match setup(&mut lab) {
-        Ok(x) => x,
-        Err(e) => {
-            println!("netns test skipped: cannot create namespaces: {e}");
-            return;
-        }
+    let Some((mut lab, (p, q))) = Lab::or_skip("v6", 2, setup) else {
+        return;
     };
     let args = [
         "--listen",
@@ -103,19 +92,8 @@ fn link_local(ns: &str) -> String {
 
 #[test]
 fn a_manual_link_local_address_with_an_interface_name_is_dialed() {
-    let mut lab = match Lab::new("v6m", 2) {
-        Ok(l) => l,
-        Err(why) => {
-            println!("netns test skipped: {why}");
-            return;
-        }
-    };
-    let (p, q) = match setup(&mut lab) {
-        Ok(x) => x,
-        Err(e) => {
-            println!("netns test skipped: cannot create namespaces: {e}");
-            return;
-        }
+    let Some((mut lab, (p, q))) = Lab::or_skip("v6m", 2, setup) else {
+        return;
     };
     let args = ["--listen", "[::]:7100", "--no-discovery"];
     lab.start(0, &p, &args);

@@ -161,19 +161,8 @@ fn zeroconf_lists(ns: &str, key: &str) -> Option<String> {
 
 #[test]
 fn nodes_find_each_other_by_mdns_when_the_bridge_drops_broadcast() {
-    let mut lab = match Lab::new("mdn", 2) {
-        Ok(l) => l,
-        Err(why) => {
-            println!("netns test skipped: {why}");
-            return;
-        }
-    };
-    let (hub, ns) = match setup(&mut lab) {
-        Ok(x) => x,
-        Err(e) => {
-            println!("netns test skipped: cannot build the lab: {e}");
-            return;
-        }
+    let Some((mut lab, (hub, ns))) = Lab::or_skip("mdn", 2, setup) else {
+        return;
     };
     let args = [
         "--listen",

@@ -50,19 +50,8 @@ fn setup(lab: &mut Lab) -> Result<(String, String), String> {
 
 #[test]
 fn with_ipv6_disabled_the_default_listener_takes_ipv4_calls() {
-    let mut lab = match Lab::new("n6", 2) {
-        Ok(l) => l,
-        Err(why) => {
-            println!("netns test skipped: {why}");
-            return;
-        }
-    };
-    let (p, q) = match setup(&mut lab) {
-        Ok(x) => x,
-        Err(e) => {
-            println!("netns test skipped: cannot create namespaces: {e}");
-            return;
-        }
+    let Some((mut lab, (p, q))) = Lab::or_skip("n6", 2, setup) else {
+        return;
     };
     for ns in [&p, &q] {
         let left = ipv6_addresses(ns);

@@ -68,20 +68,7 @@ fn setup(lab: &mut Lab) -> Result<(String, String), String> {
 }
 
 fn lab_or_skip(tag: &str) -> Option<(Lab, String, String)> {
-    let mut lab = match Lab::new(tag, 2) {
-        Ok(l) => l,
-        Err(why) => {
-            println!("netns test skipped: {why}");
-            return None;
-        }
-    };
-    match setup(&mut lab) {
-        Ok((a, b)) => Some((lab, a, b)),
-        Err(e) => {
-            println!("netns test skipped: cannot create namespaces: {e}");
-            None
-        }
-    }
+    Lab::or_skip(tag, 2, setup).map(|(lab, (a, b))| (lab, a, b))
 }
 
 /// Starts slot `i` in `ns` listening on `listen`, with `extra` arguments.

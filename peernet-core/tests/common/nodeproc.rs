@@ -184,6 +184,29 @@ pub struct Lab {
 }
 
 impl Lab {
+    /// A lab with `setup` done, or `None` after printing why the test is skipped
+    /// (not root, no example binary, namespaces not creatable).
+    pub fn or_skip<T>(
+        tag: &str,
+        slots: usize,
+        setup: impl FnOnce(&mut Lab) -> Result<T, String>,
+    ) -> Option<(Lab, T)> {
+        let mut lab = match Lab::new(tag, slots) {
+            Ok(l) => l,
+            Err(why) => {
+                println!("netns test skipped: {why}");
+                return None;
+            }
+        };
+        match setup(&mut lab) {
+            Ok(x) => Some((lab, x)),
+            Err(e) => {
+                println!("netns test skipped: cannot build the lab: {e}");
+                None
+            }
+        }
+    }
+
     /// A lab, or why a namespace test cannot run here. `tag` keeps the names of
     /// concurrent tests apart (with the process id).
     pub fn new(tag: &str, slots: usize) -> Result<Lab, String> {
