@@ -1,8 +1,8 @@
 //! PeerNet wire protocol v1, sans-IO.
 //!
 //! Bytes in, bytes or events out: no sockets, no clocks (time is passed in), no
-//! tasks. Everything here follows `shared/spec/protocol.md`; `docs/protocol.md`
-//! restates it for users.
+//! tasks. The protocol is written down in the repository's `docs/protocol.md`
+//! (section numbers below), with its golden vectors.
 //!
 //! | module | spec | what |
 //! |---|---|---|
@@ -12,11 +12,10 @@
 //! | [`envelope`], [`heartbeat`] | 5 | Call/Reply/Send/Ping/Pong/Goodbye, ping schedule |
 //! | [`connection`] | 3.4, 4, 5, 5.1 | one authenticated connection as a state machine |
 //! | [`rpc`] | 6 | the `peernet.rpc` body |
-//! | [`stream`] | — | streams: messages (tags 16–20), credit flow control, the scheduler |
+//! | [`stream`] | — | streams: messages (tags 16–20), credit flow control, the scheduler (not used by the node yet) |
 //! | [`keyfile`], [`key`] | 7 | identity keyfile, public keys |
 //! | [`announce`] | 8 | the UDP discovery announcement |
 //! | [`pairing`] | — | invite tickets, short codes (SPAKE2), Noise XXpsk3 pairing, SAS |
-//! | [`trustfile`], [`backoff`] | — | trust store file format, reconnect delays |
 //! | [`trustfile`], [`peer_addr`], [`backoff`] | — | trust store file format, manual peer addresses, reconnect delays |
 
 #![forbid(unsafe_code)]

@@ -26,8 +26,12 @@ fuzz_target!(|data: &[u8]| {
         frames.push(f);
         rest = tail;
     }
-    let Ok(hello) = PairHello::new("fuzz", 1) else { return };
-    let Ok(code) = ShortCode::new(7, [1, 2]) else { return };
+    let Ok(hello) = PairHello::new("fuzz", 1) else {
+        return;
+    };
+    let Ok(code) = ShortCode::new(7, [1, 2]) else {
+        return;
+    };
     let mut inv = Invitation::new(&[3; 32], [4; 16], Some(code), 100, hello.clone());
     if let Some((first, more)) = frames.split_first() {
         if let Ok((mut s, _)) = inv.accept(first, 0) {
@@ -38,7 +42,12 @@ fuzz_target!(|data: &[u8]| {
             }
         }
     }
-    let ticket = Ticket { key: Key([5; 32]), secret: [4; 16], expires_at: 100, addrs: vec![] };
+    let ticket = Ticket {
+        key: Key([5; 32]),
+        secret: [4; 16],
+        expires_at: 100,
+        addrs: vec![],
+    };
     for start in 0..2 {
         let j = if start == 0 {
             JoinerSession::with_code(&code, &[6; 32], hello.clone())
