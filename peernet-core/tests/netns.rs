@@ -205,16 +205,7 @@ impl Drop for Lab {
 
 #[test]
 fn four_namespaces_discover_connect_survive_restart_ip_change_and_silent_drop() {
-    let exe = std::env::current_exe().unwrap();
-    let bin = std::env::var_os("PEERNET_NODE_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            exe.parent()
-                .unwrap()
-                .parent()
-                .unwrap()
-                .join("examples/peernet-node")
-        });
+    let bin = netlab::node_bin();
     if let Some(why) = skip_reason(&bin) {
         println!("netns test skipped: {why}");
         return;

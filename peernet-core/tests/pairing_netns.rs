@@ -170,16 +170,7 @@ fn invite(p: &mut Proc, secs: u32, code: bool) -> (Option<String>, String) {
 
 #[test]
 fn three_hosts_pair_by_code_and_ticket_a_guess_burns_the_code() {
-    let exe = std::env::current_exe().unwrap();
-    let bin = std::env::var_os("PEERNET_NODE_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            exe.parent()
-                .unwrap()
-                .parent()
-                .unwrap()
-                .join("examples/peernet-node")
-        });
+    let bin = netlab::node_bin();
     if let Some(why) = skip_reason(&bin) {
         println!("pairing netns test skipped: {why}");
         return;

@@ -2,7 +2,7 @@
 //! and deciding whether the test can run here at all.
 #![allow(dead_code)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Runs `ip ARGS`; the error carries its stderr.
@@ -39,6 +39,19 @@ pub fn sysctl(ns: &str, kv: &str) -> Result<(), String> {
 /// Runs `ip ARGS` and panics with its stderr on failure.
 pub fn must(args: &[&str]) {
     ip(args).unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// The example binary, next to the test binary (or `PEERNET_NODE_BIN`).
+pub fn node_bin() -> PathBuf {
+    std::env::var_os("PEERNET_NODE_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let exe = std::env::current_exe().expect("test binary path");
+            exe.parent()
+                .and_then(Path::parent)
+                .expect("target dir")
+                .join("examples/peernet-node")
+        })
 }
 
 /// Why a namespace test cannot run here (not root, no `ip`, example not built), or

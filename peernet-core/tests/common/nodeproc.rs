@@ -10,6 +10,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+pub use super::netlab::node_bin;
 use super::netlab::{ip, skip_reason};
 
 /// How long any one expected line is waited for.
@@ -157,19 +158,6 @@ impl Drop for Proc {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// The example binary, next to the test binary (or `PEERNET_NODE_BIN`).
-pub fn node_bin() -> PathBuf {
-    std::env::var_os("PEERNET_NODE_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let exe = std::env::current_exe().expect("test binary path");
-            exe.parent()
-                .and_then(Path::parent)
-                .expect("target dir")
-                .join("examples/peernet-node")
-        })
 }
 
 /// Namespaces (removed on drop, after the processes in `procs`) and a scratch dir.
