@@ -92,7 +92,12 @@ fn a_stream_moves_megabytes_both_half_closes_and_leaves_the_table() {
             break;
         }
     }
-    assert!(ended, "the end never arrived ({} of {} bytes)", got.len(), data.len());
+    assert!(
+        ended,
+        "the end never arrived ({} of {} bytes)",
+        got.len(),
+        data.len()
+    );
     assert!(got == data, "the bytes differ");
     // b's direction is still open: it answers, then finishes too.
     assert_eq!(p.b.stream_write(id, b"thanks").unwrap(), 6);
@@ -128,7 +133,10 @@ fn a_call_queued_behind_a_busy_stream_waits_for_at_most_about_one_chunk() {
         p.a.transmitted(chunk.len());
         p.b.handle_bytes(p.now, &chunk);
         let events = p.events_b();
-        if events.iter().any(|e| matches!(e, Event::CallArrived { .. })) {
+        if events
+            .iter()
+            .any(|e| matches!(e, Event::CallArrived { .. }))
+        {
             at_call = Some(p.b.streams().unwrap().recv_buffered(id));
             break;
         }
@@ -177,7 +185,10 @@ fn closing_the_connection_aborts_every_stream_before_closed() {
     assert!(matches!(ev[n - 1], Event::Closed { .. }));
     p.run();
     let ev = p.events_b();
-    assert!(ev.contains(&Event::Stream(StreamEvent::Aborted { id })), "{ev:?}");
+    assert!(
+        ev.contains(&Event::Stream(StreamEvent::Aborted { id })),
+        "{ev:?}"
+    );
     assert!(matches!(
         p.a.open_stream("files"),
         Err(StreamError::Unavailable(_))
@@ -211,7 +222,10 @@ fn streams_are_used_only_when_both_hellos_announce_them() {
 #[test]
 fn data_beyond_the_credit_closes_with_goodbye_3_and_a_typed_reason() {
     let (now, mut b, mut raw) = raw_responder(with_streams());
-    let open = StreamMessage::Open { id: 1, name: "files" };
+    let open = StreamMessage::Open {
+        id: 1,
+        name: "files",
+    };
     let mut plain = Vec::new();
     open.encode_into(&mut plain);
     b.handle_bytes(now, &raw.frame_bytes(&plain));
@@ -260,7 +274,10 @@ fn a_draining_duplicate_waits_for_its_open_streams() {
     p.a.drain(p.now, 10 * SEC).unwrap();
     p.b.drain(p.now, 10 * SEC).unwrap();
     p.run();
-    assert!(!p.a.is_closed() && !p.b.is_closed(), "closed with a stream open");
+    assert!(
+        !p.a.is_closed() && !p.b.is_closed(),
+        "closed with a stream open"
+    );
     assert!(p.a.open_stream("more").is_err());
     p.a.stream_finish(id).unwrap();
     p.run();
@@ -283,6 +300,10 @@ fn a_stream_message_before_negotiation_is_an_unknown_envelope() {
     StreamMessage::Open { id: 1, name: "x" }.encode_into(&mut plain);
     b.handle_bytes(now, &raw.frame_bytes(&plain));
     assert!(b.is_closed());
-    let sent = raw.take(&mut b, |e| e == Envelope::Goodbye { reason: GoodbyeReason::ProtocolError });
+    let sent = raw.take(&mut b, |e| {
+        e == Envelope::Goodbye {
+            reason: GoodbyeReason::ProtocolError,
+        }
+    });
     assert_eq!(sent, vec![true]);
 }

@@ -127,7 +127,11 @@ impl TxQueue {
     /// returns how many it wrote, 0 for none: then nothing is queued). The frame goes in
     /// a shared chunk, never one of its own, so stream chunks of any size are laid out
     /// where they are sealed and written, without a copy.
-    pub(super) fn push_with(&mut self, bound: usize, fill: impl FnOnce(&mut Vec<u8>) -> usize) -> usize {
+    pub(super) fn push_with(
+        &mut self,
+        bound: usize,
+        fill: impl FnOnce(&mut Vec<u8>) -> usize,
+    ) -> usize {
         let wire = HEADER_LEN + bound + TAG_LEN;
         let fits = self
             .chunks
