@@ -163,7 +163,7 @@ def serve_files(n: Node, args: argparse.Namespace, describe: Callable[[Key], str
     """Starts receiving files if ``--receive-dir`` was given; returns what to announce."""
     if not args.receive_dir:
         return None
-    d = os.path.abspath(os.path.expanduser(args.receive_dir))
+    d = os.path.abspath(os.path.expanduser(str(args.receive_dir)))
 
     def received(f: ReceivedFile) -> None:
         resumed = f" (resumed at {human(f.resumed_from)})" if f.resumed_from else ""
