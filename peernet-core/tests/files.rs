@@ -84,7 +84,10 @@ async fn sends_a_file_and_checks_its_hash() {
     );
     assert!(!report.restarted);
     assert_eq!(report.sha256, sha(&bytes));
-    assert_eq!(sha(&std::fs::read(dir.join("data.bin")).unwrap()), sha(&bytes));
+    assert_eq!(
+        sha(&std::fs::read(dir.join("data.bin")).unwrap()),
+        sha(&bytes)
+    );
     // No partial file or sidecar is left behind.
     assert_eq!(names_in(&dir), ["data.bin"]);
     let got = got.lock().unwrap();
@@ -146,14 +149,29 @@ async fn a_transfer_cut_at_60_percent_resumes_with_the_rest() {
         .send_file(&b.key(), &path, SendOptions::default())
         .await
         .unwrap();
-    assert_eq!(report.resumed_from, kept);
-    assert_eq!(report.sent, SIZE as u64 - kept);
+    // The receiver's task may have written a chunk more after `kept` was measured,
+    // before it saw the connection end.
+    assert!(
+        report.resumed_from >= kept && report.resumed_from < SIZE as u64,
+        "{report:?}, kept {kept}"
+    );
+    assert_eq!(report.sent, SIZE as u64 - report.resumed_from);
     let share = report.sent as f64 / SIZE as f64;
     // 40%, less what the receiver read between its hook and the end of the connection
     // (at most its 256 KiB window plus a chunk: 4% of 8 MiB).
-    assert!((0.35..=0.40).contains(&share), "second run sent {share:.3} of the file");
+    eprintln!(
+        "cut at {cut_at}, kept {kept}, resumed from {}: second run sent {} bytes, {share:.3} of the file",
+        report.resumed_from, report.sent
+    );
+    assert!(
+        (0.35..=0.40).contains(&share),
+        "second run sent {share:.3} of the file"
+    );
     assert!(!report.restarted);
-    assert_eq!(sha(&std::fs::read(dir.join("big.bin")).unwrap()), sha(&bytes));
+    assert_eq!(
+        sha(&std::fs::read(dir.join("big.bin")).unwrap()),
+        sha(&bytes)
+    );
     assert_eq!(names_in(&dir), ["big.bin"]);
 }
 
@@ -211,7 +229,10 @@ async fn a_partial_file_of_another_file_is_not_resumed() {
         .send_file(&b.key(), &path, SendOptions::default())
         .await
         .unwrap();
-    assert_eq!((r.resumed_from, r.sent, r.restarted), (0, SIZE as u64, false));
+    assert_eq!(
+        (r.resumed_from, r.sent, r.restarted),
+        (0, SIZE as u64, false)
+    );
     plant_partial(&dir, "n.bin", &bytes[..1000], SIZE + 1, &sha(&bytes));
     let r = a
         .send_file(
@@ -237,7 +258,9 @@ async fn bad_names_are_refused_before_any_traffic() {
     let stranger = Key::from_bytes([7; 32]);
     let (_src, path) = source("src", "ok.bin", b"x");
     let long = "x".repeat(MAX_FILE_NAME + 1);
-    for bad in ["", ".", "..", "../x", "a/b", "a\\b", ".hidden", "a\nb", &long] {
+    for bad in [
+        "", ".", "..", "../x", "a/b", "a\\b", ".hidden", "a\nb", &long,
+    ] {
         let err = a
             .send_file(
                 &stranger,
@@ -282,14 +305,17 @@ async fn raw_reply(a: &Node, b: &Node, header: &[u8]) -> (u8, u64, String) {
             break;
         }
         got.extend_from_slice(&buf[..n]);
-        if got.len() >= 11 && got.len() >= 11 + usize::from(u16::from_be_bytes([got[9], got[10]]))
-        {
+        if got.len() >= 11 && got.len() >= 11 + usize::from(u16::from_be_bytes([got[9], got[10]])) {
             break;
         }
     }
     assert!(got.len() >= 11, "short reply {got:?}");
     let value = u64::from_be_bytes(got[1..9].try_into().unwrap());
-    (got[0], value, String::from_utf8_lossy(&got[11..]).into_owned())
+    (
+        got[0],
+        value,
+        String::from_utf8_lossy(&got[11..]).into_owned(),
+    )
 }
 
 fn header(name: &[u8], name_len: u16, size: u64, sha: &[u8; 32]) -> Vec<u8> {
@@ -329,7 +355,9 @@ async fn hostile_headers_are_refused_and_a_bad_hash_keeps_nothing() {
 
     // Announced hash of other bytes: a bad-hash answer and an empty directory.
     let mut s = a.open_stream(&b.key(), FILE_STREAM).await.unwrap();
-    s.write_all(&header(b"liar", 4, 5, &sha(b"hello"))).await.unwrap();
+    s.write_all(&header(b"liar", 4, 5, &sha(b"hello")))
+        .await
+        .unwrap();
     let mut ready = [0u8; 11];
     read_full(&mut s, &mut ready).await;
     assert_eq!((ready[0], &ready[1..9]), (0, &[0u8; 8][..]));
@@ -348,7 +376,10 @@ async fn hostile_headers_are_refused_and_a_bad_hash_keeps_nothing() {
         .unwrap_err();
     assert!(matches!(err, Error::HandlerFailed(_)), "{err:?}");
     let text = err.to_string();
-    assert!(text.contains("2000 bytes") && text.contains("1000 bytes"), "{text}");
+    assert!(
+        text.contains("2000 bytes") && text.contains("1000 bytes"),
+        "{text}"
+    );
 }
 
 async fn read_full(s: &mut peernet_core::Stream, buf: &mut [u8]) {

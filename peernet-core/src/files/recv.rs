@@ -3,8 +3,10 @@
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use peernet_proto::Key;
+use tokio::sync::Notify;
 
 use crate::error::{Error, Result};
 use crate::{Stream, StreamHandler};
@@ -14,6 +16,11 @@ use super::part::{Partial, Placed};
 use super::wire::{Header, Refusal, Reply, Status, HEADER_PREFIX, HEADER_SUFFIX};
 use super::{ReceiveOptions, ReceivedFile};
 
+/// How long a transfer waits for an earlier one of the same name to end (a sender
+/// that resends at once after a dropped connection finds the old transfer still
+/// noticing the drop) before it is refused as busy.
+const BUSY_WAIT: Duration = Duration::from_secs(5);
+
 /// State shared by every transfer into one directory.
 struct Receiver {
     dir: PathBuf,
@@ -21,6 +28,8 @@ struct Receiver {
     /// Names being received now: a second transfer of one of them is refused (two
     /// writers on one partial file would interleave).
     busy: Mutex<HashSet<String>>,
+    /// Notified whenever a name leaves `busy`.
+    freed: Notify,
 }
 
 /// Takes a name out of [`Receiver::busy`] when the transfer ends, however it ends.
@@ -33,6 +42,7 @@ impl Drop for BusyGuard<'_> {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&self.1);
+        self.0.freed.notify_waiters();
     }
 }
 
@@ -51,6 +61,7 @@ pub(crate) fn handler(dir: PathBuf, options: ReceiveOptions) -> Result<StreamHan
         dir,
         options,
         busy: Mutex::new(HashSet::new()),
+        freed: Notify::new(),
     });
     let h = StreamHandler::from_async(move |s: Stream| {
         let r = Arc::clone(&r);
@@ -77,7 +88,13 @@ impl From<Refusal> for Outcome {
 }
 
 fn store_failed(e: &Error) -> Outcome {
-    Outcome::Answer(Refusal::new(Status::Storage, format!("the receiver could not store it: {e}")).reply())
+    Outcome::Answer(
+        Refusal::new(
+            Status::Storage,
+            format!("the receiver could not store it: {e}"),
+        )
+        .reply(),
+    )
 }
 
 impl Receiver {
@@ -132,19 +149,7 @@ impl Receiver {
         if !self.options.overwrite && std::fs::symlink_metadata(&dest).is_ok() {
             return Err(exists(&h.name));
         }
-        if !self
-            .busy
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(h.name.clone())
-        {
-            return Err(Refusal::new(
-                Status::Busy,
-                format!("{:?} is being received from another transfer right now; try again once it ended", h.name),
-            )
-            .into());
-        }
-        let _busy = BusyGuard(self, h.name.clone());
+        let _busy = self.claim(&h.name).await?;
         let mut part = Partial::open(&self.dir, &h).map_err(|e| store_failed(&e))?;
         let offset = part.len;
         write_all(s, &Reply::new(Status::Ready, offset).encode(), t)
@@ -231,6 +236,34 @@ impl Receiver {
             )
             .into()),
             Err(e) => Err(Outcome::Gone(e)),
+        }
+    }
+
+    /// Marks `name` as being received, waiting up to [`BUSY_WAIT`] for another
+    /// transfer of it to end.
+    async fn claim(&self, name: &str) -> Result<BusyGuard<'_>, Outcome> {
+        let deadline = tokio::time::Instant::now() + BUSY_WAIT;
+        loop {
+            // Created before the check: a name freed in between still wakes it.
+            let freed = self.freed.notified();
+            let claimed = self
+                .busy
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(name.to_owned());
+            if claimed {
+                return Ok(BusyGuard(self, name.to_owned()));
+            }
+            if tokio::time::timeout_at(deadline, freed).await.is_err() {
+                return Err(Refusal::new(
+                    Status::Busy,
+                    format!(
+                        "{name:?} is being received from another transfer right now; \
+                         try again once it ended"
+                    ),
+                )
+                .into());
+            }
         }
     }
 

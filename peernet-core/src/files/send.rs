@@ -21,9 +21,16 @@ const HASH_BYTES_PER_SEC: u64 = 64 << 20;
 
 /// One attempt's outcome.
 enum Attempt {
-    Done { resumed_from: u64, sent: u64 },
+    Done {
+        resumed_from: u64,
+        sent: u64,
+    },
     /// The receiver resumed from `resumed_from`, and the whole file's hash was wrong.
-    BadHash { resumed_from: u64, sent: u64, message: String },
+    BadHash {
+        resumed_from: u64,
+        sent: u64,
+        message: String,
+    },
 }
 
 pub(crate) async fn send_file(

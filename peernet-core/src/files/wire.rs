@@ -242,7 +242,13 @@ mod tests {
 
     #[test]
     fn names() {
-        for ok in ["a", "report.pdf", "a..b", "ünïcode", &"x".repeat(MAX_FILE_NAME)] {
+        for ok in [
+            "a",
+            "report.pdf",
+            "a..b",
+            "ünïcode",
+            &"x".repeat(MAX_FILE_NAME),
+        ] {
             check_file_name(ok).unwrap();
         }
         for bad in [
