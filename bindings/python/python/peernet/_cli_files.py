@@ -166,7 +166,7 @@ def serve_files(n: Node, args: argparse.Namespace, describe: Callable[[Key], str
     d = os.path.abspath(os.path.expanduser(str(args.receive_dir)))
 
     def received(f: ReceivedFile) -> None:
-        resumed = f" (resumed at {human(f.resumed_from)})" if f.resumed_from else ""
+        resumed = f", resumed at {human(f.resumed_from)}" if f.resumed_from else ""
         _out(f"received {f.name} ({f.size} bytes{resumed}) from {describe(f.peer)} into {f.path}")
 
     n.expose_files(d, max_size=args.max_file_size, overwrite=args.overwrite, on_received=received)
