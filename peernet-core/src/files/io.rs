@@ -26,8 +26,9 @@ pub(crate) async fn read_exact(
     while got < buf.len() {
         let n = read_some(s, &mut buf[got..], timeout, what).await?;
         if n == 0 {
-            return Err(Error::Internal(format!(
-                "the stream ended after {got} of the {} bytes of {what}",
+            // The peer broke the protocol (or gave up): its fault, not a bug here.
+            return Err(Error::HandlerFailed(format!(
+                "the peer ended the stream after {got} of the {} bytes of {what}",
                 buf.len()
             )));
         }

@@ -125,7 +125,7 @@ async fn attempt(
         }
         let offset = ready.value;
         if offset > h.size {
-            return Err(Error::Internal(format!(
+            return Err(Error::HandlerFailed(format!(
                 "the file receiver resumes at byte {offset} of a {}-byte file",
                 h.size
             )));

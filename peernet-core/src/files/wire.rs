@@ -206,7 +206,7 @@ impl Reply {
     /// Status, value and the message's length from the first [`REPLY_PREFIX`] bytes.
     pub(crate) fn decode_prefix(p: &[u8; REPLY_PREFIX]) -> Result<(Status, u64, usize)> {
         let status = Status::from_byte(p[0]).ok_or_else(|| {
-            Error::Internal(format!(
+            Error::HandlerFailed(format!(
                 "the file receiver answered with unknown status {} (a newer peer?)",
                 p[0]
             ))
@@ -215,7 +215,7 @@ impl Reply {
         v.copy_from_slice(&p[1..9]);
         let len = usize::from(u16::from_be_bytes([p[9], p[10]]));
         if len > MAX_REPLY_MESSAGE {
-            return Err(Error::Internal(format!(
+            return Err(Error::HandlerFailed(format!(
                 "the file receiver's reply message is {len} bytes, over {MAX_REPLY_MESSAGE}"
             )));
         }
