@@ -295,7 +295,8 @@ async fn raw_reply(a: &Node, b: &Node, header: &[u8]) -> (u8, u64, String) {
     s.write_all(header).await.unwrap();
     let mut got = Vec::new();
     let mut buf = [0u8; 2048];
-    let deadline = tokio::time::Instant::now() + T;
+    // Longer than the receiver's 5 s wait for a busy name.
+    let deadline = tokio::time::Instant::now() + 2 * T;
     loop {
         let n = tokio::time::timeout_at(deadline, s.read(&mut buf))
             .await
@@ -431,4 +432,51 @@ async fn existing_files_stay_unless_overwrite_and_no_receiver_is_named() {
         .await
         .unwrap();
     assert_eq!(std::fs::read(dir.join("same.txt")).unwrap(), b"new content");
+}
+
+/// Two transfers of one name never write one partial file: the second waits for the
+/// first to end (here it never does) and is then refused as busy; once the first is
+/// gone, the same header is taken and resumes from what the first wrote.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_transfer_per_name_at_a_time() {
+    let (a, b) = pair().await;
+    let dir = inbox("in");
+    let (wrote_tx, mut wrote_rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
+    b.expose_files(
+        &dir,
+        ReceiveOptions {
+            progress: Some(Arc::new(move |_: &Key, _: &str, done, _| {
+                let _ = wrote_tx.send(done);
+            })),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let h = header(b"one", 3, 10, &sha(b"0123456789"));
+    let mut first = a.open_stream(&b.key(), FILE_STREAM).await.unwrap();
+    first.write_all(&h).await.unwrap();
+    let mut ready = [0u8; 11];
+    read_full(&mut first, &mut ready).await;
+    assert_eq!(ready[0], 0);
+    first.write_all(b"0123").await.unwrap();
+    // The receiver reports 0 (ready) and then 4 (the bytes are on disk).
+    let until_four = async { while wrote_rx.recv().await != Some(4) {} };
+    tokio::time::timeout(T, until_four)
+        .await
+        .expect("4 bytes never written");
+
+    let started = tokio::time::Instant::now();
+    let (st, _, msg) = raw_reply(&a, &b, &h).await;
+    assert_eq!(st, 20, "{msg}");
+    assert!(msg.contains("another transfer"), "{msg}");
+    // It waited for the first to end (5 s) before refusing.
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+
+    drop(first); // reset: the first transfer ends, its 4 bytes kept
+    let (st, offset, msg) = raw_reply(&a, &b, &h).await;
+    assert_eq!((st, offset), (0, 4), "{msg}");
 }
