@@ -369,6 +369,28 @@ async fn hostile_headers_are_refused_and_a_bad_hash_keeps_nothing() {
     assert_eq!(last[0], 2, "not a bad-hash answer");
     assert!(names_in(&dir).is_empty(), "{:?}", names_in(&dir));
 
+    // More data than announced: the stream is reset (code 256 + 22) while the data
+    // flows, with the reason; the file is not put in place.
+    let mut s = a.open_stream(&b.key(), FILE_STREAM).await.unwrap();
+    s.write_all(&header(b"extra", 5, 3, &sha(b"abc")))
+        .await
+        .unwrap();
+    read_full(&mut s, &mut ready).await;
+    assert_eq!(ready[0], 0);
+    s.write_all(b"abcd").await.unwrap();
+    s.finish().unwrap();
+    let mut buf = [0u8; 16];
+    match tokio::time::timeout(T, s.read(&mut buf))
+        .await
+        .expect("no reset")
+    {
+        Err(Error::StreamReset { code: 278, reason }) => {
+            assert!(reason.contains("more than the 3 bytes"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(!dir.join("extra").exists());
+
     // Through the API: the size cap names both sizes.
     let (_src, path) = source("src", "big.bin", &content(2000, 5));
     let err = a

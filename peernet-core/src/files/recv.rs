@@ -77,9 +77,17 @@ pub(crate) fn handler(dir: PathBuf, options: ReceiveOptions) -> Result<StreamHan
 enum Outcome {
     /// Answer this and end.
     Answer(Reply),
+    /// Refused while the sender is still sending data: a reply would wait behind
+    /// data nobody reads, so the stream is reset with this status (as the code
+    /// [`RESET_BASE`] + status) and the message as its reason.
+    Abort(Refusal),
     /// The stream or connection is gone (or the sender silent): no answer possible.
     Gone(Error),
 }
+
+/// Reset codes of a refusal during the data: `RESET_BASE + status` (applications'
+/// codes start at 16).
+pub(crate) const RESET_BASE: u32 = 256;
 
 impl From<Refusal> for Outcome {
     fn from(r: Refusal) -> Outcome {
@@ -87,14 +95,15 @@ impl From<Refusal> for Outcome {
     }
 }
 
-fn store_failed(e: &Error) -> Outcome {
-    Outcome::Answer(
-        Refusal::new(
-            Status::Storage,
-            format!("the receiver could not store it: {e}"),
-        )
-        .reply(),
+fn storage(e: &Error) -> Refusal {
+    Refusal::new(
+        Status::Storage,
+        format!("the receiver could not store it: {e}"),
     )
+}
+
+fn store_failed(e: &Error) -> Outcome {
+    storage(e).into()
 }
 
 impl Receiver {
@@ -103,6 +112,12 @@ impl Receiver {
         let answer = match self.transfer(&mut s, &peer).await {
             Ok(reply) => reply,
             Err(Outcome::Answer(reply)) => reply,
+            Err(Outcome::Abort(r)) => {
+                tracing::info!(peer = %peer.fingerprint(), status = ?r.status,
+                               message = %r.message, "file transfer aborted");
+                s.reset(RESET_BASE + r.status as u32, &r.message);
+                return;
+            }
             Err(Outcome::Gone(e)) => {
                 tracing::info!(peer = %peer.fingerprint(), error = %e, "file transfer ended early");
                 return;
@@ -224,17 +239,17 @@ impl Receiver {
                 )
                 .into());
             }
-            part.write(&buf[..n]).map_err(|e| store_failed(&e))?;
+            part.write(&buf[..n])
+                .map_err(|e| Outcome::Abort(storage(&e)))?;
             self.progress(peer, h, part.len);
         }
         let mut extra = [0u8; 1];
         match read_some(s, &mut extra, t, "the end of the data").await {
             Ok(0) => Ok(()),
-            Ok(_) => Err(Refusal::new(
+            Ok(_) => Err(Outcome::Abort(Refusal::new(
                 Status::Protocol,
                 format!("the sender sent more than the {} bytes announced", h.size),
-            )
-            .into()),
+            ))),
             Err(e) => Err(Outcome::Gone(e)),
         }
     }

@@ -12,6 +12,7 @@ use crate::node::Node;
 use crate::Stream;
 
 use super::io::{read_exact, sha256_of, write_all, CHUNK};
+use super::recv::RESET_BASE;
 use super::wire::{check_file_name, Header, Reply, Status, MAX_REPLY_MESSAGE, REPLY_PREFIX};
 use super::{SendOptions, SendReport, FILE_STREAM};
 
@@ -151,6 +152,10 @@ async fn attempt(
     r.map_err(|e| match e {
         // Refused at open: the peer exposes no file receiver (or not to us).
         Error::StreamReset { code: 1, .. } => Error::NoSuchHandler(FILE_STREAM.to_owned()),
+        // Refused while the data still flowed (its disk, more data than announced).
+        Error::StreamReset { code, reason } if (RESET_BASE..RESET_BASE + 256).contains(&code) => {
+            Error::HandlerFailed(format!("file receiver refused the file: {reason}"))
+        }
         e => e,
     })
 }
