@@ -35,6 +35,7 @@ from ._errors import (
     UntrustedPeer,
 )
 from ._pairing import Invite, Paired
+from ._files import ReceivedFile, SendReport
 from ._metrics import DialAttempt, HandlerMetrics, KnownAddress, NodeMetrics, PeerDetail
 from ._peernet import __version__
 
@@ -49,6 +50,8 @@ __all__ = [
     "Invite",
     "Paired",
     "PeerInfo",
+    "ReceivedFile",
+    "SendReport",
     "NodeMetrics",
     "HandlerMetrics",
     "PeerDetail",

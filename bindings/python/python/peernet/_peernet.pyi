@@ -16,6 +16,10 @@ __all__ = [
     "invite",
     "join",
     "qr_text",
+    "FileSend",
+    "send_file_start",
+    "expose_files",
+    "revoke_files",
 ]
 
 __version__: str
@@ -31,6 +35,28 @@ def join(
     node: NodeHandle, code_or_ticket: str, timeout: float, name: Optional[str] = None
 ) -> tuple[bytes, str, Optional[str], str]: ...
 def qr_text(text: str, invert: bool = False) -> str: ...
+def send_file_start(
+    node: NodeHandle,
+    key: bytes,
+    path: Union[str, PathLike[str]],
+    name: Optional[str],
+    timeout: float,
+) -> FileSend: ...
+def expose_files(
+    node: NodeHandle,
+    dir: Union[str, PathLike[str]],
+    max_size: int,
+    overwrite: bool,
+    timeout: float,
+    on_received: Optional[Callable[[bytes, str, str, int, int], object]] = None,
+) -> None: ...
+def revoke_files(node: NodeHandle) -> None: ...
+
+@final
+class FileSend:
+    def progress(self) -> tuple[int, int]: ...
+    def wait(self, timeout: float) -> Optional[tuple[str, int, int, int, bool, bytes]]: ...
+    def cancel(self) -> None: ...
 
 @final
 class InviteHandle:
