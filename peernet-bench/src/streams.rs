@@ -98,9 +98,7 @@ pub async fn call_latency_under_stream(b: Budget) -> Result<(Latency, Latency)> 
         Err(e) => Err(e),
     };
     let _ = stop_tx.send(true);
-    let s = writer
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))??;
+    let s = writer.await.map_err(|e| Error::Internal(e.to_string()))??;
     drop(s);
     a.shutdown().await;
     srv.shutdown().await;
