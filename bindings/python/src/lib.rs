@@ -14,6 +14,7 @@ mod node_args;
 mod node_callbacks;
 mod node_calls;
 mod node_start;
+mod node_streams;
 mod node_views;
 mod pairing;
 mod runtime;
@@ -63,5 +64,6 @@ fn _peernet(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<pairing::InviteHandle>()?;
     m.add_class::<node::NodeHandle>()?;
     m.add_class::<dispatch::Responder>()?;
+    m.add_class::<node_streams::StreamHandle>()?;
     Ok(())
 }
