@@ -31,12 +31,15 @@ from ._errors import (
     Overloaded,
     PayloadTooLarge,
     PeerNetError,
+    StreamReset,
     Timeout,
     UntrustedPeer,
 )
 from ._pairing import Invite, Paired
 from ._metrics import DialAttempt, HandlerMetrics, KnownAddress, NodeMetrics, PeerDetail
 from ._peernet import __version__
+from ._astreams import AsyncStream
+from ._streams import RESET_CANCELLED, RESET_REFUSED, RESET_TOO_MANY_STREAMS, Stream
 
 __all__ = [
     "__version__",
@@ -57,6 +60,11 @@ __all__ = [
     "TrustEntry",
     "UdpDiscovery",
     "Mdns",
+    "Stream",
+    "AsyncStream",
+    "RESET_CANCELLED",
+    "RESET_REFUSED",
+    "RESET_TOO_MANY_STREAMS",
     "AlreadyExists",
     "Busy",
     "Closed",
@@ -70,6 +78,7 @@ __all__ = [
     "Overloaded",
     "PayloadTooLarge",
     "PeerNetError",
+    "StreamReset",
     "Timeout",
     "UntrustedPeer",
 ]
