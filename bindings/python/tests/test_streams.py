@@ -5,6 +5,7 @@ reset codes and reasons, refusals, timeouts, and the asyncio form. Two nodes on
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import queue
 import random
@@ -204,6 +205,38 @@ def test_with_block_that_raises_resets(pair: Pair) -> None:
             raise KeyError("k")
     # The block's failure must not look like a complete transfer to the peer.
     assert seen.get(timeout=WAIT) == (0, "KeyError in the with block")
+
+
+def test_a_dropped_stream_is_reset_and_a_lost_connection_is_closed(pair: Pair) -> None:
+    a, b = pair
+    seen: queue.Queue[BaseException] = queue.Queue()
+    first = threading.Event()
+
+    @b.expose_stream("sink")
+    def sink(s: peernet.Stream) -> None:
+        s.read(4, timeout=WAIT)
+        first.set()
+        try:
+            s.read(timeout=WAIT)
+        except peernet.PeerNetError as e:
+            seen.put(e)
+
+    s = a.open_stream(b.key, "sink")
+    s.write(b"data")
+    assert first.wait(WAIT)
+    del s  # never closed: the peer must not take it for a complete transfer
+    gc.collect()
+    e = seen.get(timeout=WAIT)
+    assert isinstance(e, peernet.StreamReset) and e.code == peernet.RESET_CANCELLED
+    # The connection ends while a stream is open: Closed on both ends.
+    first.clear()
+    s = a.open_stream(b.key, "sink")
+    s.write(b"data")
+    assert first.wait(WAIT)
+    a.disconnect(b.key)
+    assert isinstance(seen.get(timeout=WAIT), peernet.Closed)
+    with pytest.raises(peernet.Closed):
+        s.read(timeout=WAIT)
 
 
 def test_refused_names_raise_stream_reset_code_1(pair: Pair) -> None:
