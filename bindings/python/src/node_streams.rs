@@ -69,6 +69,11 @@ fn slice(deadline: Option<Instant>) -> Duration {
     })
 }
 
+/// Seconds for a message, to the millisecond ("0.3", "8").
+fn shown(timeout: Option<f64>) -> f64 {
+    (timeout.unwrap_or(0.0) * 1000.0).round() / 1000.0
+}
+
 fn passed(deadline: Option<Instant>) -> bool {
     deadline.is_some_and(|d| Instant::now() >= d)
 }
@@ -158,7 +163,7 @@ impl StreamHandle {
                             "no data on stream {:?} from {} within {} s",
                             self.name,
                             self.peer.fingerprint(),
-                            timeout.unwrap_or(0.0)
+                            shown(timeout)
                         ),
                     ))
                 }
@@ -191,7 +196,7 @@ impl StreamHandle {
                             self.name,
                             self.peer.fingerprint(),
                             data.len(),
-                            timeout.unwrap_or(0.0)
+                            shown(timeout)
                         ),
                     );
                     let _ = err.value(py).setattr("written", done);

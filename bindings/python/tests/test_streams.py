@@ -9,6 +9,8 @@ import gc
 import hashlib
 import queue
 import random
+import subprocess
+import sys
 import threading
 import time
 from typing import Any, Optional
@@ -272,7 +274,7 @@ def test_read_timeout_loses_nothing(pair: Pair) -> None:
 
     s = a.open_stream(b.key, "slow")
     t0 = time.monotonic()
-    with pytest.raises(peernet.Timeout) as e:
+    with pytest.raises(peernet.Timeout, match="did not come within 0.3 s") as e:
         s.read(timeout=0.3)  # everything up to the end: only "part" comes
     assert time.monotonic() - t0 >= 0.3
     assert isinstance(e.value, TimeoutError)
@@ -299,6 +301,50 @@ def test_write_timeout_says_how_much_was_taken(pair: Pair) -> None:
     written: Optional[int] = getattr(e.value, "written", None)
     assert written is not None and 0 < written < 4 << 20
     done.set()
+
+
+# A blocked read is interrupted by Ctrl-C. A thread of the child sends SIGINT once the
+# main thread's frame is inside Stream.read (no sleep guessing); the default handler is
+# restored first, as in test_runtime.py (an inherited ignored SIGINT installs none).
+CTRL_C_SCRIPT = """
+import os, signal, sys, tempfile, threading, time, peernet
+signal.signal(signal.SIGINT, signal.default_int_handler)
+d = tempfile.mkdtemp()
+a = peernet.Node(d + "/a", listen="127.0.0.1:0")
+b = peernet.Node(d + "/b", listen="127.0.0.1:0")
+a.trust(b.key); b.trust(a.key)
+a.connect(b.key, b.address)
+release = threading.Event()
+b.expose_stream("silent", lambda s: release.wait(60))
+main = threading.main_thread().ident
+def interrupt():
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        f = sys._current_frames().get(main)
+        if f is not None and f.f_code.co_name == "read" and "_streams" in f.f_code.co_filename:
+            os.kill(os.getpid(), signal.SIGINT)
+            return
+        time.sleep(0.001)
+s = a.open_stream(b.key, "silent")
+threading.Thread(target=interrupt, daemon=True).start()
+t0 = time.monotonic()
+try:
+    s.read(1, timeout=60.0)
+    print("returned")
+except KeyboardInterrupt as e:
+    tb = e.__traceback__
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    print("interrupted in %s after %.1f s" % (tb.tb_frame.f_code.co_name, time.monotonic() - t0))
+release.set()
+a.close(); b.close()
+"""
+
+
+def test_ctrl_c_interrupts_a_blocked_read() -> None:
+    p = subprocess.run([sys.executable, "-c", CTRL_C_SCRIPT], capture_output=True, text=True, timeout=60)
+    assert "interrupted in read after" in p.stdout, (p.stdout, p.stderr)
+    assert p.returncode == 0, p.stderr
 
 
 async def _echo_over(a: peernet.Node, key: peernet.Key, name: str) -> None:

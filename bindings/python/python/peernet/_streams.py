@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, Union, overload
 
 from . import _peernet
-from ._errors import AlreadyExists
+from ._errors import AlreadyExists, Timeout
 from ._types import Key, KeyLike, _body, _Entry, _key, _seconds
 
 if TYPE_CHECKING:
@@ -133,8 +133,14 @@ class Stream:
                     self._eof = True
                 else:
                     buf += chunk
-        except BaseException:
+        except Timeout:
             self._pending = buf  # nothing read is lost: the next read returns it first
+            raise Timeout(
+                f"the end of stream {self.name!r} from {self._peer.fingerprint} did not come"
+                f" within {t:g} s ({len(buf)} bytes came: the next read returns them first)"
+            ) from None
+        except BaseException:
+            self._pending = buf
             raise
         return bytes(buf)
 
