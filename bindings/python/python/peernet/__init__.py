@@ -2,7 +2,9 @@
 
 Each :class:`Node` has an X25519 identity (:class:`Key`), talks only to peers whose keys
 it trusts, and reaches them by key. Programs :meth:`Node.expose` named handlers; trusted
-peers :meth:`Node.call` them or :meth:`Node.send` to them. See ``docs/python.md``.
+peers :meth:`Node.call` them or :meth:`Node.send` to them. For data of any length,
+:meth:`Node.expose_stream` and :meth:`Node.open_stream` give a file-like :class:`Stream`
+both ways. See ``docs/python.md``.
 """
 
 from ._api import (
