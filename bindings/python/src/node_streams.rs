@@ -153,7 +153,10 @@ impl StreamHandle {
             let s = &self.stream;
             let r = py.detach(|| s.read_blocking(&mut buf, Some(wait_for)));
             match r {
-                Ok(got) => return Ok(PyBytes::new(py, &buf[..got])),
+                Ok(got) => {
+                    buf.truncate(got);
+                    return Ok(PyBytes::new(py, &buf));
+                }
                 Err(Error::Timeout) if !passed(until) => py.check_signals()?,
                 Err(Error::Timeout) => {
                     return Err(raise(
