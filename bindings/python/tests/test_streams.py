@@ -379,6 +379,39 @@ def test_asyncio_echo(pair: Pair) -> None:
     asyncio.run(asyncio.wait_for(main(), 60))
 
 
+def test_asyncio_five_mib_round_trip_with_hash(pair: Pair) -> None:
+    """The asyncio form both ways at once: a task writes (drain per chunk) while the
+    main coroutine reads the echo of an async def stream function."""
+    a, b = pair
+    data = random.Random(17).randbytes(5 * 1024 * 1024)
+
+    @b.expose_stream("aecho")
+    async def aecho(s: peernet.AsyncStream) -> None:
+        async for chunk in s:
+            s.write(chunk)
+            await s.drain()
+
+    async def main() -> str:
+        s = await a.open_stream_async(b.key, "aecho")
+
+        async def send() -> None:
+            for i in range(0, len(data), 256 * 1024):
+                s.write(data[i : i + 256 * 1024])
+                await s.drain()
+            s.close()
+            await s.wait_closed()
+
+        writer = asyncio.ensure_future(send())
+        h = hashlib.sha256()
+        async for chunk in s:
+            h.update(chunk)
+        await writer
+        return h.hexdigest()
+
+    digest = asyncio.run(asyncio.wait_for(main(), 60))
+    assert digest == hashlib.sha256(data).hexdigest()
+
+
 def test_asyncio_cancelled_read_loses_nothing_and_reset(pair: Pair) -> None:
     a, b = pair
     go, got = threading.Event(), threading.Event()
