@@ -4,14 +4,17 @@
 //!
 //! Reads and writes block with the GIL released, in slices of 50 ms so that Ctrl-C
 //! interrupts them (like every other blocking method, see [`crate::runtime::wait`]);
-//! one thread may read while another writes. Exposed stream functions run on the
-//! node's handler threads (the fair lane of `expose`), never on a tokio thread.
+//! one thread may read while another writes. Exposed stream functions run on threads
+//! of their own per exposed name (a fair lane, as handlers have), never on a tokio
+//! thread, and never on the handler threads: a peer that keeps streams open cannot
+//! hold up calls.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use peernet_core::{Error, Key, Stream, StreamHandler};
+use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
@@ -90,20 +93,30 @@ impl StreamHandle {
         check(py, r).map(StreamHandle::new)
     }
 
-    /// Exposes stream handler `name`: `target(stream)` runs on the node's handler
-    /// threads for every stream a trusted peer opens to it; with `authorize`,
-    /// `authorize(peer) -> bool` runs there first (a refused stream is reset, code 1).
+    /// Exposes stream handler `name`: `target(stream)` runs on `threads` threads of
+    /// its own (not the handler threads: a stream function may run as long as its
+    /// peer keeps the stream open) for every stream a trusted peer opens to it; with
+    /// `authorize`, `authorize(peer) -> bool` runs there first (a refused stream is
+    /// reset, code 1). The threads end once the core drops the handler (revoke, close).
     #[staticmethod]
-    #[pyo3(signature = (node, name, target, authorize=None))]
+    #[pyo3(signature = (node, name, target, authorize=None, threads=4))]
     fn expose(
         py: Python<'_>,
         node: &NodeHandle,
         name: &str,
         target: Py<PyAny>,
         authorize: Option<Py<PyAny>>,
+        threads: usize,
     ) -> PyResult<()> {
+        if threads == 0 || threads > 1024 {
+            return Err(PyValueError::new_err(format!(
+                "threads must be 1..=1024, not {threads}"
+            )));
+        }
         let n = node.node(py)?;
-        let handler = stream_handler(&node.pool, target, authorize);
+        let lane = FairLane::new("peernet-stream", threads)
+            .map_err(|e| PyOSError::new_err(format!("cannot start stream threads: {e}")))?;
+        let handler = stream_handler(Arc::new(StreamLane(lane)), target, authorize);
         let r = sync(py, || n.expose_stream(name, handler))?;
         check(py, r)
     }
@@ -246,16 +259,27 @@ impl StreamHandle {
     }
 }
 
+/// The threads of one exposed stream handler. The core's handler holds it; once the
+/// core drops the handler (revoke, node shutdown) the lane closes and its threads end
+/// when their jobs are done (they are not joined: a stream function runs to its end).
+struct StreamLane(Arc<FairLane>);
+
+impl Drop for StreamLane {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
 /// The core handler of `StreamHandle.expose`: each stream goes to `target(handle)` on
-/// the handler lane, in its peer's turn (the core's task or thread does not wait for
+/// the handler's lane, in its peer's turn (the core's task or thread does not wait for
 /// it: the stream now belongs to Python).
 fn stream_handler(
-    lane: &Arc<FairLane>,
+    lane: Arc<StreamLane>,
     target: Py<PyAny>,
     authorize: Option<Py<PyAny>>,
 ) -> StreamHandler {
     let target = Arc::new(target);
-    let run_lane = Arc::clone(lane);
+    let run_lane = Arc::clone(&lane);
     let run = move |stream: Stream| {
         let target = Arc::clone(&target);
         let peer = stream.peer();
@@ -268,7 +292,7 @@ fn stream_handler(
             }
         });
         // A closed lane drops the job, and with it the stream (reset, code 0).
-        run_lane.submit(&peer, job);
+        run_lane.0.submit(&peer, job);
     };
     match authorize {
         None => StreamHandler::from_async(move |stream: Stream| {
@@ -280,9 +304,8 @@ fn stream_handler(
             // Python one waits for its turn on the lane, so the handler is a blocking
             // one (a tokio blocking thread waits for the verdict only).
             let pred = Arc::new(pred);
-            let auth_lane = Arc::clone(lane);
             StreamHandler::blocking(run)
-                .with_authorize(move |peer| run_authorize(&auth_lane, &pred, peer))
+                .with_authorize(move |peer| run_authorize(&lane.0, &pred, peer))
         }
     }
 }

@@ -18,6 +18,7 @@ from typing import Any, Optional
 import pytest
 
 import peernet
+from conftest import NodeFactory
 
 Pair = tuple[peernet.Node, peernet.Node]
 
@@ -239,6 +240,37 @@ def test_a_dropped_stream_is_reset_and_a_lost_connection_is_closed(pair: Pair) -
     assert isinstance(seen.get(timeout=WAIT), peernet.Closed)
     with pytest.raises(peernet.Closed):
         s.read(timeout=WAIT)
+
+
+def test_stream_functions_do_not_hold_up_calls(make_node: NodeFactory) -> None:
+    """A stream function runs as long as its peer keeps the stream open: on threads of
+    its own, so a node with one handler thread still answers calls meanwhile."""
+    a = make_node("a")
+    b = make_node("b", handler_threads=1)
+    a.trust(b.key)
+    b.trust(a.key)
+    assert b.address is not None
+    a.connect(b.key, b.address, timeout=WAIT)
+    b.wait_connected(a.key, timeout=WAIT)
+    entered: queue.Queue[int] = queue.Queue()
+    release = threading.Event()
+
+    @b.expose_stream("hold")
+    def hold(s: peernet.Stream) -> None:
+        entered.put(s.id)
+        release.wait(WAIT)
+
+    b.expose("ping", lambda peer, body: b"pong")
+    streams = [a.open_stream(b.key, "hold") for _ in range(2)]
+    assert {entered.get(timeout=WAIT) for _ in streams} == {s.id for s in streams}
+    try:
+        assert a.call(b.key, "ping", timeout=5.0) == b"pong"
+    finally:
+        release.set()
+    for s in streams:
+        assert s.read(timeout=WAIT) == b""
+    with pytest.raises(ValueError, match="threads"):
+        b.expose_stream("none", echo, threads=0)
 
 
 def test_refused_names_raise_stream_reset_code_1(pair: Pair) -> None:

@@ -328,7 +328,7 @@ async def _serve(fn: Callable[[AsyncStream], Any], s: Stream, name: str) -> None
 
 
 def _run_async_handler(fn: Callable[[AsyncStream], Any], s: Stream, name: str) -> None:
-    """Runs ``async def fn(stream)`` on peernet's handler loop (the handler thread
+    """Runs ``async def fn(stream)`` on peernet's handler loop (the stream thread
     returns at once)."""
     from ._loop import _handler_loop
 

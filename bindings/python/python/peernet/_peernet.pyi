@@ -63,6 +63,7 @@ class StreamHandle:
         name: str,
         target: Callable[[StreamHandle], object],
         authorize: Optional[Callable[[bytes], object]] = None,
+        threads: int = 4,
     ) -> None: ...
     @staticmethod
     def revoke(node: NodeHandle, name: str) -> None: ...

@@ -219,7 +219,7 @@ def _finish(s: Stream, name: str) -> None:
 def _stream_authorize(
     node_ref: weakref.ReferenceType[StreamNodeMixin], name: str, peer: bytes
 ) -> bool:
-    """Runs on a handler thread before the stream flows: the user's predicate."""
+    """Runs on a stream thread before the stream flows: the user's predicate."""
     node = node_ref()
     entry = node._stream_handlers.get(name) if node is not None else None
     del node
@@ -235,7 +235,7 @@ def _stream_authorize(
 def _stream_dispatch(
     node_ref: weakref.ReferenceType[StreamNodeMixin], name: str, handle: _peernet.StreamHandle
 ) -> None:
-    """Runs on a handler thread with the GIL: the user's function."""
+    """Runs on a stream thread of ``name`` with the GIL: the user's function."""
     s = Stream(handle)
     node = node_ref()
     entry = node._stream_handlers.get(name) if node is not None else None
@@ -289,12 +289,22 @@ class StreamNodeMixin:
 
     @overload
     def expose_stream(
-        self, name: str, handler: None = None, *, authorize: Optional[Callable[[Key], object]] = None
+        self,
+        name: str,
+        handler: None = None,
+        *,
+        authorize: Optional[Callable[[Key], object]] = None,
+        threads: int = 4,
     ) -> Callable[[_F], _F]: ...
 
     @overload
     def expose_stream(
-        self, name: str, handler: _F, *, authorize: Optional[Callable[[Key], object]] = None
+        self,
+        name: str,
+        handler: _F,
+        *,
+        authorize: Optional[Callable[[Key], object]] = None,
+        threads: int = 4,
     ) -> _F: ...
 
     def expose_stream(
@@ -303,16 +313,21 @@ class StreamNodeMixin:
         handler: Optional[_F] = None,
         *,
         authorize: Optional[Callable[[Key], object]] = None,
+        threads: int = 4,
     ) -> Union[_F, Callable[[_F], _F]]:
         """Exposes ``handler(stream)`` as stream handler ``name`` to trusted peers; a
-        call or a decorator (``@node.expose_stream("upload")``). It runs on a handler
-        thread for every stream a peer opens (``async def``: on peernet's asyncio loop,
-        given an :class:`AsyncStream`). When it returns, our direction is closed if it
+        call or a decorator (``@node.expose_stream("upload")``). It runs for every
+        stream a peer opens, on ``threads`` threads of this name's own (not the
+        handler threads, so streams never hold up calls; more streams wait for a
+        thread, served per peer in turn); ``async def``: on peernet's asyncio loop,
+        given an :class:`AsyncStream`. When it returns, our direction is closed if it
         did not close it; if it raises, the stream is reset (code 0, the exception's
         type and message as the reason). ``authorize(peer) -> bool`` refuses others
         (their stream is reset with code 1)."""
         if not isinstance(name, str):
             raise TypeError("a stream handler name is a str")
+        if isinstance(threads, bool) or not isinstance(threads, int):
+            raise TypeError("threads is an int")
 
         def register(fn: _F) -> _F:
             if not callable(fn):
@@ -328,6 +343,7 @@ class StreamNodeMixin:
                     name,
                     functools.partial(_stream_dispatch, ref, name),
                     None if authorize is None else functools.partial(_stream_authorize, ref, name),
+                    threads,
                 )
             except BaseException:
                 del table[name]
