@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import hashlib
+import os
 import queue
 import random
 import subprocess
@@ -18,7 +19,7 @@ from typing import Any, Optional
 import pytest
 
 import peernet
-from conftest import NodeFactory
+from conftest import NodeFactory, wait_until
 
 Pair = tuple[peernet.Node, peernet.Node]
 
@@ -271,6 +272,31 @@ def test_stream_functions_do_not_hold_up_calls(make_node: NodeFactory) -> None:
         assert s.read(timeout=WAIT) == b""
     with pytest.raises(ValueError, match="threads"):
         b.expose_stream("none", echo, threads=0)
+
+
+def _stream_threads() -> int:
+    """Threads of this process named by the stream lanes (Linux: /proc)."""
+    n = 0
+    for t in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{t}/comm") as f:
+                n += f.read().startswith("peernet-stream")
+        except OSError:
+            pass  # the thread ended meanwhile
+    return n
+
+
+def test_stream_threads_end_on_revoke_and_close(make_node: NodeFactory) -> None:
+    base = _stream_threads()
+    n = make_node("n")
+    n.expose_stream("one", echo, threads=3)
+    n.expose_stream("two", echo, threads=2)
+    # A thread names itself as it starts: wait for that too.
+    wait_until(lambda: _stream_threads() == base + 5, WAIT, "five stream threads")
+    n.revoke_stream("one")
+    wait_until(lambda: _stream_threads() == base + 2, WAIT, "the revoked name's threads to end")
+    n.close()
+    wait_until(lambda: _stream_threads() == base, WAIT, "the stream threads to end")
 
 
 def test_refused_names_raise_stream_reset_code_1(pair: Pair) -> None:
