@@ -287,7 +287,9 @@ def _stream_threads() -> int:
 
 
 def test_stream_threads_end_on_revoke_and_close(make_node: NodeFactory) -> None:
-    base = _stream_threads()
+    # Earlier tests' stream threads end once their functions return.
+    wait_until(lambda: _stream_threads() == 0, WAIT, "earlier tests' stream threads to end")
+    base = 0
     n = make_node("n")
     n.expose_stream("one", echo, threads=3)
     n.expose_stream("two", echo, threads=2)
