@@ -276,7 +276,10 @@ class StreamNodeMixin:
     def open_stream(self, key: KeyLike, name: str) -> Stream:
         """Opens a byte stream to the stream handler ``name`` of ``key`` (connected and
         trusted). Returns at once: a refusal (no such handler, not authorized, too many
-        streams) raises :class:`StreamReset` (code 1 or 2) from the first read or write."""
+        streams) raises :class:`StreamReset` (code 1 or 2) from the first read or write.
+        Raises :class:`NotConnected`, :class:`UntrustedPeer`, ``ValueError`` (the name is
+        not 1 to 255 bytes), :class:`Overloaded` (16 streams of ours are open on that
+        connection) or :class:`StreamReset` (a peer without streams)."""
         if not isinstance(name, str):
             raise TypeError("a stream handler name is a str")
         return Stream(_peernet.StreamHandle.open(self._h, _key(key), name))
