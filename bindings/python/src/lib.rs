@@ -15,6 +15,7 @@ mod node_callbacks;
 mod node_calls;
 mod node_files;
 mod node_start;
+mod node_streams;
 mod node_views;
 mod pairing;
 mod runtime;
@@ -68,5 +69,6 @@ fn _peernet(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(node_files::expose_files, m)?)?;
     m.add_function(wrap_pyfunction!(node_files::revoke_files, m)?)?;
     m.add_class::<node_files::FileSend>()?;
+    m.add_class::<node_streams::StreamHandle>()?;
     Ok(())
 }

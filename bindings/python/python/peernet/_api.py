@@ -27,6 +27,7 @@ from ._loop import _json_args as _json_args
 from ._loop import _json_result as _json_result
 from ._loop import _rpc_dispatch as _rpc_dispatch
 from ._pairing import Invite, Paired
+from ._streams import StreamNodeMixin
 from ._types import AsyncHandler as AsyncHandler
 from ._types import Event as Event
 from ._types import Handler as Handler
@@ -92,7 +93,7 @@ def data_path(data_dir: Union[str, os.PathLike[str]]) -> str:
     return os.path.expanduser(path)
 
 
-class Node(AsyncNodeMixin, FilesMixin):
+class Node(StreamNodeMixin, AsyncNodeMixin, FilesMixin):
     """A PeerNet node: identity and trust store in ``data_dir`` (a ``str`` or
     ``os.PathLike``; ``~`` is expanded), listening on ``listen``.
 
