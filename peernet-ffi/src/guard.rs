@@ -108,6 +108,12 @@ impl FfiReturn for u32 {
     }
 }
 
+impl FfiReturn for u64 {
+    fn on_error(_: peernet_status) -> Self {
+        0
+    }
+}
+
 impl FfiReturn for std::ffi::c_int {
     fn on_error(_: peernet_status) -> Self {
         -1

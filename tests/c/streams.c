@@ -1,0 +1,576 @@
+/* C suite, streams (issue 16): open/write/read echo with flow control, half-close both
+ * ways, reset with code and reason seen by the other side, a refused name, the read
+ * timeout, the callback form of read, and what free does. Included by test_peernet.c
+ * (one translation unit). Every wait has a deadline; everything runs on 127.0.0.1. */
+
+/* Generous per-operation deadline: only reached when something is broken. */
+#define STREAM_T 10000
+
+static peernet_status stream_write_all(peernet_stream *s, const uint8_t *d, size_t len) {
+    size_t off = 0;
+    while (off < len) {
+        size_t w = 0;
+        peernet_status st = peernet_stream_write(s, d + off, len - off, STREAM_T, &w);
+        if (st != PEERNET_OK) return st;
+        if (w == 0) return PEERNET_ERR_INTERNAL; /* OK with nothing taken: a bug */
+        off += w;
+    }
+    return PEERNET_OK;
+}
+
+/* Reads until the end into buf; *total is what came. More than cap is an error. */
+static peernet_status stream_read_to_end(peernet_stream *s, uint8_t *buf, size_t cap,
+                                         size_t *total) {
+    *total = 0;
+    for (;;) {
+        uint8_t spill;
+        uint8_t *dst = *total < cap ? buf + *total : &spill;
+        size_t room = *total < cap ? cap - *total : 1;
+        size_t got = 0;
+        peernet_status st = peernet_stream_read(s, dst, room, STREAM_T, &got);
+        if (st != PEERNET_OK) return st;
+        if (got == 0) return PEERNET_OK;
+        if (dst == &spill) return PEERNET_ERR_INTERNAL;
+        *total += got;
+    }
+}
+
+/* ---- a stream handler that keeps the streams it gets (past the callback) ---- */
+
+typedef struct hold_ctx {
+    pthread_mutex_t mu;
+    peernet_stream *s[4];
+    int n;
+    peernet_key from, stream_peer;
+    char name[64];
+    pthread_t test_thread;
+    int on_test_thread;
+    waiter accepted;
+} hold_ctx;
+
+static void hold_init(hold_ctx *c) {
+    memset(c, 0, sizeof *c);
+    pthread_mutex_init(&c->mu, NULL);
+    waiter_init(&c->accepted);
+    c->test_thread = pthread_self();
+}
+
+static void hold_handler(void *ud, const peernet_key *from, peernet_stream *s) {
+    hold_ctx *c = ud;
+    pthread_mutex_lock(&c->mu);
+    c->from = *from;
+    peernet_stream_peer(s, &c->stream_peer);
+    snprintf(c->name, sizeof c->name, "%s", peernet_stream_name(s));
+    c->on_test_thread |= pthread_equal(pthread_self(), c->test_thread);
+    if (c->n < 4) c->s[c->n++] = s;
+    else peernet_stream_free(s);
+    pthread_mutex_unlock(&c->mu);
+    waiter_add(&c->accepted, 1);
+}
+
+/* The i-th stream the handler kept (after waiting for it). */
+static peernet_stream *hold_get(hold_ctx *c, int i) {
+    if (waiter_wait(&c->accepted, i + 1, STREAM_T) < i + 1) return NULL;
+    pthread_mutex_lock(&c->mu);
+    peernet_stream *s = c->s[i];
+    pthread_mutex_unlock(&c->mu);
+    return s;
+}
+
+static void hold_destroy(hold_ctx *c) {
+    for (int i = 0; i < c->n; i++) peernet_stream_free(c->s[i]);
+    c->n = 0;
+    pthread_mutex_destroy(&c->mu);
+    waiter_destroy(&c->accepted);
+}
+
+/* ---- an echo stream handler: reads until the end, writes everything back, finishes ---- */
+
+typedef struct echo_sctx {
+    waiter done;
+    atomic_int errors;
+    atomic_size_t echoed;
+} echo_sctx;
+
+static void echo_stream_handler(void *ud, const peernet_key *from, peernet_stream *s) {
+    (void)from;
+    echo_sctx *c = ud;
+    uint8_t buf[16384];
+    for (;;) {
+        size_t got = 0;
+        if (peernet_stream_read(s, buf, sizeof buf, STREAM_T, &got) != PEERNET_OK) {
+            atomic_fetch_add(&c->errors, 1);
+            break;
+        }
+        if (got == 0) {
+            /* the opener finished: this direction is still open until we finish too */
+            if (peernet_stream_finish(s) != PEERNET_OK) atomic_fetch_add(&c->errors, 1);
+            break;
+        }
+        if (stream_write_all(s, buf, got) != PEERNET_OK) {
+            atomic_fetch_add(&c->errors, 1);
+            break;
+        }
+        atomic_fetch_add(&c->echoed, got);
+    }
+    peernet_stream_free(s);
+    waiter_add(&c->done, 1);
+}
+
+typedef struct writer_arg {
+    peernet_stream *s;
+    const uint8_t *data;
+    size_t len;
+    peernet_status write, finish;
+} writer_arg;
+
+static void *writer_thread(void *p) {
+    writer_arg *w = p;
+    w->write = stream_write_all(w->s, w->data, w->len);
+    w->finish = peernet_stream_finish(w->s);
+    return NULL;
+}
+
+/* open, write and read at once on two threads (more than the receive window and the
+ * send buffer together, so flow control has to work both ways), the opener finishes
+ * first and still reads the echo to its end; accessors on both sides */
+static void test_stream_echo(void) {
+    pair p;
+    REQUIRE(pair_start(&p, "stream-echo", true));
+    echo_sctx c = {.errors = 0, .echoed = 0};
+    waiter_init(&c.done);
+    CHECK_OK(peernet_expose_stream(p.b, "echo", echo_stream_handler, NULL, &c, NULL));
+    peernet_stream *s = NULL;
+    CHECK_OK(peernet_stream_open(p.a, &p.kb, "echo", &s));
+    REQUIRE(s != NULL);
+    peernet_key k;
+    peernet_stream_peer(s, &k);
+    CHECK(memcmp(&k, &p.kb, sizeof k) == 0);
+    CHECK(strcmp(peernet_stream_name(s), "echo") == 0);
+    CHECK(peernet_stream_id(s) == peernet_stream_id(s));
+    size_t len = 1024 * 1024;
+    uint8_t *data = malloc(len), *back = malloc(len);
+    REQUIRE(data && back);
+    for (size_t i = 0; i < len; i++) data[i] = (uint8_t)(i * 7 + i / 251);
+    writer_arg w = {s, data, len, PEERNET_ERR_INTERNAL, PEERNET_ERR_INTERNAL};
+    pthread_t t;
+    pthread_create(&t, NULL, writer_thread, &w);
+    size_t total = 0;
+    CHECK_OK(stream_read_to_end(s, back, len, &total));
+    pthread_join(t, NULL);
+    CHECK_OK(w.write);
+    CHECK_OK(w.finish);
+    CHECK(total == len && memcmp(data, back, len) == 0);
+    /* the end stays the end */
+    size_t got = 1;
+    uint8_t one;
+    CHECK_OK(peernet_stream_read(s, &one, 1, 0, &got));
+    CHECK(got == 0);
+    CHECK(waiter_wait(&c.done, 1, STREAM_T) == 1);
+    CHECK(atomic_load(&c.errors) == 0 && atomic_load(&c.echoed) == len);
+    /* writing after finish is refused */
+    CHECK_STATUS(peernet_stream_write(s, data, 1, 0, &got), PEERNET_ERR_INVALID_ARGUMENT);
+    CHECK(got == 0);
+    peernet_stream_free(s);
+    free(data);
+    free(back);
+    pair_free(&p);
+    waiter_destroy(&c.done);
+}
+
+/* the accepting side finishes first: the opener reads its greeting and the end, and
+ * still writes, which the accepting side reads to the end */
+typedef struct greet_ctx {
+    waiter done;
+    char got[64];
+    size_t len;
+    peernet_status read, write_after_finish;
+} greet_ctx;
+
+static void greet_handler(void *ud, const peernet_key *from, peernet_stream *s) {
+    (void)from;
+    greet_ctx *c = ud;
+    size_t w = 0;
+    c->read = stream_write_all(s, (const uint8_t *)"greeting", 8);
+    if (c->read == PEERNET_OK) c->read = peernet_stream_finish(s);
+    c->write_after_finish = peernet_stream_write(s, (const uint8_t *)"x", 1, 0, &w);
+    if (c->read == PEERNET_OK)
+        c->read = stream_read_to_end(s, (uint8_t *)c->got, sizeof c->got - 1, &c->len);
+    peernet_stream_free(s);
+    waiter_add(&c->done, 1);
+}
+
+static void test_stream_half_close(void) {
+    pair p;
+    REQUIRE(pair_start(&p, "stream-half", true));
+    greet_ctx c;
+    memset(&c, 0, sizeof c);
+    waiter_init(&c.done);
+    CHECK_OK(peernet_expose_stream(p.b, "greet", greet_handler, NULL, &c, NULL));
+    peernet_stream *s = NULL;
+    CHECK_OK(peernet_stream_open(p.a, &p.kb, "greet", &s));
+    REQUIRE(s != NULL);
+    uint8_t buf[64];
+    size_t total = 0;
+    CHECK_OK(stream_read_to_end(s, buf, sizeof buf, &total));
+    CHECK(total == 8 && memcmp(buf, "greeting", 8) == 0);
+    /* the peer's direction ended; ours is open */
+    CHECK_OK(stream_write_all(s, (const uint8_t *)"after your end", 14));
+    CHECK_OK(peernet_stream_finish(s));
+    CHECK_STATUS(peernet_stream_finish(s), PEERNET_ERR_INVALID_ARGUMENT);
+    CHECK(waiter_wait(&c.done, 1, STREAM_T) == 1);
+    CHECK_OK(c.read);
+    CHECK_STATUS(c.write_after_finish, PEERNET_ERR_INVALID_ARGUMENT);
+    CHECK(c.len == 14 && memcmp(c.got, "after your end", 14) == 0);
+    /* both directions finished: freeing resets nothing */
+    peernet_stream_free(s);
+    pair_free(&p);
+    waiter_destroy(&c.done);
+}
+
+/* a reset carries its code and reason to the other side, both ways; the handler's
+ * stream is used after its callback returned */
+static void test_stream_reset(void) {
+    pair p;
+    REQUIRE(pair_start(&p, "stream-reset", true));
+    hold_ctx h;
+    hold_init(&h);
+    CHECK_OK(peernet_expose_stream(p.b, "hold", hold_handler, NULL, &h, NULL));
+    peernet_stream *a1 = NULL, *a2 = NULL;
+    /* opener resets */
+    CHECK_OK(peernet_stream_open(p.a, &p.kb, "hold", &a1));
+    peernet_stream *b1 = hold_get(&h, 0);
+    REQUIRE(a1 != NULL && b1 != NULL);
+    CHECK(memcmp(&h.from, &p.ka, sizeof h.from) == 0);
+    CHECK(memcmp(&h.stream_peer, &p.ka, sizeof h.stream_peer) == 0);
+    CHECK(strcmp(h.name, "hold") == 0);
+    CHECK(!h.on_test_thread);
+    uint32_t code = 0;
+    char reason[PEERNET_STREAM_REASON_SIZE];
+    CHECK_STATUS(peernet_stream_reset_info(b1, &code, reason, sizeof reason),
+                 PEERNET_ERR_INVALID_ARGUMENT);
+    CHECK_OK(peernet_stream_reset(a1, 42, "bye now"));
+    uint8_t buf[16];
+    size_t got = 1;
+    CHECK_STATUS(peernet_stream_read(b1, buf, sizeof buf, STREAM_T, &got),
+                 PEERNET_ERR_STREAM_RESET);
+    CHECK(got == 0);
+    CHECK(strstr(peernet_last_error(), "42") && strstr(peernet_last_error(), "bye now"));
+    CHECK_OK(peernet_stream_reset_info(b1, &code, reason, sizeof reason));
+    CHECK(code == 42 && strcmp(reason, "bye now") == 0);
+    /* too small a buffer: cut, NUL-terminated */
+    char small[4];
+    CHECK_OK(peernet_stream_reset_info(b1, &code, small, sizeof small));
+    CHECK(strcmp(small, "bye") == 0);
+    CHECK_OK(peernet_stream_reset_info(b1, &code, NULL, 0));
+    /* writing to a stream the peer reset fails the same way */
+    CHECK_STATUS(peernet_stream_write(b1, (const uint8_t *)"x", 1, STREAM_T, &got),
+                 PEERNET_ERR_STREAM_RESET);
+    /* this side reset it: its own reads fail, and it saw no peer reset */
+    CHECK_STATUS(peernet_stream_read(a1, buf, sizeof buf, 0, &got), PEERNET_ERR_CLOSED);
+    CHECK_STATUS(peernet_stream_reset_info(a1, &code, reason, sizeof reason),
+                 PEERNET_ERR_INVALID_ARGUMENT);
+    CHECK_OK(peernet_stream_reset(a1, 43, NULL)); /* twice: harmless */
+    /* accepter resets, from a thread other than its callback's, after it returned */
+    CHECK_OK(peernet_stream_open(p.a, &p.kb, "hold", &a2));
+    peernet_stream *b2 = hold_get(&h, 1);
+    REQUIRE(a2 != NULL && b2 != NULL);
+    CHECK_OK(peernet_stream_reset(b2, 77, "from b"));
+    CHECK_STATUS(peernet_stream_read(a2, buf, sizeof buf, STREAM_T, &got),
+                 PEERNET_ERR_STREAM_RESET);
+    CHECK_OK(peernet_stream_reset_info(a2, &code, reason, sizeof reason));
+    CHECK(code == 77 && strcmp(reason, "from b") == 0);
+    /* a reason over the limit resets nothing */
+    char long_reason[PEERNET_STREAM_REASON_MAX + 2];
+    memset(long_reason, 'r', sizeof long_reason - 1);
+    long_reason[sizeof long_reason - 1] = 0;
+    CHECK_STATUS(peernet_stream_reset(a2, 16, long_reason), PEERNET_ERR_INVALID_ARGUMENT);
+    peernet_stream_free(a1);
+    peernet_stream_free(a2);
+    hold_destroy(&h);
+    pair_free(&p);
+}
+
+/* opens nobody accepts come back as a reset with REFUSED: no such name, a revoked
+ * name, authorize saying no; an open without a connection fails at once */
+static void test_stream_refused(void) {
+    pair p;
+    REQUIRE(pair_start(&p, "stream-refused", true));
+    atomic_int freed = 0;
+    hold_ctx h;
+    hold_init(&h);
+    CHECK_OK(peernet_expose_stream(p.b, "gone", hold_handler, NULL, &h, count_free));
+    CHECK_STATUS(peernet_expose_stream(p.b, "gone", hold_handler, NULL, &h, count_free),
+                 PEERNET_ERR_ALREADY_EXISTS);
+    CHECK_OK(peernet_revoke_stream(p.b, "gone"));
+    CHECK(atomic_load(&freed) == 1);
+    CHECK_STATUS(peernet_revoke_stream(p.b, "gone"), PEERNET_ERR_INVALID_ARGUMENT);
+    CHECK_OK(peernet_expose_stream(p.b, "denied", hold_handler, deny_all, &h, NULL));
+    const char *names[] = {"nobody", "gone", "denied"};
+    for (int i = 0; i < 3; i++) {
+        peernet_stream *s = NULL;
+        CHECK_OK(peernet_stream_open(p.a, &p.kb, names[i], &s));
+        REQUIRE(s != NULL);
+        uint8_t buf[8];
+        size_t got = 1;
+        CHECK_STATUS(peernet_stream_read(s, buf, sizeof buf, STREAM_T, &got),
+                     PEERNET_ERR_STREAM_RESET);
+        uint32_t code = 99;
+        CHECK_OK(peernet_stream_reset_info(s, &code, NULL, 0));
+        CHECK(code == PEERNET_STREAM_RESET_REFUSED);
+        peernet_stream_free(s);
+    }
+    CHECK(waiter_get(&h.accepted) == 0);
+    /* no connection, or not trusted: nothing is opened */
+    peernet_stream *s = (peernet_stream *)&h; /* overwritten with NULL on failure */
+    CHECK_OK(peernet_disconnect(p.a, &p.kb));
+    CHECK_STATUS(peernet_stream_open(p.a, &p.kb, "nobody", &s), PEERNET_ERR_NOT_CONNECTED);
+    CHECK(s == NULL);
+    peernet_key stranger;
+    memset(&stranger, 0x11, sizeof stranger);
+    CHECK_STATUS(peernet_stream_open(p.a, &stranger, "nobody", &s), PEERNET_ERR_UNTRUSTED_PEER);
+    pair_free(&p);
+    hold_destroy(&h);
+}
+
+/* a read that gets nothing times out, and the stream stays usable */
+static void test_stream_read_timeout(void) {
+    pair p;
+    REQUIRE(pair_start(&p, "stream-timeout", true));
+    hold_ctx h;
+    hold_init(&h);
+    CHECK_OK(peernet_expose_stream(p.b, "hold", hold_handler, NULL, &h, NULL));
+    peernet_stream *s = NULL;
+    CHECK_OK(peernet_stream_open(p.a, &p.kb, "hold", &s));
+    peernet_stream *b = hold_get(&h, 0);
+    REQUIRE(s != NULL && b != NULL);
+    uint8_t buf[16];
+    size_t got = 1;
+    CHECK_STATUS(peernet_stream_read(s, buf, sizeof buf, 100, &got), PEERNET_ERR_TIMEOUT);
+    CHECK(got == 0);
+    CHECK_STATUS(peernet_stream_read(s, buf, sizeof buf, 0, &got), PEERNET_ERR_TIMEOUT);
+    CHECK_OK(stream_write_all(b, (const uint8_t *)"late", 4));
+    CHECK_OK(peernet_stream_read(s, buf, sizeof buf, STREAM_T, &got));
+    CHECK(got == 4 && memcmp(buf, "late", 4) == 0);
+    peernet_stream_free(s);
+    hold_destroy(&h);
+    pair_free(&p);
+}
+
+/* ---- the callback form of read ---- */
+
+typedef struct aread_ctx {
+    pthread_mutex_t mu;
+    peernet_status status;
+    uint8_t data[64];
+    size_t len;
+    int calls;
+    uint32_t code;
+    char error[256];
+    pthread_t test_thread;
+    int on_test_thread;
+    waiter done;
+} aread_ctx;
+
+static void aread_init(aread_ctx *c) {
+    memset(c, 0, sizeof *c);
+    pthread_mutex_init(&c->mu, NULL);
+    waiter_init(&c->done);
+    c->test_thread = pthread_self();
+    c->status = PEERNET_ERR_INTERNAL;
+}
+
+static void aread_destroy(aread_ctx *c) {
+    pthread_mutex_destroy(&c->mu);
+    waiter_destroy(&c->done);
+}
+
+typedef struct aread_job {
+    aread_ctx *c;
+    peernet_stream *s;
+} aread_job;
+
+static void on_read(void *ud, peernet_status st, const uint8_t *data, size_t len) {
+    aread_job *j = ud;
+    aread_ctx *c = j->c;
+    pthread_mutex_lock(&c->mu);
+    c->status = st;
+    c->len = len < sizeof c->data ? len : sizeof c->data;
+    if (data && c->len) memcpy(c->data, data, c->len);
+    c->calls++;
+    c->on_test_thread |= pthread_equal(pthread_self(), c->test_thread);
+    snprintf(c->error, sizeof c->error, "%s", peernet_last_error());
+    /* typed reset details are there inside the completion too */
+    if (st == PEERNET_ERR_STREAM_RESET) peernet_stream_reset_info(j->s, &c->code, NULL, 0);
+    pthread_mutex_unlock(&c->mu);
+    waiter_add(&c->done, 1);
+}
+
+static void test_stream_read_async(void) {
+    pair p;
+    REQUIRE(pair_start(&p, "stream-async", true));
+    hold_ctx h;
+    hold_init(&h);
+    CHECK_OK(peernet_expose_stream(p.b, "hold", hold_handler, NULL, &h, NULL));
+    peernet_stream *s = NULL;
+    CHECK_OK(peernet_stream_open(p.a, &p.kb, "hold", &s));
+    peernet_stream *b = hold_get(&h, 0);
+    REQUIRE(s != NULL && b != NULL);
+    aread_ctx c;
+    aread_init(&c);
+    aread_job j = {&c, s};
+    /* bytes */
+    CHECK_OK(peernet_stream_read_async(s, 64, PEERNET_WAIT_FOREVER, on_read, &j));
+    CHECK_OK(stream_write_all(b, (const uint8_t *)"async!", 6));
+    CHECK(waiter_wait(&c.done, 1, STREAM_T) == 1);
+    CHECK_OK(c.status);
+    CHECK(c.len == 6 && memcmp(c.data, "async!", 6) == 0);
+    CHECK(!c.on_test_thread);
+    /* the end */
+    CHECK_OK(peernet_stream_finish(b));
+    CHECK_OK(peernet_stream_read_async(s, 64, STREAM_T, on_read, &j));
+    CHECK(waiter_wait(&c.done, 2, STREAM_T) == 2);
+    CHECK_OK(c.status);
+    CHECK(c.len == 0);
+    /* a timeout */
+    peernet_stream *s2 = NULL;
+    CHECK_OK(peernet_stream_open(p.a, &p.kb, "hold", &s2));
+    peernet_stream *b2 = hold_get(&h, 1);
+    REQUIRE(s2 != NULL && b2 != NULL);
+    aread_job j2 = {&c, s2};
+    CHECK_OK(peernet_stream_read_async(s2, 64, 50, on_read, &j2));
+    CHECK(waiter_wait(&c.done, 3, STREAM_T) == 3);
+    CHECK_STATUS(c.status, PEERNET_ERR_TIMEOUT);
+    /* a reset while the read waits: the error, with the code, inside the completion */
+    CHECK_OK(peernet_stream_read_async(s2, 64, PEERNET_WAIT_FOREVER, on_read, &j2));
+    CHECK_OK(peernet_stream_reset(b2, 99, "stop reading"));
+    CHECK(waiter_wait(&c.done, 4, STREAM_T) == 4);
+    CHECK_STATUS(c.status, PEERNET_ERR_STREAM_RESET);
+    CHECK(c.code == 99 && strstr(c.error, "stop reading") != NULL);
+    /* bad arguments: done never runs */
+    CHECK_STATUS(peernet_stream_read_async(s2, 0, 0, on_read, &j2), PEERNET_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(peernet_stream_read_async(s2, 8, 0, NULL, &j2), PEERNET_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(peernet_stream_read_async(NULL, 8, 0, on_read, &j2),
+                 PEERNET_ERR_INVALID_ARGUMENT);
+    /* a read pending when the node is freed completes, once, before the free returns */
+    peernet_stream *s3 = NULL;
+    CHECK_OK(peernet_stream_open(p.a, &p.kb, "hold", &s3));
+    REQUIRE(s3 != NULL && hold_get(&h, 2) != NULL);
+    aread_job j3 = {&c, s3};
+    CHECK_OK(peernet_stream_read_async(s3, 64, PEERNET_WAIT_FOREVER, on_read, &j3));
+    peernet_node_free(p.a);
+    CHECK(waiter_get(&c.done) == 5);
+    CHECK_STATUS(c.status, PEERNET_ERR_CLOSED);
+    /* the streams outlive their node: reads fail, frees work */
+    size_t got = 1;
+    uint8_t one;
+    CHECK_STATUS(peernet_stream_read(s3, &one, 1, 0, &got), PEERNET_ERR_CLOSED);
+    CHECK_STATUS(peernet_stream_read_async(s3, 8, 0, on_read, &j3), PEERNET_ERR_CLOSED);
+    peernet_stream_free(s);
+    peernet_stream_free(s2);
+    peernet_stream_free(s3);
+    CHECK(c.calls == 5);
+    peernet_node_free(p.b);
+    hold_destroy(&h);
+    aread_destroy(&c);
+}
+
+/* free: an unfinished stream is reset with CANCELLED; a read blocked on another
+ * thread returns */
+typedef struct blocked_read {
+    peernet_stream *s;
+    peernet_status status;
+    waiter started;
+} blocked_read;
+
+static void *blocked_read_thread(void *p) {
+    blocked_read *r = p;
+    uint8_t buf[8];
+    size_t got = 0;
+    waiter_add(&r->started, 1);
+    r->status = peernet_stream_read(r->s, buf, sizeof buf, STREAM_T, &got);
+    return NULL;
+}
+
+static void test_stream_free(void) {
+    pair p;
+    REQUIRE(pair_start(&p, "stream-free", true));
+    hold_ctx h;
+    hold_init(&h);
+    CHECK_OK(peernet_expose_stream(p.b, "hold", hold_handler, NULL, &h, NULL));
+    peernet_stream *s = NULL;
+    CHECK_OK(peernet_stream_open(p.a, &p.kb, "hold", &s));
+    peernet_stream *b = hold_get(&h, 0);
+    REQUIRE(s != NULL && b != NULL);
+    blocked_read r = {b, PEERNET_ERR_INTERNAL, {0}};
+    waiter_init(&r.started);
+    pthread_t t;
+    pthread_create(&t, NULL, blocked_read_thread, &r);
+    CHECK(waiter_wait(&r.started, 1, STREAM_T) == 1);
+    peernet_stream_free(s); /* not finished: reset with CANCELLED */
+    pthread_join(t, NULL);
+    CHECK_STATUS(r.status, PEERNET_ERR_STREAM_RESET);
+    uint32_t code = 99;
+    CHECK_OK(peernet_stream_reset_info(b, &code, NULL, 0));
+    CHECK(code == PEERNET_STREAM_RESET_CANCELLED);
+    /* free with a read of the same stream blocked on another thread */
+    CHECK_OK(peernet_stream_open(p.a, &p.kb, "hold", &s));
+    REQUIRE(s != NULL && hold_get(&h, 1) != NULL);
+    r.s = s;
+    r.status = PEERNET_ERR_INTERNAL;
+    r.started.count = 0;
+    pthread_create(&t, NULL, blocked_read_thread, &r);
+    CHECK(waiter_wait(&r.started, 1, STREAM_T) == 1);
+    peernet_stream_free(s);
+    pthread_join(t, NULL);
+    CHECK(r.status == PEERNET_ERR_CLOSED || r.status == PEERNET_ERR_STREAM_RESET);
+    peernet_stream_free(NULL);
+    hold_destroy(&h);
+    pair_free(&p);
+    waiter_destroy(&r.started);
+}
+
+static void test_stream_bad_arguments(void) {
+    pair p;
+    REQUIRE(pair_start(&p, "stream-args", true));
+    peernet_stream *s = NULL;
+    uint8_t buf[4];
+    size_t n = 0;
+    uint32_t code;
+    CHECK_STATUS(peernet_stream_open(NULL, &p.kb, "x", &s), PEERNET_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(peernet_stream_open(p.a, NULL, "x", &s), PEERNET_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(peernet_stream_open(p.a, &p.kb, NULL, &s), PEERNET_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(peernet_stream_open(p.a, &p.kb, "", &s), PEERNET_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(peernet_stream_open(p.a, &p.kb, "x", NULL), PEERNET_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(peernet_stream_read(NULL, buf, 4, 0, &n), PEERNET_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(peernet_stream_write(NULL, buf, 4, 0, &n), PEERNET_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(peernet_stream_finish(NULL), PEERNET_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(peernet_stream_reset(NULL, 16, NULL), PEERNET_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(peernet_stream_reset_info(NULL, &code, NULL, 0), PEERNET_ERR_INVALID_ARGUMENT);
+    CHECK(peernet_stream_name(NULL) == NULL && peernet_stream_id(NULL) == 0);
+    CHECK_STATUS(peernet_expose_stream(p.b, "x", NULL, NULL, NULL, NULL),
+                 PEERNET_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(peernet_expose_stream(p.b, "peernet.x", hold_handler, NULL, NULL, NULL),
+                 PEERNET_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(peernet_revoke_stream(p.b, NULL), PEERNET_ERR_INVALID_ARGUMENT);
+    CHECK_OK(peernet_stream_open(p.a, &p.kb, "x", &s));
+    REQUIRE(s != NULL);
+    CHECK_STATUS(peernet_stream_read(s, NULL, 4, 0, &n), PEERNET_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(peernet_stream_read(s, buf, 0, 0, &n), PEERNET_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(peernet_stream_read(s, buf, 4, 0, NULL), PEERNET_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(peernet_stream_write(s, NULL, 4, 0, &n), PEERNET_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(peernet_stream_write(s, buf, 4, 0, NULL), PEERNET_ERR_INVALID_ARGUMENT);
+    CHECK_OK(peernet_stream_write(s, NULL, 0, 0, &n));
+    CHECK(n == 0);
+    CHECK_STATUS(peernet_stream_reset_info(s, NULL, NULL, 0), PEERNET_ERR_INVALID_ARGUMENT);
+    char bad[] = {(char)0xc3, (char)0x28, 0};
+    CHECK_STATUS(peernet_stream_reset(s, 16, bad), PEERNET_ERR_INVALID_ARGUMENT);
+    peernet_key k;
+    memset(&k, 0, sizeof k);
+    peernet_stream_peer(s, NULL); /* no crash */
+    CHECK(strlen(peernet_last_error()) > 0);
+    peernet_stream_peer(NULL, &k);
+    CHECK(strcmp(peernet_status_str(PEERNET_ERR_STREAM_RESET), "PEERNET_ERR_STREAM_RESET") == 0);
+    peernet_stream_free(s);
+    pair_free(&p);
+}
