@@ -99,15 +99,14 @@ fn make_stream_handler(
     }
 }
 
-/// Exposes a stream handler `name` (1–255 bytes of UTF-8; names starting with
-/// "peernet." are reserved; its own namespace, apart from `peernet_expose`'s) to
-/// trusted peers; other peers' opens, and opens to names nobody exposed, are reset
+/// Exposes a stream handler `name` (1–255 bytes of UTF-8; a namespace of its own,
+/// apart from `peernet_expose`'s) to trusted peers; other peers' opens, and opens to names nobody exposed, are reset
 /// with `PEERNET_STREAM_RESET_REFUSED` (default deny).
 ///
 /// `handler` runs on a library thread for every stream opened to it (see
 /// `peernet_stream_handler_fn`): it owns the `peernet_stream *` it is given and may
-/// keep it past the call. `authorize` (NULL = every trusted peer) runs first, on a
-/// runtime thread: it must be quick and must not block; false refuses the stream.
+/// keep it past the call. `authorize` (NULL = every trusted peer) runs first, on the
+/// same thread; false refuses the stream (reset with `PEERNET_STREAM_RESET_REFUSED`).
 ///
 /// Ownership: as `peernet_expose`: on success the library owns the registration;
 /// `user_data` is passed back untouched from library threads; `free_user_data`
@@ -116,8 +115,8 @@ fn make_stream_handler(
 /// handler kept do not delay it). On failure nothing is registered and
 /// `free_user_data` is not called.
 ///
-/// Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL node/name/handler, bad or reserved
-/// name), `PEERNET_ERR_ALREADY_EXISTS`, `PEERNET_ERR_CLOSED`. Thread-safe.
+/// Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL node/name/handler, bad name),
+/// `PEERNET_ERR_ALREADY_EXISTS`, `PEERNET_ERR_CLOSED`. Thread-safe.
 ///
 /// # Safety
 /// `node` is NULL or live; `name` is NULL or a NUL-terminated string; the functions
@@ -177,9 +176,10 @@ pub unsafe extern "C" fn peernet_revoke_stream(
 /// returns at once; `done` runs exactly once (if and only if this returns
 /// `PEERNET_OK`) on a library thread with what `peernet_stream_read` would have
 /// returned after waiting up to `timeout_ms` (`PEERNET_WAIT_FOREVER`: no deadline):
-/// bytes, the end, or the error (see `peernet_stream_read_fn`). It also runs when the
-/// stream is freed meanwhile (an error, as for a blocked read) or its node is freed
-/// (`PEERNET_ERR_CLOSED`; `peernet_node_free` waits for it). The stream's memory stays
+/// bytes, the end, or the error (see `peernet_stream_read_fn`). It also runs when an
+/// unfinished stream is freed meanwhile (`PEERNET_ERR_INVALID_ARGUMENT`, as for a
+/// blocked read) or its node is freed (`PEERNET_ERR_CLOSED`; `peernet_node_free` waits
+/// for it). The stream's memory stays
 /// valid for the read until `done` returns. `user_data` is passed back untouched and
 /// never freed by the library. Start the next read from `done` to read on.
 /// Errors (then `done` never runs): `PEERNET_ERR_INVALID_ARGUMENT` (NULL stream or

@@ -33,7 +33,8 @@ pub const PEERNET_STREAM_RESET_TOO_MANY_STREAMS: u32 = 2;
 /// Smallest reset code for applications (0 to 15 are the library's).
 pub const PEERNET_STREAM_RESET_APP_MIN: u32 = 16;
 
-/// Longest reset reason in bytes (a longer one is `PEERNET_ERR_INVALID_ARGUMENT`).
+/// Longest reset reason sent, in bytes (a longer one is cut at a UTF-8 character
+/// boundary).
 pub const PEERNET_STREAM_REASON_MAX: usize = 255;
 /// Bytes of a reason buffer that always suffices for `peernet_stream_reset_info`.
 pub const PEERNET_STREAM_REASON_SIZE: usize = 256;
@@ -45,9 +46,8 @@ pub const PEERNET_STREAM_READ_MAX: usize = 64 * 1024;
 /// Opaque: one bidirectional byte stream with one peer, from `peernet_stream_open` or
 /// handed to a stream handler (`peernet_expose_stream`). The caller owns it and frees
 /// it with `peernet_stream_free`, exactly once. Every function taking a stream is
-/// thread-safe: one thread may read while another writes, and a reset, finish or free
-/// from a third wakes both (they fail with `PEERNET_ERR_STREAM_RESET` or
-/// `PEERNET_ERR_CLOSED`).
+/// thread-safe: one thread may read while another writes, and a reset (or the free of
+/// an unfinished stream) from a third wakes both.
 pub struct peernet_stream {
     pub(crate) stream: Stream,
     pub(crate) ctx: Arc<NodeCtx>,
@@ -155,9 +155,9 @@ pub unsafe extern "C" fn peernet_stream_open(
 /// `PEERNET_ERR_TIMEOUT` (nothing came; the stream stays usable),
 /// `PEERNET_ERR_STREAM_RESET` (the peer reset it or refused the open: the last error
 /// names its code and reason, `peernet_stream_reset_info` gives them typed),
-/// `PEERNET_ERR_CLOSED` (the connection or node closed first, or this side reset the
-/// stream). Thread-safe (one thread may read while another writes); may be called
-/// from callbacks.
+/// `PEERNET_ERR_CLOSED` (the connection or the node closed first),
+/// `PEERNET_ERR_INVALID_ARGUMENT` also once this side reset the stream. Thread-safe
+/// (one thread may read while another writes); may be called from callbacks.
 ///
 /// # Safety
 /// `stream` is NULL or live; `buf` is NULL or `cap` writable bytes; `got` is NULL or
@@ -197,7 +197,8 @@ pub unsafe extern "C" fn peernet_stream_read(
 /// only what fits now; `PEERNET_WAIT_FOREVER`: no deadline). On `PEERNET_OK` `*written`
 /// (1 to `len`; 0 only for `len` 0) bytes were taken; write the rest again.
 /// Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL, NULL data with `len` > 0; after
-/// `peernet_stream_finish`), `PEERNET_ERR_TIMEOUT` (no room came; nothing taken),
+/// `peernet_stream_finish` or this side's reset), `PEERNET_ERR_TIMEOUT` (no room
+/// came; nothing taken),
 /// `PEERNET_ERR_STREAM_RESET` (as `peernet_stream_read`), `PEERNET_ERR_CLOSED`.
 /// `*written` is 0 on any error. Thread-safe; may be called from callbacks.
 ///
@@ -228,8 +229,9 @@ pub unsafe extern "C" fn peernet_stream_write(
 
 /// Half-closes the stream: this side writes no more; the peer reads what was written,
 /// then the end (`*got` == 0). Reading goes on until the peer finishes too. Returns at
-/// once (the written bytes drain in the background, also after `peernet_stream_free`).
-/// Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL; finished already),
+/// once (the written bytes drain in the background, also after `peernet_stream_free`);
+/// a second finish does nothing.
+/// Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL; this side reset the stream),
 /// `PEERNET_ERR_STREAM_RESET`, `PEERNET_ERR_CLOSED`. Thread-safe.
 ///
 /// # Safety
@@ -247,13 +249,14 @@ pub unsafe extern "C" fn peernet_stream_finish(stream: *mut peernet_stream) -> p
 
 /// Aborts the stream both ways: what is buffered is dropped, the peer's reads and
 /// writes fail with `PEERNET_ERR_STREAM_RESET` carrying `code` and `reason` (NULL =
-/// ""; at most `PEERNET_STREAM_REASON_MAX` bytes of UTF-8), and this side's later
-/// reads and writes fail with `PEERNET_ERR_CLOSED`; reads and writes blocked on other
-/// threads return at once. Applications use codes from `PEERNET_STREAM_RESET_APP_MIN`
-/// (16) up. Resetting twice, or after the peer's reset, is harmless. The stream still
-/// has to be freed.
-/// Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL stream, reason too long or not UTF-8;
-/// nothing is reset). Thread-safe.
+/// ""; UTF-8, cut to `PEERNET_STREAM_REASON_MAX` bytes at a character boundary), and
+/// this side's later reads, writes and finish fail with
+/// `PEERNET_ERR_INVALID_ARGUMENT`; reads and writes blocked on other threads return at
+/// once. Applications use codes from `PEERNET_STREAM_RESET_APP_MIN` (16) up. Resetting
+/// twice, or a stream that already ended, does nothing. The stream still has to be
+/// freed.
+/// Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL stream, reason not UTF-8; nothing is
+/// reset). Thread-safe.
 ///
 /// # Safety
 /// `stream` is NULL or live; `reason` is NULL or a NUL-terminated string.
@@ -268,12 +271,6 @@ pub unsafe extern "C" fn peernet_stream_reset(
         let s = unsafe { peernet_stream::acquire(stream) }?;
         // SAFETY: contract above.
         let reason = unsafe { opt_cstr(reason, "reason") }?.unwrap_or("");
-        if reason.len() > PEERNET_STREAM_REASON_MAX {
-            return Err(invalid(format!(
-                "reason is {} bytes; at most {PEERNET_STREAM_REASON_MAX} fit",
-                reason.len()
-            )));
-        }
         s.stream.reset(code, reason);
         Ok(peernet_status::PEERNET_OK)
     })
@@ -282,10 +279,11 @@ pub unsafe extern "C" fn peernet_stream_reset(
 /// Frees a stream; NULL is a no-op. A stream not finished (`peernet_stream_finish`)
 /// is reset with `PEERNET_STREAM_RESET_CANCELLED` (as dropping a Rust `Stream` does); a
 /// finished one still delivers what was written, and later input is discarded.
-/// Reads and writes other threads started before the free return (with
-/// `PEERNET_ERR_CLOSED`, or what the stream gave them) and stay memory-safe; the
-/// pointer is invalid afterwards. Works after the stream's node was freed.
-/// Thread-safe.
+/// Calls other threads started before the free stay memory-safe (they hold the
+/// stream until they return): on an unfinished stream they return at once
+/// (`PEERNET_ERR_INVALID_ARGUMENT`: reset by this side); on a finished one a blocked
+/// read waits for data, the end or its timeout as before. The pointer is invalid
+/// afterwards. Works after the stream's node was freed. Thread-safe.
 ///
 /// # Safety
 /// `stream` is NULL or a stream from `peernet_stream_open` or a stream handler, freed
@@ -342,8 +340,8 @@ pub unsafe extern "C" fn peernet_stream_name(stream: *const peernet_stream) -> *
     })
 }
 
-/// The stream's id, unique among the streams of its connection (for logs); 0 for
-/// NULL. Thread-safe.
+/// The stream's id, unique among the streams of its connection (odd when the dialing
+/// side opened it; for logs); 0 for NULL. Thread-safe.
 ///
 /// # Safety
 /// `stream` is NULL or live.

@@ -217,7 +217,7 @@ static void test_stream_half_close(void) {
     /* the peer's direction ended; ours is open */
     CHECK_OK(stream_write_all(s, (const uint8_t *)"after your end", 14));
     CHECK_OK(peernet_stream_finish(s));
-    CHECK_STATUS(peernet_stream_finish(s), PEERNET_ERR_INVALID_ARGUMENT);
+    CHECK_OK(peernet_stream_finish(s)); /* twice: nothing more */
     CHECK(waiter_wait(&c.done, 1, STREAM_T) == 1);
     CHECK_OK(c.read);
     CHECK_STATUS(c.write_after_finish, PEERNET_ERR_INVALID_ARGUMENT);
@@ -266,8 +266,10 @@ static void test_stream_reset(void) {
     /* writing to a stream the peer reset fails the same way */
     CHECK_STATUS(peernet_stream_write(b1, (const uint8_t *)"x", 1, STREAM_T, &got),
                  PEERNET_ERR_STREAM_RESET);
-    /* this side reset it: its own reads fail, and it saw no peer reset */
-    CHECK_STATUS(peernet_stream_read(a1, buf, sizeof buf, 0, &got), PEERNET_ERR_CLOSED);
+    /* this side reset it: its own reads, writes and finish fail, and it saw no peer reset */
+    CHECK_STATUS(peernet_stream_read(a1, buf, sizeof buf, 0, &got), PEERNET_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(peernet_stream_write(a1, buf, 1, 0, &got), PEERNET_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(peernet_stream_finish(a1), PEERNET_ERR_INVALID_ARGUMENT);
     CHECK_STATUS(peernet_stream_reset_info(a1, &code, reason, sizeof reason),
                  PEERNET_ERR_INVALID_ARGUMENT);
     CHECK_OK(peernet_stream_reset(a1, 43, NULL)); /* twice: harmless */
@@ -280,13 +282,23 @@ static void test_stream_reset(void) {
                  PEERNET_ERR_STREAM_RESET);
     CHECK_OK(peernet_stream_reset_info(a2, &code, reason, sizeof reason));
     CHECK(code == 77 && strcmp(reason, "from b") == 0);
-    /* a reason over the limit resets nothing */
-    char long_reason[PEERNET_STREAM_REASON_MAX + 2];
-    memset(long_reason, 'r', sizeof long_reason - 1);
-    long_reason[sizeof long_reason - 1] = 0;
-    CHECK_STATUS(peernet_stream_reset(a2, 16, long_reason), PEERNET_ERR_INVALID_ARGUMENT);
+    /* a reason over the limit is cut to it (on a character boundary: "é" is 2 bytes) */
+    peernet_stream *a3 = NULL;
+    CHECK_OK(peernet_stream_open(p.a, &p.kb, "hold", &a3));
+    peernet_stream *b3 = hold_get(&h, 2);
+    REQUIRE(a3 != NULL && b3 != NULL);
+    char long_reason[2 * PEERNET_STREAM_REASON_MAX];
+    for (size_t i = 0; i + 2 < sizeof long_reason; i += 2) memcpy(long_reason + i, "\xc3\xa9", 2);
+    long_reason[sizeof long_reason - 2] = 0;
+    CHECK_OK(peernet_stream_reset(a3, 16, long_reason));
+    CHECK_STATUS(peernet_stream_read(b3, buf, sizeof buf, STREAM_T, &got),
+                 PEERNET_ERR_STREAM_RESET);
+    CHECK_OK(peernet_stream_reset_info(b3, &code, reason, sizeof reason));
+    CHECK(code == 16 && strlen(reason) == PEERNET_STREAM_REASON_MAX - 1);
+    CHECK(strncmp(reason, long_reason, strlen(reason)) == 0);
     peernet_stream_free(a1);
     peernet_stream_free(a2);
+    peernet_stream_free(a3);
     hold_destroy(&h);
     pair_free(&p);
 }
@@ -521,9 +533,9 @@ static void test_stream_free(void) {
     r.started.count = 0;
     pthread_create(&t, NULL, blocked_read_thread, &r);
     CHECK(waiter_wait(&r.started, 1, STREAM_T) == 1);
-    peernet_stream_free(s);
+    peernet_stream_free(s); /* not finished: reset by this side, which wakes the read */
     pthread_join(t, NULL);
-    CHECK(r.status == PEERNET_ERR_CLOSED || r.status == PEERNET_ERR_STREAM_RESET);
+    CHECK_STATUS(r.status, PEERNET_ERR_INVALID_ARGUMENT);
     peernet_stream_free(NULL);
     hold_destroy(&h);
     pair_free(&p);
@@ -550,8 +562,12 @@ static void test_stream_bad_arguments(void) {
     CHECK(peernet_stream_name(NULL) == NULL && peernet_stream_id(NULL) == 0);
     CHECK_STATUS(peernet_expose_stream(p.b, "x", NULL, NULL, NULL, NULL),
                  PEERNET_ERR_INVALID_ARGUMENT);
-    CHECK_STATUS(peernet_expose_stream(p.b, "peernet.x", hold_handler, NULL, NULL, NULL),
+    char long_name[300];
+    memset(long_name, 'n', sizeof long_name - 1);
+    long_name[sizeof long_name - 1] = 0;
+    CHECK_STATUS(peernet_expose_stream(p.b, long_name, hold_handler, NULL, NULL, NULL),
                  PEERNET_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(peernet_stream_open(p.a, &p.kb, long_name, &s), PEERNET_ERR_INVALID_ARGUMENT);
     CHECK_STATUS(peernet_revoke_stream(p.b, NULL), PEERNET_ERR_INVALID_ARGUMENT);
     CHECK_OK(peernet_stream_open(p.a, &p.kb, "x", &s));
     REQUIRE(s != NULL);
