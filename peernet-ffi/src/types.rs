@@ -50,7 +50,7 @@ pub enum peernet_status {
     /// and in `peernet_stream_reset_info`), or refused when it was opened (no stream
     /// handler of that name, not authorized: code `PEERNET_STREAM_RESET_REFUSED`; too
     /// many streams: `PEERNET_STREAM_RESET_TOO_MANY_STREAMS`). Nothing more can be read
-    /// or written on it; free it. (Appended with the streams, ABI 1 still.)
+    /// or written on it; free it.
     PEERNET_ERR_STREAM_RESET = 17,
 }
 

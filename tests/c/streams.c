@@ -37,7 +37,7 @@ static peernet_status stream_read_to_end(peernet_stream *s, uint8_t *buf, size_t
 
 /* ---- a stream handler that keeps the streams it gets (past the callback) ---- */
 
-typedef struct hold_ctx {
+typedef struct keep_ctx {
     pthread_mutex_t mu;
     peernet_stream *s[4];
     int n;
@@ -46,17 +46,17 @@ typedef struct hold_ctx {
     pthread_t test_thread;
     int on_test_thread;
     waiter accepted;
-} hold_ctx;
+} keep_ctx;
 
-static void hold_init(hold_ctx *c) {
+static void keep_init(keep_ctx *c) {
     memset(c, 0, sizeof *c);
     pthread_mutex_init(&c->mu, NULL);
     waiter_init(&c->accepted);
     c->test_thread = pthread_self();
 }
 
-static void hold_handler(void *ud, const peernet_key *from, peernet_stream *s) {
-    hold_ctx *c = ud;
+static void keep_stream_handler(void *ud, const peernet_key *from, peernet_stream *s) {
+    keep_ctx *c = ud;
     pthread_mutex_lock(&c->mu);
     c->from = *from;
     peernet_stream_peer(s, &c->stream_peer);
@@ -69,7 +69,7 @@ static void hold_handler(void *ud, const peernet_key *from, peernet_stream *s) {
 }
 
 /* The i-th stream the handler kept (after waiting for it). */
-static peernet_stream *hold_get(hold_ctx *c, int i) {
+static peernet_stream *keep_get(keep_ctx *c, int i) {
     if (waiter_wait(&c->accepted, i + 1, STREAM_T) < i + 1) return NULL;
     pthread_mutex_lock(&c->mu);
     peernet_stream *s = c->s[i];
@@ -77,11 +77,18 @@ static peernet_stream *hold_get(hold_ctx *c, int i) {
     return s;
 }
 
-static void hold_destroy(hold_ctx *c) {
+static void keep_destroy(keep_ctx *c) {
     for (int i = 0; i < c->n; i++) peernet_stream_free(c->s[i]);
     c->n = 0;
     pthread_mutex_destroy(&c->mu);
     waiter_destroy(&c->accepted);
+}
+
+/* A stream handler that only frees what it gets. */
+static void drop_stream_handler(void *ud, const peernet_key *from, peernet_stream *s) {
+    (void)ud;
+    (void)from;
+    peernet_stream_free(s);
 }
 
 /* ---- an echo stream handler: reads until the end, writes everything back, finishes ---- */
@@ -233,13 +240,13 @@ static void test_stream_half_close(void) {
 static void test_stream_reset(void) {
     pair p;
     REQUIRE(pair_start(&p, "stream-reset", true));
-    hold_ctx h;
-    hold_init(&h);
-    CHECK_OK(peernet_expose_stream(p.b, "hold", hold_handler, NULL, &h, NULL));
+    keep_ctx h;
+    keep_init(&h);
+    CHECK_OK(peernet_expose_stream(p.b, "hold", keep_stream_handler, NULL, &h, NULL));
     peernet_stream *a1 = NULL, *a2 = NULL;
     /* opener resets */
     CHECK_OK(peernet_stream_open(p.a, &p.kb, "hold", &a1));
-    peernet_stream *b1 = hold_get(&h, 0);
+    peernet_stream *b1 = keep_get(&h, 0);
     REQUIRE(a1 != NULL && b1 != NULL);
     CHECK(memcmp(&h.from, &p.ka, sizeof h.from) == 0);
     CHECK(memcmp(&h.stream_peer, &p.ka, sizeof h.stream_peer) == 0);
@@ -275,7 +282,7 @@ static void test_stream_reset(void) {
     CHECK_OK(peernet_stream_reset(a1, 43, NULL)); /* twice: harmless */
     /* accepter resets, from a thread other than its callback's, after it returned */
     CHECK_OK(peernet_stream_open(p.a, &p.kb, "hold", &a2));
-    peernet_stream *b2 = hold_get(&h, 1);
+    peernet_stream *b2 = keep_get(&h, 1);
     REQUIRE(a2 != NULL && b2 != NULL);
     CHECK_OK(peernet_stream_reset(b2, 77, "from b"));
     CHECK_STATUS(peernet_stream_read(a2, buf, sizeof buf, STREAM_T, &got),
@@ -285,7 +292,7 @@ static void test_stream_reset(void) {
     /* a reason over the limit is cut to it (on a character boundary: "é" is 2 bytes) */
     peernet_stream *a3 = NULL;
     CHECK_OK(peernet_stream_open(p.a, &p.kb, "hold", &a3));
-    peernet_stream *b3 = hold_get(&h, 2);
+    peernet_stream *b3 = keep_get(&h, 2);
     REQUIRE(a3 != NULL && b3 != NULL);
     char long_reason[2 * PEERNET_STREAM_REASON_MAX];
     for (size_t i = 0; i + 2 < sizeof long_reason; i += 2) memcpy(long_reason + i, "\xc3\xa9", 2);
@@ -299,7 +306,7 @@ static void test_stream_reset(void) {
     peernet_stream_free(a1);
     peernet_stream_free(a2);
     peernet_stream_free(a3);
-    hold_destroy(&h);
+    keep_destroy(&h);
     pair_free(&p);
 }
 
@@ -309,15 +316,18 @@ static void test_stream_refused(void) {
     pair p;
     REQUIRE(pair_start(&p, "stream-refused", true));
     atomic_int freed = 0;
-    hold_ctx h;
-    hold_init(&h);
-    CHECK_OK(peernet_expose_stream(p.b, "gone", hold_handler, NULL, &h, count_free));
-    CHECK_STATUS(peernet_expose_stream(p.b, "gone", hold_handler, NULL, &h, count_free),
+    keep_ctx h;
+    keep_init(&h);
+    atomic_int not_taken = 0;
+    CHECK_OK(peernet_expose_stream(p.b, "gone", drop_stream_handler, NULL, &freed, count_free));
+    CHECK_STATUS(peernet_expose_stream(p.b, "gone", drop_stream_handler, NULL, &not_taken,
+                                       count_free),
                  PEERNET_ERR_ALREADY_EXISTS);
     CHECK_OK(peernet_revoke_stream(p.b, "gone"));
-    CHECK(atomic_load(&freed) == 1);
+    CHECK(atomic_load(&freed) == 1);   /* no stream of it running: released at once */
+    CHECK(atomic_load(&not_taken) == 0); /* a failed expose does not take user_data */
     CHECK_STATUS(peernet_revoke_stream(p.b, "gone"), PEERNET_ERR_INVALID_ARGUMENT);
-    CHECK_OK(peernet_expose_stream(p.b, "denied", hold_handler, deny_all, &h, NULL));
+    CHECK_OK(peernet_expose_stream(p.b, "denied", keep_stream_handler, deny_all, &h, NULL));
     const char *names[] = {"nobody", "gone", "denied"};
     for (int i = 0; i < 3; i++) {
         peernet_stream *s = NULL;
@@ -342,19 +352,19 @@ static void test_stream_refused(void) {
     memset(&stranger, 0x11, sizeof stranger);
     CHECK_STATUS(peernet_stream_open(p.a, &stranger, "nobody", &s), PEERNET_ERR_UNTRUSTED_PEER);
     pair_free(&p);
-    hold_destroy(&h);
+    keep_destroy(&h);
 }
 
 /* a read that gets nothing times out, and the stream stays usable */
 static void test_stream_read_timeout(void) {
     pair p;
     REQUIRE(pair_start(&p, "stream-timeout", true));
-    hold_ctx h;
-    hold_init(&h);
-    CHECK_OK(peernet_expose_stream(p.b, "hold", hold_handler, NULL, &h, NULL));
+    keep_ctx h;
+    keep_init(&h);
+    CHECK_OK(peernet_expose_stream(p.b, "hold", keep_stream_handler, NULL, &h, NULL));
     peernet_stream *s = NULL;
     CHECK_OK(peernet_stream_open(p.a, &p.kb, "hold", &s));
-    peernet_stream *b = hold_get(&h, 0);
+    peernet_stream *b = keep_get(&h, 0);
     REQUIRE(s != NULL && b != NULL);
     uint8_t buf[16];
     size_t got = 1;
@@ -365,7 +375,7 @@ static void test_stream_read_timeout(void) {
     CHECK_OK(peernet_stream_read(s, buf, sizeof buf, STREAM_T, &got));
     CHECK(got == 4 && memcmp(buf, "late", 4) == 0);
     peernet_stream_free(s);
-    hold_destroy(&h);
+    keep_destroy(&h);
     pair_free(&p);
 }
 
@@ -421,12 +431,12 @@ static void on_read(void *ud, peernet_status st, const uint8_t *data, size_t len
 static void test_stream_read_async(void) {
     pair p;
     REQUIRE(pair_start(&p, "stream-async", true));
-    hold_ctx h;
-    hold_init(&h);
-    CHECK_OK(peernet_expose_stream(p.b, "hold", hold_handler, NULL, &h, NULL));
+    keep_ctx h;
+    keep_init(&h);
+    CHECK_OK(peernet_expose_stream(p.b, "hold", keep_stream_handler, NULL, &h, NULL));
     peernet_stream *s = NULL;
     CHECK_OK(peernet_stream_open(p.a, &p.kb, "hold", &s));
-    peernet_stream *b = hold_get(&h, 0);
+    peernet_stream *b = keep_get(&h, 0);
     REQUIRE(s != NULL && b != NULL);
     aread_ctx c;
     aread_init(&c);
@@ -447,7 +457,7 @@ static void test_stream_read_async(void) {
     /* a timeout */
     peernet_stream *s2 = NULL;
     CHECK_OK(peernet_stream_open(p.a, &p.kb, "hold", &s2));
-    peernet_stream *b2 = hold_get(&h, 1);
+    peernet_stream *b2 = keep_get(&h, 1);
     REQUIRE(s2 != NULL && b2 != NULL);
     aread_job j2 = {&c, s2};
     CHECK_OK(peernet_stream_read_async(s2, 64, 50, on_read, &j2));
@@ -467,7 +477,7 @@ static void test_stream_read_async(void) {
     /* a read pending when the node is freed completes, once, before the free returns */
     peernet_stream *s3 = NULL;
     CHECK_OK(peernet_stream_open(p.a, &p.kb, "hold", &s3));
-    REQUIRE(s3 != NULL && hold_get(&h, 2) != NULL);
+    REQUIRE(s3 != NULL && keep_get(&h, 2) != NULL);
     aread_job j3 = {&c, s3};
     CHECK_OK(peernet_stream_read_async(s3, 64, PEERNET_WAIT_FOREVER, on_read, &j3));
     peernet_node_free(p.a);
@@ -483,7 +493,7 @@ static void test_stream_read_async(void) {
     peernet_stream_free(s3);
     CHECK(c.calls == 5);
     peernet_node_free(p.b);
-    hold_destroy(&h);
+    keep_destroy(&h);
     aread_destroy(&c);
 }
 
@@ -507,14 +517,17 @@ static void *blocked_read_thread(void *p) {
 static void test_stream_free(void) {
     pair p;
     REQUIRE(pair_start(&p, "stream-free", true));
-    hold_ctx h;
-    hold_init(&h);
-    CHECK_OK(peernet_expose_stream(p.b, "hold", hold_handler, NULL, &h, NULL));
+    keep_ctx h;
+    keep_init(&h);
+    CHECK_OK(peernet_expose_stream(p.b, "hold", keep_stream_handler, NULL, &h, NULL));
     peernet_stream *s = NULL;
     CHECK_OK(peernet_stream_open(p.a, &p.kb, "hold", &s));
-    peernet_stream *b = hold_get(&h, 0);
+    peernet_stream *b = keep_get(&h, 0);
     REQUIRE(s != NULL && b != NULL);
-    blocked_read r = {b, PEERNET_ERR_INTERNAL, {0}};
+    blocked_read r;
+    memset(&r, 0, sizeof r);
+    r.s = b;
+    r.status = PEERNET_ERR_INTERNAL;
     waiter_init(&r.started);
     pthread_t t;
     pthread_create(&t, NULL, blocked_read_thread, &r);
@@ -527,7 +540,7 @@ static void test_stream_free(void) {
     CHECK(code == PEERNET_STREAM_RESET_CANCELLED);
     /* free with a read of the same stream blocked on another thread */
     CHECK_OK(peernet_stream_open(p.a, &p.kb, "hold", &s));
-    REQUIRE(s != NULL && hold_get(&h, 1) != NULL);
+    REQUIRE(s != NULL && keep_get(&h, 1) != NULL);
     r.s = s;
     r.status = PEERNET_ERR_INTERNAL;
     r.started.count = 0;
@@ -537,7 +550,7 @@ static void test_stream_free(void) {
     pthread_join(t, NULL);
     CHECK_STATUS(r.status, PEERNET_ERR_INVALID_ARGUMENT);
     peernet_stream_free(NULL);
-    hold_destroy(&h);
+    keep_destroy(&h);
     pair_free(&p);
     waiter_destroy(&r.started);
 }
@@ -545,6 +558,8 @@ static void test_stream_free(void) {
 static void test_stream_bad_arguments(void) {
     pair p;
     REQUIRE(pair_start(&p, "stream-args", true));
+    keep_ctx h;
+    keep_init(&h);
     peernet_stream *s = NULL;
     uint8_t buf[4];
     size_t n = 0;
@@ -565,12 +580,13 @@ static void test_stream_bad_arguments(void) {
     char long_name[300];
     memset(long_name, 'n', sizeof long_name - 1);
     long_name[sizeof long_name - 1] = 0;
-    CHECK_STATUS(peernet_expose_stream(p.b, long_name, hold_handler, NULL, NULL, NULL),
+    CHECK_STATUS(peernet_expose_stream(p.b, long_name, keep_stream_handler, NULL, NULL, NULL),
                  PEERNET_ERR_INVALID_ARGUMENT);
     CHECK_STATUS(peernet_stream_open(p.a, &p.kb, long_name, &s), PEERNET_ERR_INVALID_ARGUMENT);
     CHECK_STATUS(peernet_revoke_stream(p.b, NULL), PEERNET_ERR_INVALID_ARGUMENT);
+    CHECK_OK(peernet_expose_stream(p.b, "x", keep_stream_handler, NULL, &h, NULL));
     CHECK_OK(peernet_stream_open(p.a, &p.kb, "x", &s));
-    REQUIRE(s != NULL);
+    REQUIRE(s != NULL && keep_get(&h, 0) != NULL);
     CHECK_STATUS(peernet_stream_read(s, NULL, 4, 0, &n), PEERNET_ERR_INVALID_ARGUMENT);
     CHECK_STATUS(peernet_stream_read(s, buf, 0, 0, &n), PEERNET_ERR_INVALID_ARGUMENT);
     CHECK_STATUS(peernet_stream_read(s, buf, 4, 0, NULL), PEERNET_ERR_INVALID_ARGUMENT);
@@ -588,5 +604,6 @@ static void test_stream_bad_arguments(void) {
     peernet_stream_peer(NULL, &k);
     CHECK(strcmp(peernet_status_str(PEERNET_ERR_STREAM_RESET), "PEERNET_ERR_STREAM_RESET") == 0);
     peernet_stream_free(s);
+    keep_destroy(&h);
     pair_free(&p);
 }
