@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use peernet_proto::Key;
 
-use crate::conn::{lock, CloseCause, Conn, Host, RpcAccess};
+use crate::conn::{lock, CloseCause, Conn, Host, RpcAccess, StreamHandler};
 use crate::error::{CloseReason, Error, Result};
 use crate::events::EventKind;
 use crate::handlers::Handler;
@@ -135,6 +135,10 @@ impl Shared {
 impl Host for Shared {
     fn handler(&self, name: &str) -> Option<(Handler, Arc<HandlerCounters>)> {
         self.registry.get(name)
+    }
+
+    fn stream_handler(&self, name: &str) -> Option<StreamHandler> {
+        self.stream_registry.get(name)
     }
 
     fn rpc(&self, peer: &Key) -> RpcAccess {

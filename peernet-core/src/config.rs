@@ -113,6 +113,10 @@ pub struct NodeConfig {
     /// Keep the metrics counters (`Node::metrics`; default true). Off skips the
     /// counting on the hot path; only the per-peer traffic counters remain.
     pub metrics: bool,
+    /// Speak streams (`Node::open_stream`, `Node::expose_stream`; default true): the
+    /// Hello announces them, and a connection uses them when the peer's does too.
+    /// Per connection: 16 streams each way, a 256 KiB window per stream.
+    pub streams: bool,
 }
 
 impl NodeConfig {
@@ -137,6 +141,7 @@ impl NodeConfig {
             network_monitor: None,
             auto_connect: true,
             metrics: true,
+            streams: true,
         }
     }
 

@@ -67,6 +67,15 @@ pub enum Error {
     Closed(CloseReason),
     /// A bug inside PeerNet (a contained panic, a broken invariant).
     Internal(String),
+    /// The peer reset the stream, or refused to open it: its code (0 cancelled, 1
+    /// refused — no stream handler of that name, not authorized, or a peer without
+    /// streams —, 2 too many streams; 16 and up the application's) and reason.
+    StreamReset {
+        /// The reset code.
+        code: u32,
+        /// The peer's reason (may be empty).
+        reason: String,
+    },
     /// Another node (in this process or another) holds the data directory: two
     /// processes writing one identity and trust store would undo each other's changes.
     Busy {
@@ -220,6 +229,12 @@ impl fmt::Display for Error {
             Error::AlreadyExists(m) => write!(f, "already exists: {m}"),
             Error::Closed(why) => write!(f, "closed: {why}"),
             Error::Internal(m) => write!(f, "internal error: {m}"),
+            Error::StreamReset { code, reason } if reason.is_empty() => {
+                write!(f, "stream reset by the peer (code {code})")
+            }
+            Error::StreamReset { code, reason } => {
+                write!(f, "stream reset by the peer (code {code}): {reason}")
+            }
             Error::Busy { path, pid } => {
                 let who = pid.map_or("another process".to_owned(), |p| format!("process {p}"));
                 write!(

@@ -37,6 +37,7 @@ mod sys;
 mod trust;
 
 pub use config::{MdnsConfig, NodeConfig, UdpDiscoveryConfig, DEFAULT_MAX_CONNECTIONS_PER_PEER};
+pub use conn::{Stream, StreamHandler};
 pub use datadir::LOCK_FILE;
 pub use error::{CloseReason, Error, Result};
 pub use events::{Event, EventKind};

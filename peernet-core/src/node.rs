@@ -14,7 +14,7 @@ use tokio::sync::{broadcast, watch, Notify, Semaphore};
 use tokio::time::Instant;
 
 use crate::config::NodeConfig;
-use crate::conn::{lock, CloseCause};
+use crate::conn::{lock, CloseCause, StreamRegistry};
 use crate::discovery;
 use crate::error::{Error, Result};
 use crate::events::Event;
@@ -32,6 +32,7 @@ use crate::trust::TrustStore;
 
 mod addresses;
 mod pairing;
+mod streams;
 mod testing;
 #[cfg(test)]
 mod want_tests;
@@ -101,11 +102,18 @@ impl Node {
         let port = local_addr.map_or(0, |a| a.port());
         let (shutdown, _) = watch::channel(false);
         let shared = Arc::new(Shared {
-            hello: Hello::new(config.max_frame_len, port),
+            hello: {
+                let mut h = Hello::new(config.max_frame_len, port);
+                if config.streams {
+                    h.features |= peernet_proto::stream::FEATURE_STREAMS;
+                }
+                h
+            },
             handshakes: Arc::new(Semaphore::new(config.max_handshakes)),
             sources: SourceShares::new(config.max_handshakes),
             identity,
             registry: Registry::default(),
+            stream_registry: StreamRegistry::default(),
             trust: Mutex::new(trust),
             peers: Mutex::new(PeerTable::default()),
             events: std::sync::OnceLock::new(),
@@ -490,6 +498,7 @@ impl Node {
         // holds a shutdown receiver and drops it when it ends.
         let _ = tokio::time::timeout_at(deadline, self.shared.shutdown.closed()).await;
         self.shared.registry.clear();
+        self.shared.stream_registry.clear();
         self.set_rpc_dispatcher(None);
         lock(&self.shared.trust).release();
     }
@@ -505,6 +514,7 @@ impl Drop for Node {
             );
         }
         self.shared.registry.clear();
+        self.shared.stream_registry.clear();
         *self.shared.rpc.write().unwrap_or_else(|p| p.into_inner()) = None;
         lock(&self.shared.trust).release();
     }

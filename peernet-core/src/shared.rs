@@ -13,7 +13,7 @@ use peernet_proto::Key;
 use tokio::sync::{broadcast, watch, Notify, Semaphore};
 
 use crate::config::NodeConfig;
-use crate::conn::{lock, CloseCause, Conn};
+use crate::conn::{lock, CloseCause, Conn, StreamRegistry};
 use crate::discovery::Discovery;
 use crate::error::{Error, Result};
 use crate::events::{Event, EventKind};
@@ -35,6 +35,8 @@ pub(crate) struct Shared {
     pub config: NodeConfig,
     pub hello: Hello,
     pub registry: Registry,
+    /// The stream handlers exposed.
+    pub(crate) stream_registry: StreamRegistry,
     pub(crate) trust: Mutex<TrustStore>,
     pub peers: Mutex<PeerTable>,
     /// Created at the first subscription (before it, an event has no one to reach:

@@ -26,6 +26,7 @@ use tokio::time::{Instant, Sleep};
 use super::handshake::Established;
 use super::pending::Waiters;
 use super::serve::{self, SendLane};
+use super::streams::Links;
 use super::{CloseCause, Cmd, Conn, ConnInfo, ConnLimits, Host};
 use crate::config::NodeConfig;
 use crate::error::{CloseReason, Error, Result};
@@ -72,6 +73,7 @@ pub(crate) fn machine_config(c: &NodeConfig) -> Config {
             .saturating_add(1024),
         // What the send-queue budget admits, plus room for control frames.
         transmit_queue_bytes: c.send_queue_bytes.saturating_add(64 * 1024),
+        streams: c.streams.then(peernet_proto::stream::StreamConfig::default),
     }
 }
 
@@ -121,6 +123,7 @@ pub(crate) fn spawn_connection(
         held: Vec::new(),
         deferred: VecDeque::new(),
         lane: SendLane::default(),
+        links: Links::default(),
         parked: None,
         sleep: Box::pin(tokio::time::sleep_until(Instant::now())),
         armed: None,
@@ -155,6 +158,8 @@ struct Driver {
     /// Answers the machine's transmit budget refused for now, in order.
     deferred: VecDeque<(CallId, CallOutcome)>,
     lane: SendLane,
+    /// The streams that have a handle.
+    links: Links,
     parked: Option<Parked>,
     sleep: Pin<Box<Sleep>>,
     /// The deadline `sleep` is armed for.
@@ -332,6 +337,11 @@ impl Driver {
             Cmd::Drain(cap) => {
                 let _ = self.machine.drain(self.now.into_std(), cap);
             }
+            Cmd::OpenStream { name, reply } => {
+                let r = self.links.open(&mut self.machine, &self.conn, name);
+                let _ = reply.send(r);
+            }
+            Cmd::StreamPoke(id) => self.links.pump(&mut self.machine, id),
         }
     }
 
@@ -405,6 +415,12 @@ impl Driver {
                     self.waiters.finish(id.0, Err(e));
                 }
                 Event::PeerDraining => self.host.peer_draining(&self.conn),
+                Event::Stream(ev) => {
+                    let closed = matches!(ev, peernet_proto::stream::StreamEvent::Aborted { .. })
+                        .then(|| self.cause().reason());
+                    self.links
+                        .on_event(&mut self.machine, &self.host, &self.conn, ev, closed);
+                }
                 Event::Closed { .. } => self.conn.mark_closed(self.cause().reason()),
                 _ => {}
             }
@@ -501,11 +517,16 @@ impl Driver {
         self.conn.mark_closed(reason.clone());
         self.cmds.close();
         while let Ok(cmd) = self.cmds.try_recv() {
-            if let Cmd::Call { waiter, .. } = cmd {
-                waiter.finish(Err(Error::Closed(reason.clone())));
+            match cmd {
+                Cmd::Call { waiter, .. } => waiter.finish(Err(Error::Closed(reason.clone()))),
+                Cmd::OpenStream { reply, .. } => {
+                    let _ = reply.send(Err(Error::Closed(reason.clone())));
+                }
+                _ => {}
             }
         }
         self.waiters.fail_all(&reason);
+        self.links.close_all(&reason);
         self.parked = None;
         let mut rest = Vec::new();
         self.machine.poll_transmit(&mut rest);

@@ -10,6 +10,9 @@ mod driver;
 pub(crate) mod handshake;
 mod pending;
 mod serve;
+mod stream;
+mod stream_handler;
+mod streams;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -33,6 +36,9 @@ use pending::{Callback, Waiter};
 pub(crate) use close::CloseCause;
 pub(crate) use driver::{machine_config, spawn_connection, Setup};
 pub(crate) use pending::CallbackFn;
+pub use stream::Stream;
+pub use stream_handler::StreamHandler;
+pub(crate) use stream_handler::StreamRegistry;
 
 /// Locks a mutex, ignoring poisoning (every critical section here leaves the data
 /// consistent; a panic elsewhere must not take the node down).
@@ -46,6 +52,8 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub(crate) trait Host: Send + Sync + 'static {
     /// The handler exposed as `name`, with its counters.
     fn handler(&self, name: &str) -> Option<(Handler, Arc<HandlerCounters>)>;
+    /// The stream handler exposed as `name`.
+    fn stream_handler(&self, name: &str) -> Option<StreamHandler>;
     /// Whether `peer` may use RPC here, and the dispatcher that serves it.
     fn rpc(&self, peer: &Key) -> RpcAccess;
     /// The node-wide metrics counters.
@@ -95,6 +103,13 @@ pub(crate) enum Cmd {
     Close(GoodbyeReason),
     /// Spec 5.1: drain as the losing duplicate, closing by `deadline` at the latest.
     Drain(Duration),
+    /// Open a stream to the peer's stream handler `name`.
+    OpenStream {
+        name: String,
+        reply: oneshot::Sender<Result<Stream>>,
+    },
+    /// A stream's handle changed something (wrote, read, finished, reset, dropped).
+    StreamPoke(u64),
 }
 
 /// Per-connection counters (relaxed atomics; read by `peers()`).
@@ -286,6 +301,27 @@ impl Conn {
 
     fn command(&self, cmd: Cmd) -> std::result::Result<(), Cmd> {
         self.cmds.send(cmd).map_err(|e| e.0)
+    }
+
+    /// The driver's command sender, for a stream handle to poke it.
+    pub(crate) fn stream_sender(&self) -> mpsc::UnboundedSender<Cmd> {
+        self.cmds.clone()
+    }
+
+    /// Opens a stream to the peer's stream handler `name` (the driver answers at once).
+    pub(crate) async fn open_stream(&self, name: &str) -> Result<Stream> {
+        if self.is_draining() {
+            return Err(Error::Closed(CloseReason::Duplicate));
+        }
+        let (reply, answer) = oneshot::channel();
+        let cmd = Cmd::OpenStream {
+            name: name.to_owned(),
+            reply,
+        };
+        if self.command(cmd).is_err() {
+            return Err(self.closed_error());
+        }
+        answer.await.unwrap_or_else(|_| Err(self.closed_error()))
     }
 
     /// Starts a call and waits for its reply.

@@ -77,6 +77,9 @@ pub enum MalformedProblem {
     },
     /// Any other codec refusal, as text.
     Codec(String),
+    /// A stream message that breaks a rule of the stream protocol (docs/protocol.md,
+    /// "Streams"): answered with Goodbye 3 like any malformed envelope.
+    Stream(crate::stream::Violation),
 }
 
 /// [`ConnectionError::Limit`]: which bound, and its figures.
@@ -155,6 +158,7 @@ impl fmt::Display for ConnectionError {
                     write!(f, "call id {id} is already outstanding")
                 }
                 MalformedProblem::Codec(why) => f.write_str(why),
+                MalformedProblem::Stream(v) => write!(f, "stream protocol violation: {v}"),
             },
             ConnectionError::Limit(p) => match p {
                 LimitProblem::FrameTooLarge { len, limit } => {

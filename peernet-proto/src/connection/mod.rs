@@ -29,6 +29,7 @@ mod commands;
 mod error;
 mod pending;
 mod recv;
+mod streams;
 mod timers;
 mod transmit;
 
@@ -45,6 +46,7 @@ use crate::frame::DEFAULT_MAX_FRAME_LEN;
 use crate::handshake::Handshake;
 use crate::heartbeat::Heartbeat;
 use crate::hello::Hello;
+use crate::stream::{StreamConfig, StreamEvent, StreamTable, FEATURE_STREAMS};
 use crate::{Key, ProtoError};
 use pending::{Pending, Serving};
 use recv::RecvBuf;
@@ -102,6 +104,10 @@ pub struct Config {
     pub max_serving: usize,
     /// Budget of queued wire bytes for calls, sends and replies (default 8 MiB).
     pub transmit_queue_bytes: usize,
+    /// Streams (docs/protocol.md, "Streams"): `Some` when this side speaks them (its
+    /// Hello must then carry [`FEATURE_STREAMS`]); they are used on a connection only
+    /// when the peer's Hello carries the bit too. Default `None`.
+    pub streams: Option<StreamConfig>,
 }
 
 impl Default for Config {
@@ -114,6 +120,7 @@ impl Default for Config {
             max_pending_calls: 65_536,
             max_serving: 65_536,
             transmit_queue_bytes: 8 << 20,
+            streams: None,
         }
     }
 }
@@ -200,6 +207,9 @@ pub enum Event {
     /// The peer said Goodbye 1 (spec 5.1): it starts no more calls here; its answers
     /// to ours still come.
     PeerDraining,
+    /// Something happened on a stream (only when streams were negotiated); the
+    /// stream events of one input come in order, between the other events.
+    Stream(StreamEvent),
     /// The connection is over: always the last event. Write what `poll_transmit` still
     /// yields, then close the socket.
     Closed {
@@ -249,6 +259,8 @@ pub struct Connection {
     next_id: u64,
     drain: Option<Drain>,
     peer_draining: bool,
+    /// The streams, when both Hellos announced them.
+    streams: Option<StreamTable>,
     events: VecDeque<Event>,
     closed: Option<DisconnectReason>,
     stats: Stats,
@@ -284,6 +296,10 @@ impl Connection {
             next_id: 1,
             drain: None,
             peer_draining: false,
+            streams: config
+                .streams
+                .filter(|_| peer_hello.features & FEATURE_STREAMS != 0)
+                .map(|sc| StreamTable::new(side, sc)),
             events: VecDeque::new(),
             closed: None,
             stats: Stats::default(),
@@ -306,6 +322,9 @@ impl Connection {
         mut config: Config,
     ) -> Result<Connection, ProtoError> {
         config.max_frame_len = handshake.local_hello().max_frame_len;
+        if handshake.local_hello().features & FEATURE_STREAMS == 0 {
+            config.streams = None;
+        }
         let side = if handshake.is_initiator() {
             Side::Initiator
         } else {
@@ -386,6 +405,7 @@ impl Connection {
         self.closed.is_none()
             && self.tx.wire_bytes() < self.config.transmit_queue_bytes
             && self.events.len() < MAX_QUEUED_EVENTS
+            && self.streams.as_ref().map_or(true, StreamTable::wants_read)
     }
 
     fn start_heartbeat(&mut self, now: Instant) {
@@ -413,6 +433,10 @@ impl Connection {
             self.events.push_back(Event::CallAborted { id: CallId(id) });
         }
         self.serving.clear();
+        if let Some(t) = self.streams.as_mut() {
+            t.abort();
+        }
+        self.move_stream_events();
         self.drain = None;
         self.heartbeat = None;
         self.rx.release();
@@ -439,7 +463,9 @@ impl Connection {
         let Some(mut d) = self.drain else {
             return;
         };
-        if !d.goodbye_sent && self.pending.is_empty() {
+        // Open streams count like outstanding calls: the drain waits for them.
+        let streams_done = self.streams.as_ref().map_or(true, StreamTable::is_empty);
+        if !d.goodbye_sent && self.pending.is_empty() && streams_done {
             self.push_control(&Envelope::Goodbye {
                 reason: GoodbyeReason::Duplicate,
             });
@@ -449,7 +475,7 @@ impl Connection {
             }
             self.drain = Some(d);
         }
-        if d.goodbye_sent && self.peer_draining && self.serving.is_empty() {
+        if d.goodbye_sent && self.peer_draining && self.serving.is_empty() && streams_done {
             self.finish(DisconnectReason::Drained, None);
         }
     }

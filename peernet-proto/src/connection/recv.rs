@@ -88,6 +88,9 @@ impl Connection {
         };
         self.stats.frames_in += 1;
         self.stats.bytes_in += total as u64;
+        if self.confirmed && self.streams.is_some() && crate::stream::stream_tag(plain).is_some() {
+            return self.on_stream_message(plain);
+        }
         match Envelope::decode(plain) {
             Ok(env) if !self.confirmed => self.on_confirmation(now, env),
             Ok(env) => self.on_envelope(now, env),

@@ -123,6 +123,44 @@ impl TxQueue {
         self.bytes += wire;
     }
 
+    /// Appends one frame whose plaintext `fill` writes (at most `bound` bytes; it
+    /// returns how many it wrote, 0 for none: then nothing is queued). The frame goes in
+    /// a shared chunk, never one of its own, so stream chunks of any size are laid out
+    /// where they are sealed and written, without a copy.
+    pub(super) fn push_with(
+        &mut self,
+        bound: usize,
+        fill: impl FnOnce(&mut Vec<u8>) -> usize,
+    ) -> usize {
+        let wire = HEADER_LEN + bound + TAG_LEN;
+        let fits = self
+            .chunks
+            .back()
+            .is_some_and(|c| !c.own && c.buf.len() + wire <= CHUNK.max(wire));
+        if !fits {
+            let mut buf = std::mem::take(&mut self.spare);
+            buf.reserve(CHUNK.max(wire));
+            self.chunks.push_back(Chunk {
+                buf,
+                ..Chunk::default()
+            });
+        }
+        let Some(c) = self.chunks.back_mut() else {
+            return 0;
+        };
+        let mark = c.buf.len();
+        c.buf.extend_from_slice(&[0; HEADER_LEN]);
+        let n = fill(&mut c.buf);
+        if n == 0 {
+            c.buf.truncate(mark);
+            return 0;
+        }
+        c.lens.push_back(n);
+        c.buf.extend_from_slice(&[0; TAG_LEN]);
+        self.bytes += HEADER_LEN + n + TAG_LEN;
+        n
+    }
+
     pub(super) fn is_empty(&self) -> bool {
         self.bytes == 0
     }
@@ -202,6 +240,7 @@ impl Connection {
         if !self.confirmed {
             return &[];
         }
+        self.pull_streams();
         let mut failed = None;
         let head = self.tx.head;
         if let Some(c) = self.tx.chunks.front_mut() {

@@ -199,6 +199,9 @@ pub enum StreamError {
     IdsExhausted,
     /// The handler name is not 1..=255 bytes.
     BadName(&'static str),
+    /// The connection cannot carry a new stream: it is closed or draining, or the peer
+    /// does not speak streams (its Hello lacks the feature bit); the text says which.
+    Unavailable(&'static str),
 }
 
 impl fmt::Display for StreamError {
@@ -229,6 +232,7 @@ impl fmt::Display for StreamError {
                 f.write_str("stream ids exhausted on this connection: open a new connection")
             }
             StreamError::BadName(why) => write!(f, "bad stream handler name: {why}"),
+            StreamError::Unavailable(why) => write!(f, "no stream possible: {why}"),
         }
     }
 }

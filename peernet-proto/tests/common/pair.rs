@@ -36,8 +36,13 @@ pub fn handshake_keys(
     (i, r, ih, rh)
 }
 
-fn hello(c: &Config) -> Hello {
-    Hello::new(c.max_frame_len, 7000)
+/// The Hello a node with config `c` sends: the streams bit when it speaks streams.
+pub fn hello(c: &Config) -> Hello {
+    let mut h = Hello::new(c.max_frame_len, 7000);
+    if c.streams.is_some() {
+        h.features |= peernet_proto::stream::FEATURE_STREAMS;
+    }
+    h
 }
 
 /// Both machines, `a` the initiator (dialer), `b` the responder, with the bytes of each
@@ -210,7 +215,12 @@ impl Raw {
 /// A responder machine and the raw initiator channel facing it (the machine's
 /// confirming Ping already taken off its queue and checked).
 pub fn raw_responder(config: Config) -> (Instant, Connection, Raw) {
-    let (i, r, ih, _) = handshake(Hello::new(1 << 20, 1), Hello::new(config.max_frame_len, 2));
+    let features = hello(&config).features;
+    let mut ih = Hello::new(1 << 20, 1);
+    ih.features = features;
+    let mut rh = Hello::new(config.max_frame_len, 2);
+    rh.features = features;
+    let (i, r, ih, _) = handshake(ih, rh);
     let now = Instant::now();
     let mut conn = Connection::from_handshake(now, r, &ih, config).unwrap();
     let (send, recv) = i.split().unwrap();

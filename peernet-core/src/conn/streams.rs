@@ -1,0 +1,214 @@
+//! The driver's side of streams: the link between each stream in the connection
+//! machine and the program's [`Stream`] handle. The driver calls [`Links::pump`] when
+//! the handle poked it or the machine said the stream can move, and [`Links::on_event`]
+//! for every stream event; bytes move between the handle's buffers and the machine
+//! here, and nowhere else.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use peernet_proto::connection::Connection;
+use peernet_proto::stream::{Read, StreamError, StreamEvent, RESET_REFUSED};
+
+use super::stream::{Ended, Shared, State, Stream, INBOX_CAP};
+use super::{lock, Conn, Host};
+use crate::error::{CloseReason, Error, Result};
+
+/// The streams of one connection that have a handle.
+#[derive(Debug, Default)]
+pub(super) struct Links {
+    map: HashMap<u64, Arc<Shared>>,
+    scratch: Vec<u8>,
+}
+
+/// A machine refusal as the API's error.
+pub(super) fn stream_error(e: StreamError, conn: &Conn) -> Error {
+    match e {
+        StreamError::Unavailable("the connection is closed") => conn.closed_error(),
+        StreamError::Unavailable("the connection is draining") => {
+            Error::Closed(CloseReason::Duplicate)
+        }
+        StreamError::Unavailable(why) => Error::StreamReset {
+            code: RESET_REFUSED,
+            reason: why.to_owned(),
+        },
+        StreamError::BadName(why) => Error::InvalidArgument(format!("stream name: {why}")),
+        StreamError::TooManyStreams { .. } | StreamError::Backlog { .. } => Error::Overloaded,
+        other => Error::Internal(other.to_string()),
+    }
+}
+
+impl Links {
+    /// Opens a stream in the machine and links a handle to it.
+    pub(super) fn open(
+        &mut self,
+        machine: &mut Connection,
+        conn: &Arc<Conn>,
+        name: String,
+    ) -> Result<Stream> {
+        let cmds = conn.stream_sender();
+        let id = machine
+            .open_stream(&name)
+            .map_err(|e| stream_error(e, conn))?;
+        let shared = Shared::new(id, true, cmds);
+        self.map.insert(id, Arc::clone(&shared));
+        Ok(Stream::new(shared, conn.info.peer, name))
+    }
+
+    /// The peer opened stream `id` to `name`: refused at once when nothing of that
+    /// name is exposed or trust was revoked; else the handler runs (its predicate
+    /// first, off the driver) and accepts it.
+    fn on_opened(
+        &mut self,
+        machine: &mut Connection,
+        host: &Arc<dyn Host>,
+        conn: &Arc<Conn>,
+        id: u64,
+        name: String,
+    ) {
+        let handler = host.stream_handler(&name);
+        let Some(handler) = handler.filter(|_| !conn.revoked.is_set()) else {
+            let reason = format!("no stream handler named {name:?}");
+            let _ = machine.stream_reset(id, RESET_REFUSED, &reason);
+            return;
+        };
+        let shared = Shared::new(id, false, conn.stream_sender());
+        self.map.insert(id, Arc::clone(&shared));
+        let stream = Stream::new(shared, conn.info.peer, name);
+        handler.spawn(stream, |s| s.request_accept());
+    }
+
+    /// What the machine said about a stream.
+    pub(super) fn on_event(
+        &mut self,
+        machine: &mut Connection,
+        host: &Arc<dyn Host>,
+        conn: &Arc<Conn>,
+        ev: StreamEvent,
+        closed: Option<CloseReason>,
+    ) {
+        match ev {
+            StreamEvent::Opened { id, name } => self.on_opened(machine, host, conn, id, name),
+            StreamEvent::Readable { id }
+            | StreamEvent::Writable { id }
+            | StreamEvent::Finished { id } => self.pump(machine, id),
+            StreamEvent::Reset { id, code, reason } => {
+                self.end(id, Ended::Reset { code, reason });
+            }
+            StreamEvent::Aborted { id } => {
+                let reason = closed.unwrap_or(CloseReason::Local("connection closed".into()));
+                self.end(id, Ended::Closed(reason));
+            }
+        }
+    }
+
+    fn end(&mut self, id: u64, how: Ended) {
+        if let Some(sh) = self.map.remove(&id) {
+            let mut st = lock(&sh.state);
+            if st.ended.is_none() && !st.done {
+                st.ended = Some(how);
+            }
+            st.wake(&sh);
+        }
+    }
+
+    /// Moves what can move on stream `id` between its handle and the machine: a reset
+    /// or accept the handle asked for, written bytes and the finish into the machine,
+    /// received bytes out of it (up to `INBOX_CAP` ahead of the program's reads; all
+    /// of them, discarded, once the handle is gone).
+    pub(super) fn pump(&mut self, machine: &mut Connection, id: u64) {
+        let Some(sh) = self.map.get(&id).cloned() else {
+            return;
+        };
+        let mut st = lock(&sh.state);
+        st.poked = false;
+        if let Some((code, reason)) = st.reset_requested.take() {
+            let _ = machine.stream_reset(id, code, &reason);
+            drop(st);
+            self.map.remove(&id);
+            return;
+        }
+        if !st.accepted {
+            if !st.accept_requested {
+                return;
+            }
+            st.accepted = true;
+            let _ = machine.accept_stream(id);
+        }
+        self.move_out(machine, id, &mut st);
+        self.move_in(machine, id, &mut st);
+        if !machine.streams().is_some_and(|t| t.contains(id)) && st.ended.is_none() {
+            // Ended both ways (or the machine forgot it): nothing more will come.
+            st.done = true;
+            st.remote_end = true;
+            st.wake(&sh);
+            drop(st);
+            self.map.remove(&id);
+            return;
+        }
+        st.wake(&sh);
+    }
+
+    fn move_out(&mut self, machine: &mut Connection, id: u64, st: &mut State) {
+        while !st.outbox.is_empty() {
+            let (front, _) = st.outbox.as_slices();
+            match machine.stream_write(id, front) {
+                Ok(0) => return,
+                Ok(n) => {
+                    st.outbox.drain(..n);
+                }
+                Err(_) => {
+                    st.outbox.clear();
+                    break;
+                }
+            }
+        }
+        if st.fin_requested && !st.fin_sent {
+            st.fin_sent = true;
+            let _ = machine.stream_finish(id);
+        }
+    }
+
+    fn move_in(&mut self, machine: &mut Connection, id: u64, st: &mut State) {
+        if st.remote_end {
+            return;
+        }
+        loop {
+            let room = if st.dropped {
+                INBOX_CAP
+            } else {
+                INBOX_CAP.saturating_sub(st.inbox.len())
+            };
+            if room == 0 {
+                st.inbox_full = true;
+                return;
+            }
+            self.scratch.resize(room, 0);
+            match machine.stream_read(id, &mut self.scratch) {
+                Ok(Read::Bytes(n)) => {
+                    if !st.dropped {
+                        st.inbox
+                            .extend(self.scratch.get(..n).unwrap_or_default().iter());
+                    }
+                }
+                Ok(Read::Blocked) => return,
+                Ok(Read::End) | Err(_) => {
+                    st.remote_end = true;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Every linked stream ends with the connection (what the machine did not report
+    /// as aborted, for instance streams opened after its close).
+    pub(super) fn close_all(&mut self, reason: &CloseReason) {
+        for (_, sh) in self.map.drain() {
+            let mut st = lock(&sh.state);
+            if st.ended.is_none() && !st.done {
+                st.ended = Some(Ended::Closed(reason.clone()));
+            }
+            st.wake(&sh);
+        }
+    }
+}

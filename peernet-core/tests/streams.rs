@@ -1,0 +1,329 @@
+//! Streams between real nodes over 127.0.0.1: echo, large transfers alongside calls,
+//! half-close both ways, resets, refusals, bounded memory for a reader that never
+//! reads, and the blocking forms.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use peernet_core::{Error, Stream, StreamHandler};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Echoes everything back, then finishes.
+fn echo_stream() -> StreamHandler {
+    StreamHandler::from_async(|mut s: Stream| async move {
+        let mut buf = vec![0; 64 * 1024];
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) => break,
+                Ok(n) => {
+                    if s.write_all(&buf[..n]).await.is_err() {
+                        return;
+                    }
+                }
+                Err(_) => return,
+            }
+        }
+        let _ = s.finish();
+    })
+}
+
+fn pattern(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i * 31 + i / 4093) as u8).collect()
+}
+
+async fn read_to_end(s: &mut Stream) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut buf = vec![0; 100_000];
+    loop {
+        let n = tokio::time::timeout(T, s.read(&mut buf))
+            .await
+            .expect("read timed out")
+            .unwrap();
+        if n == 0 {
+            return out;
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+}
+
+#[tokio::test]
+async fn echo_of_a_few_bytes_and_half_close() {
+    let (a, b) = pair().await;
+    b.expose_stream("echo", echo_stream()).unwrap();
+    let mut s = a.open_stream(&b.key(), "echo").await.unwrap();
+    assert_eq!(s.name(), "echo");
+    assert_eq!(s.peer(), b.key());
+    s.write_all(b"hello stream").await.unwrap();
+    s.finish().unwrap();
+    assert!(s.write(b"more").await.is_err(), "a write after finish");
+    assert_eq!(read_to_end(&mut s).await, b"hello stream");
+}
+
+#[tokio::test]
+async fn sixteen_megabytes_each_way_while_calls_keep_working() {
+    let (a, b) = pair().await;
+    b.expose_stream("echo", echo_stream()).unwrap();
+    let data = pattern(16 << 20);
+    let s = a.open_stream(&b.key(), "echo").await.unwrap();
+    let (mut rd, mut wr) = tokio::io::split(s);
+    let send = data.clone();
+    let writer = tokio::spawn(async move {
+        wr.write_all(&send).await.unwrap();
+        wr.shutdown().await.unwrap();
+        wr
+    });
+    let reader = tokio::spawn(async move {
+        let mut out = Vec::new();
+        tokio::time::timeout(Duration::from_secs(60), rd.read_to_end(&mut out))
+            .await
+            .expect("stream stalled")
+            .unwrap();
+        out
+    });
+    // Calls go on the same connection meanwhile.
+    for i in 0..200u32 {
+        let body = i.to_le_bytes();
+        assert_eq!(a.call(&b.key(), "echo", &body, T).await.unwrap(), body);
+    }
+    let got = reader.await.unwrap();
+    let _wr = writer.await.unwrap();
+    assert_eq!(got.len(), data.len());
+    assert!(got == data, "the bytes differ");
+}
+
+#[tokio::test]
+async fn a_reset_reaches_the_other_side_with_code_and_reason() {
+    let (a, b) = pair().await;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    b.expose_stream(
+        "sink",
+        StreamHandler::from_async(move |mut s: Stream| {
+            let tx = tx.clone();
+            async move {
+                let mut buf = [0u8; 16];
+                let n = s.read(&mut buf).await.unwrap();
+                tx.send(buf[..n].to_vec()).unwrap();
+                s.reset(42, "quota exceeded");
+            }
+        }),
+    )
+    .unwrap();
+    let mut s = a.open_stream(&b.key(), "sink").await.unwrap();
+    s.write_all(b"first").await.unwrap();
+    assert_eq!(rx.recv().await.unwrap(), b"first");
+    let mut buf = [0u8; 8];
+    let e = tokio::time::timeout(T, s.read(&mut buf)).await.unwrap();
+    match e {
+        Err(Error::StreamReset { code, reason }) => {
+            assert_eq!((code, reason.as_str()), (42, "quota exceeded"));
+        }
+        other => panic!("expected a reset, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_stream_to_an_unexposed_name_is_refused_with_code_1() {
+    let (a, b) = pair().await;
+    let mut s = a.open_stream(&b.key(), "nothing-here").await.unwrap();
+    let mut buf = [0u8; 8];
+    match tokio::time::timeout(T, s.read(&mut buf)).await.unwrap() {
+        Err(Error::StreamReset { code: 1, reason }) => {
+            assert!(reason.contains("nothing-here"), "{reason}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_authorize_predicate_refuses_before_anything_flows() {
+    let (a, b) = pair().await;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    b.expose_stream(
+        "private",
+        StreamHandler::from_async(move |_s: Stream| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send(());
+            }
+        })
+        .with_authorize(|_| false),
+    )
+    .unwrap();
+    let mut s = a.open_stream(&b.key(), "private").await.unwrap();
+    let mut buf = [0u8; 8];
+    let r = tokio::time::timeout(T, s.read(&mut buf)).await.unwrap();
+    assert!(
+        matches!(r, Err(Error::StreamReset { code: 1, .. })),
+        "{r:?}"
+    );
+    assert!(rx.try_recv().is_err(), "the handler ran");
+}
+
+#[tokio::test]
+async fn the_peer_half_closes_first_and_this_side_still_writes() {
+    let (a, b) = pair().await;
+    b.expose_stream(
+        "greeter",
+        StreamHandler::from_async(|mut s: Stream| async move {
+            s.write_all(b"hello, then my end").await.unwrap();
+            s.finish().unwrap();
+            // The opener's direction is still open: read it to its end.
+            let mut got = Vec::new();
+            let mut buf = [0u8; 64];
+            loop {
+                match s.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+            }
+            assert_eq!(got, b"late reply");
+        }),
+    )
+    .unwrap();
+    let mut s = a.open_stream(&b.key(), "greeter").await.unwrap();
+    assert_eq!(read_to_end(&mut s).await, b"hello, then my end");
+    s.write_all(b"late reply").await.unwrap();
+    s.finish().unwrap();
+    s.flush().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_reader_that_never_reads_stops_the_writer_with_bounded_buffers() {
+    let (a, b) = pair().await;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Stream>();
+    b.expose_stream(
+        "lazy",
+        StreamHandler::from_async(move |s: Stream| {
+            let tx = tx.clone();
+            async move {
+                // Keep the stream, read nothing.
+                let _ = tx.send(s);
+            }
+        }),
+    )
+    .unwrap();
+    let mut s = a.open_stream(&b.key(), "lazy").await.unwrap();
+    let _held = rx.recv().await.unwrap();
+    let chunk = vec![7u8; 64 * 1024];
+    let mut written = 0usize;
+    // Write until the writer blocks for good.
+    loop {
+        match tokio::time::timeout(Duration::from_millis(500), s.write(&chunk)).await {
+            Ok(r) => written += r.unwrap(),
+            Err(_) => break,
+        }
+        assert!(written < 64 << 20, "the writer never blocked");
+    }
+    // Window (256 KiB) + the receiver's inbox (64 KiB) + the sender's buffer (256
+    // KiB) + its outbox (64 KiB), and no more.
+    println!("a never-read stream took {written} bytes before the writer blocked");
+    assert!(
+        written <= 640 * 1024 + 64 * 1024,
+        "{written} bytes accepted"
+    );
+}
+
+#[tokio::test]
+async fn closing_the_connection_fails_open_streams_with_closed() {
+    let (a, b) = pair().await;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Stream>();
+    b.expose_stream(
+        "hold",
+        StreamHandler::from_async(move |s: Stream| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send(s);
+            }
+        }),
+    )
+    .unwrap();
+    let mut s = a.open_stream(&b.key(), "hold").await.unwrap();
+    s.write_all(b"x").await.unwrap();
+    let mut theirs = rx.recv().await.unwrap();
+    a.disconnect(&b.key()).await.unwrap();
+    let mut buf = [0u8; 4];
+    let r = tokio::time::timeout(T, s.read(&mut buf)).await.unwrap();
+    assert!(matches!(r, Err(Error::Closed(_))), "{r:?}");
+    let mut got = Vec::new();
+    let r = tokio::time::timeout(T, async {
+        loop {
+            match theirs.read(&mut buf).await {
+                Ok(0) => return Ok(()),
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) => return Err(e),
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert!(matches!(r, Err(Error::Closed(_))), "{r:?}");
+}
+
+#[tokio::test]
+async fn a_dropped_unfinished_stream_is_cancelled() {
+    let (a, b) = pair().await;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    b.expose_stream(
+        "watch",
+        StreamHandler::from_async(move |mut s: Stream| {
+            let tx = tx.clone();
+            async move {
+                let mut buf = [0u8; 8];
+                let mut r = s.read(&mut buf).await;
+                while matches!(r, Ok(n) if n > 0) {
+                    r = s.read(&mut buf).await;
+                }
+                let _ = tx.send(format!("{r:?}"));
+            }
+        }),
+    )
+    .unwrap();
+    let mut s = a.open_stream(&b.key(), "watch").await.unwrap();
+    s.write_all(b"abc").await.unwrap();
+    drop(s);
+    let seen = tokio::time::timeout(T, rx.recv()).await.unwrap().unwrap();
+    assert!(
+        seen.contains("StreamReset") && seen.contains("code: 0"),
+        "{seen}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocking_handlers_and_blocking_reads_with_timeouts() {
+    let (a, b) = pair().await;
+    b.expose_stream(
+        "upper",
+        StreamHandler::blocking(|s: Stream| {
+            let mut buf = [0u8; 256];
+            let n = s.read_blocking(&mut buf, Some(T)).unwrap();
+            let up: Vec<u8> = buf[..n].to_ascii_uppercase();
+            s.write_all_blocking(&up, Some(T)).unwrap();
+            s.finish().unwrap();
+        }),
+    )
+    .unwrap();
+    let s = Arc::new(a.open_stream(&b.key(), "upper").await.unwrap());
+    let s2 = Arc::clone(&s);
+    let got = tokio::task::spawn_blocking(move || {
+        // Nothing was written yet: a short read times out.
+        let mut buf = [0u8; 64];
+        let r = s2.read_blocking(&mut buf, Some(Duration::from_millis(50)));
+        assert!(matches!(r, Err(Error::Timeout)), "{r:?}");
+        s2.write_all_blocking(b"shout", Some(T)).unwrap();
+        let mut out = Vec::new();
+        loop {
+            let n = s2.read_blocking(&mut buf, Some(T)).unwrap();
+            if n == 0 {
+                return out;
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(got, b"SHOUT");
+}
