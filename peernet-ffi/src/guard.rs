@@ -62,6 +62,7 @@ pub(crate) fn status_of(e: &Error) -> peernet_status {
         Error::AlreadyExists(_) => PEERNET_ERR_ALREADY_EXISTS,
         Error::Closed(_) => PEERNET_ERR_CLOSED,
         Error::Busy { .. } => PEERNET_ERR_BUSY,
+        Error::StreamReset { .. } => PEERNET_ERR_STREAM_RESET,
         _ => PEERNET_ERR_INTERNAL,
     }
 }

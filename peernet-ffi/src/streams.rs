@@ -1,7 +1,7 @@
 //! `peernet_stream`: one bidirectional byte stream to or from one peer (issue 16), the
 //! C face of `peernet_core::Stream`. Open, blocking read and write with timeouts,
 //! half-close, reset, free, accessors. The callback forms (a stream handler, an async
-//! read) are in `stream_callbacks`.
+//! read) are in `streams_callbacks`.
 
 use std::ffi::{c_char, CString};
 use std::sync::atomic::{AtomicBool, Ordering};
