@@ -423,7 +423,7 @@ static void on_read(void *ud, peernet_status st, const uint8_t *data, size_t len
     c->on_test_thread |= pthread_equal(pthread_self(), c->test_thread);
     snprintf(c->error, sizeof c->error, "%s", peernet_last_error());
     /* typed reset details are there inside the completion too */
-    if (st == PEERNET_ERR_STREAM_RESET) peernet_stream_reset_info(j->s, &c->code, NULL, 0);
+    if (st == PEERNET_ERR_STREAM_RESET && j->s) peernet_stream_reset_info(j->s, &c->code, NULL, 0);
     pthread_mutex_unlock(&c->mu);
     waiter_add(&c->done, 1);
 }
@@ -497,8 +497,9 @@ static void test_stream_read_async(void) {
     aread_destroy(&c);
 }
 
-/* free: an unfinished stream is reset with CANCELLED; a read blocked on another
- * thread returns */
+/* free of an unfinished stream resets it with CANCELLED (the peer's blocked read sees
+ * it), and completes a read of it still pending; a reset wakes a read blocked on
+ * another thread */
 typedef struct blocked_read {
     peernet_stream *s;
     peernet_status status;
@@ -538,7 +539,8 @@ static void test_stream_free(void) {
     uint32_t code = 99;
     CHECK_OK(peernet_stream_reset_info(b, &code, NULL, 0));
     CHECK(code == PEERNET_STREAM_RESET_CANCELLED);
-    /* free with a read of the same stream blocked on another thread */
+    /* a reset from this thread wakes a read of the same stream on another thread (the
+     * read fails whether it started waiting before the reset or after) */
     CHECK_OK(peernet_stream_open(p.a, &p.kb, "hold", &s));
     REQUIRE(s != NULL && keep_get(&h, 1) != NULL);
     r.s = s;
@@ -546,9 +548,24 @@ static void test_stream_free(void) {
     r.started.count = 0;
     pthread_create(&t, NULL, blocked_read_thread, &r);
     CHECK(waiter_wait(&r.started, 1, STREAM_T) == 1);
-    peernet_stream_free(s); /* not finished: reset by this side, which wakes the read */
+    CHECK_OK(peernet_stream_reset(s, 20, "wake up"));
     pthread_join(t, NULL);
     CHECK_STATUS(r.status, PEERNET_ERR_INVALID_ARGUMENT);
+    peernet_stream_free(s);
+    /* a free while a read of the stream is pending (read_async holds the stream: the
+     * free cannot pull it from under the read): the unfinished stream is reset, which
+     * completes the read, once */
+    CHECK_OK(peernet_stream_open(p.a, &p.kb, "hold", &s));
+    REQUIRE(s != NULL && keep_get(&h, 2) != NULL);
+    aread_ctx c;
+    aread_init(&c);
+    aread_job j = {&c, NULL}; /* NULL: the completion must not touch the freed stream */
+    CHECK_OK(peernet_stream_read_async(s, 8, PEERNET_WAIT_FOREVER, on_read, &j));
+    peernet_stream_free(s);
+    CHECK(waiter_wait(&c.done, 1, STREAM_T) == 1);
+    CHECK_STATUS(c.status, PEERNET_ERR_INVALID_ARGUMENT);
+    CHECK(c.calls == 1);
+    aread_destroy(&c);
     peernet_stream_free(NULL);
     keep_destroy(&h);
     pair_free(&p);
