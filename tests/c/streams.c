@@ -624,3 +624,54 @@ static void test_stream_bad_arguments(void) {
     keep_destroy(&h);
     pair_free(&p);
 }
+
+/* blocking stream calls from inside a call handler: b's handler opens a stream back to
+ * a, writes the call's body, reads the echo to its end and answers with it */
+typedef struct relay_ctx {
+    peernet_node *b;
+    peernet_key ka;
+} relay_ctx;
+
+static void stream_relay_handler(void *ud, const peernet_key *from, const uint8_t *body,
+                                 size_t len, peernet_responder *r) {
+    (void)from;
+    relay_ctx *c = ud;
+    peernet_stream *s = NULL;
+    uint8_t buf[64];
+    size_t total = 0;
+    peernet_status st = peernet_stream_open(c->b, &c->ka, "echo", &s);
+    if (st == PEERNET_OK) st = stream_write_all(s, body, len);
+    if (st == PEERNET_OK) st = peernet_stream_finish(s);
+    if (st == PEERNET_OK) st = stream_read_to_end(s, buf, sizeof buf, &total);
+    peernet_stream_free(s);
+    if (st == PEERNET_OK) peernet_respond(r, buf, total);
+    else peernet_respond_error(r, peernet_status_str(st));
+}
+
+static void test_stream_from_call_handler(void) {
+    pair p;
+    REQUIRE(pair_start(&p, "stream-relay", true));
+    echo_sctx c = {.errors = 0, .echoed = 0};
+    waiter_init(&c.done);
+    relay_ctx r = {p.b, p.ka};
+    CHECK_OK(peernet_expose_stream(p.a, "echo", echo_stream_handler, NULL, &c, NULL));
+    CHECK_OK(peernet_expose(p.b, "relay", stream_relay_handler, NULL, &r, NULL));
+    peernet_buffer out = {0};
+    CHECK_OK(peernet_call(p.a, &p.kb, "relay", (const uint8_t *)"round trip", 10, STREAM_T, &out));
+    CHECK(out.len == 10 && memcmp(out.data, "round trip", 10) == 0);
+    peernet_buffer_free(&out);
+    CHECK(waiter_wait(&c.done, 1, STREAM_T) == 1 && atomic_load(&c.errors) == 0);
+    pair_free(&p);
+    waiter_destroy(&c.done);
+}
+
+/* The stream tests again with inline callbacks configured: stream handlers and read
+ * completions still run on the blocking pool, and a call handler running inline on a
+ * runtime thread may make blocking stream calls. */
+static void test_stream_inline_callbacks(void) {
+    void (*again[])(void) = {test_stream_echo, test_stream_reset, test_stream_read_async,
+                             test_stream_free, test_stream_from_call_handler};
+    g_inline = true;
+    for (size_t i = 0; i < sizeof again / sizeof again[0]; i++) again[i]();
+    g_inline = false;
+}

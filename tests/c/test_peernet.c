@@ -283,6 +283,8 @@ static const test_case TESTS[] = {
     {"stream_read_async", test_stream_read_async},
     {"stream_free", test_stream_free},
     {"stream_bad_arguments", test_stream_bad_arguments},
+    {"stream_from_call_handler", test_stream_from_call_handler},
+    {"stream_inline_callbacks", test_stream_inline_callbacks},
 };
 
 int main(int argc, char **argv) {
