@@ -1,9 +1,9 @@
 /* C test suite of libpeernet: calls the exported functions as a C program does.
  * Every node listens on 127.0.0.1 with a short heartbeat. Prints "N passed, N failed".
- * The topics live in calls.c, callbacks.c, events.c, first_hour.c, pairing.c and
- * streams.c, all included here (one translation unit, helpers in suite.h); this file holds the
- * lifecycle tests (versions, errors, keys, config, node lifecycle), the logger, metrics,
- * the inline-callback rerun and main(). */
+ * The topics live in calls.c, callbacks.c, events.c, first_hour.c, pairing.c,
+ * streams.c and streams_async.c, all included here (one translation unit, helpers in
+ * suite.h); this file holds the lifecycle tests (versions, errors, keys, config, node
+ * lifecycle), the logger, metrics, the inline-callback rerun and main(). */
 #include "suite.h"
 
 /* ---------- tests ---------- */
@@ -238,6 +238,7 @@ typedef struct test_case {
 #include "first_hour.c"
 #include "pairing.c"
 #include "streams.c"
+#include "streams_async.c"
 
 static const test_case TESTS[] = {
     /* first: peernet-core's dialer/discovery tasks may outlive peernet_node_free by up to
