@@ -14,6 +14,7 @@ mod opts;
 mod peernet;
 mod results;
 mod table;
+mod streams;
 mod tcp;
 mod wire;
 
@@ -141,6 +142,13 @@ fn runtime_work(opts: &Opts, b: Budget, f: Flavour, r: &mut Results) -> std::io:
             }
             let v = peernet::send_throughput(b.capped(1_000_000)).await;
             r.of_mut(f).send_bps = r.keep(&format!("[{t}] send 64 KiB"), v);
+        }
+        if opts.wants("stream") {
+            eprintln!("[{t}] PeerNet: one stream of 64 KiB writes; calls while it runs");
+            let v = streams::stream_throughput(b.capped(1_000_000)).await;
+            r.of_mut(f).stream_bps = r.keep(&format!("[{t}] stream 64 KiB writes"), v);
+            let v = streams::call_latency_under_stream(b).await;
+            r.of_mut(f).stream_calls = r.keep(&format!("[{t}] calls under a stream"), v);
         }
         if opts.wants("hs") {
             eprintln!("[{t}] ceiling: XX over TCP; PeerNet: connect+disconnect loops");

@@ -4,8 +4,8 @@ use crate::measure::Flavour;
 use crate::memory::CONNS;
 
 /// Measurement groups `--only` can pick.
-pub const GROUPS: [&str; 8] = [
-    "crypto", "rtt", "pipe", "metrics", "send", "hs", "disc", "mem",
+pub const GROUPS: [&str; 9] = [
+    "crypto", "rtt", "pipe", "metrics", "send", "stream", "hs", "disc", "mem",
 ];
 
 /// Parsed options.

@@ -26,6 +26,10 @@ pub struct PerFlavour {
     pub metrics_cost: Option<(f64, f64)>,
     /// PeerNet send throughput, bytes per second.
     pub send_bps: Option<f64>,
+    /// PeerNet one stream of 64 KiB writes, bytes per second.
+    pub stream_bps: Option<f64>,
+    /// Call RTT (idle connection, while a stream saturates it).
+    pub stream_calls: Option<(Latency, Latency)>,
     /// PeerNet connect+disconnect loops, connections per second.
     pub hs_rate: Option<f64>,
     /// Start of two nodes to their first call, over UDP discovery.

@@ -178,6 +178,24 @@ fn rows(r: &Results) -> Vec<Row> {
             goal: Goal::RatioAtLeast(0.95),
         });
         rows.push(Row {
+            work: format!("one stream, 64 KiB writes, against the same work over TCP [{t}]"),
+            ceiling: p
+                .wire_bulk
+                .map(|v| ("sealed frames over TCP, no node".into(), v)),
+            peernet: p.stream_bps,
+            unit: Unit::Bandwidth,
+            goal: Goal::RatioAtLeast(0.9),
+        });
+        rows.push(Row {
+            work: format!("call RTT p99 while a stream saturates the link, against idle [{t}]"),
+            ceiling: p
+                .stream_calls
+                .map(|(idle, _)| ("call RTT p99, idle link".into(), secs(idle.p99))),
+            peernet: p.stream_calls.map(|(_, loaded)| secs(loaded.p99)),
+            unit: Unit::Time,
+            goal: Goal::RatioAtMost(3.0),
+        });
+        rows.push(Row {
             work: format!("handshakes: connect+disconnect, {HS_CLIENTS} clients [{t}]"),
             ceiling: r.snow_hs.map(|v| ("XX in memory, 1 thread".into(), v)),
             peernet: p.hs_rate,

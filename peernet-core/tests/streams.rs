@@ -327,3 +327,91 @@ async fn blocking_handlers_and_blocking_reads_with_timeouts() {
     .unwrap();
     assert_eq!(got, b"SHOUT");
 }
+
+/// The expected byte at `offset` of the bulk test's stream.
+fn bulk_byte(offset: u64) -> u8 {
+    ((offset >> 16) % 251) as u8 ^ (offset as u8)
+}
+
+/// Issue 16's proof: 2 GiB on one stream while 10,000 calls run on the same
+/// connection; every byte checked, every call answered. Heavy: run in release by
+/// scripts/ci/hardening.sh (`--include-ignored`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "heavy: 2 GiB; run in release by scripts/ci/hardening.sh"]
+async fn two_gib_on_one_stream_while_ten_thousand_calls_run() {
+    const TOTAL: u64 = 2 << 30;
+    let (a, b) = pair().await;
+    let (tx, rx) = tokio::sync::oneshot::channel::<Result<u64, String>>();
+    let tx = std::sync::Mutex::new(Some(tx));
+    b.expose_stream(
+        "bulk",
+        StreamHandler::from_async(move |mut s: Stream| {
+            let tx = tx.lock().unwrap().take();
+            async move {
+                let mut buf = vec![0u8; 256 * 1024];
+                let mut at = 0u64;
+                let r = loop {
+                    match s.read(&mut buf).await {
+                        Ok(0) => break Ok(at),
+                        Ok(n) => {
+                            if let Some(i) = (0..n).find(|&i| buf[i] != bulk_byte(at + i as u64)) {
+                                break Err(format!("wrong byte at offset {}", at + i as u64));
+                            }
+                            at += n as u64;
+                        }
+                        Err(e) => break Err(e.to_string()),
+                    }
+                };
+                if let Some(tx) = tx {
+                    let _ = tx.send(r);
+                }
+            }
+        }),
+    )
+    .unwrap();
+    let start = std::time::Instant::now();
+    let mut s = a.open_stream(&b.key(), "bulk").await.unwrap();
+    let writer = tokio::spawn(async move {
+        let mut chunk = vec![0u8; 64 * 1024];
+        let mut at = 0u64;
+        while at < TOTAL {
+            for (i, c) in chunk.iter_mut().enumerate() {
+                *c = bulk_byte(at + i as u64);
+            }
+            s.write_all(&chunk).await.unwrap();
+            at += chunk.len() as u64;
+        }
+        s.finish().unwrap();
+        s.flush().await.unwrap();
+        s
+    });
+    let key = b.key();
+    let calls = {
+        let a = &a;
+        async move {
+            let mut worst = Duration::ZERO;
+            for i in 0..10_000u32 {
+                let t = std::time::Instant::now();
+                let body = i.to_le_bytes();
+                let got = a.call(&key, "echo", &body, Duration::from_secs(30)).await;
+                assert_eq!(got.unwrap(), body, "call {i}");
+                worst = worst.max(t.elapsed());
+            }
+            worst
+        }
+    };
+    let worst = calls.await;
+    let received = tokio::time::timeout(Duration::from_secs(600), rx)
+        .await
+        .expect("the stream never ended")
+        .unwrap()
+        .unwrap();
+    let _s = writer.await.unwrap();
+    let secs = start.elapsed().as_secs_f64();
+    assert_eq!(received, TOTAL);
+    println!(
+        "stream: 2 GiB in {secs:.1} s ({:.0} MiB/s) with 10,000 calls on the same connection, slowest call {:.1} ms",
+        TOTAL as f64 / secs / 1048576.0,
+        worst.as_secs_f64() * 1e3
+    );
+}

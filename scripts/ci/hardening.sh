@@ -27,7 +27,7 @@ trap 'rm -f "$log"' EXIT
 start=$(date +%s)
 status=0
 # Memory readings are cleaner one test at a time (flood*.rs serialise their own).
-for t in flood flood_handshake faults load scale_netns; do
+for t in flood flood_handshake faults load streams scale_netns; do
     echo "=== $t"
     cargo test --release -q -p peernet-core --test "$t" -- --include-ignored --nocapture \
         --test-threads=1 2>&1 | tee -a "$log"
@@ -36,7 +36,7 @@ done
 
 echo
 echo "=== measurements"
-grep -E '^\.?(call flood|deaf peer|handshake flood|forged|replay|kill -9|reset|silent peer|  \[ns\].*(disk full|read-only)|crash before|load:|idle|scale|.*skipped)' "$log" \
+grep -E '^\.?(call flood|deaf peer|handshake flood|forged|replay|kill -9|reset|silent peer|  \[ns\].*(disk full|read-only)|crash before|load:|idle|scale|stream|a never-read|.*skipped)' "$log" \
     | sed 's/^\.//'
 passed=$(grep -E '^test result:' "$log" | grep -Eo '[0-9]+ passed' | awk '{s += $1} END {print s + 0}')
 failed=$(grep -E '^test result:' "$log" | grep -Eo '[0-9]+ failed' | awk '{s += $1} END {print s + 0}')

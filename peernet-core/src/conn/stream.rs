@@ -189,10 +189,7 @@ impl Stream {
             return Some(Ok(0));
         }
         if !st.inbox.is_empty() {
-            let n = buf.len().min(st.inbox.len());
-            for (d, s) in buf.iter_mut().zip(st.inbox.drain(..n)) {
-                *d = s;
-            }
+            let n = take_front(&mut st.inbox, buf);
             if st.inbox_full {
                 st.inbox_full = false;
                 self.shared.poke(st);
@@ -223,7 +220,8 @@ impl Stream {
             return None;
         }
         let n = room.min(data.len());
-        st.outbox.extend(data.iter().take(n));
+        // A slice iterator of a `Copy` type: std extends a VecDeque with memcpy.
+        st.outbox.extend(data.get(..n).unwrap_or_default().iter());
         self.shared.poke(st);
         Some(Ok(n))
     }
@@ -407,6 +405,22 @@ impl Drop for Stream {
             self.reset_locked(&mut st, RESET_CANCELLED, "");
         }
     }
+}
+
+/// Moves the first `buf.len()` bytes (or all) of `q` into `buf` with two memcpys;
+/// returns how many.
+pub(crate) fn take_front(q: &mut VecDeque<u8>, buf: &mut [u8]) -> usize {
+    let n = buf.len().min(q.len());
+    let (a, b) = q.as_slices();
+    let from_a = n.min(a.len());
+    let (head, tail) = buf.split_at_mut(from_a);
+    head.copy_from_slice(a.get(..from_a).unwrap_or_default());
+    let from_b = n - from_a;
+    if let (Some(dst), Some(src)) = (tail.get_mut(..from_b), b.get(..from_b)) {
+        dst.copy_from_slice(src);
+    }
+    q.drain(..n);
+    n
 }
 
 fn io_error(e: Error) -> io::Error {

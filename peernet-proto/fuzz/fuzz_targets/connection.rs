@@ -3,6 +3,9 @@
 //! fuzzer reaches everything behind the AEAD: raw bytes, well-sealed envelopes built
 //! from the input (and tampered ones), time advances, and the program's commands.
 //!
+//! With mode bit 1 both Hellos announce streams: stream messages (opens, data within
+//! and past the credit, credits, fins, resets) and the program's stream calls join in.
+//!
 //! Checked: nothing panics; everything the machine transmits opens with the peer's
 //! channel and decodes (it never emits a bad frame); `Closed` comes once and last;
 //! a closed machine emits nothing more and has no timeout.
@@ -16,6 +19,7 @@ use peernet_proto::envelope::{Envelope, GoodbyeReason, Outcome};
 use peernet_proto::frame::HEADER_LEN;
 use peernet_proto::handshake::{Handshake, PROLOGUE};
 use peernet_proto::hello::Hello;
+use peernet_proto::stream::{stream_tag, StreamConfig, StreamMessage, FEATURE_STREAMS};
 
 const I_STATIC: [u8; 32] = [5; 32];
 const R_STATIC: [u8; 32] = [3; 32];
@@ -28,7 +32,10 @@ fn setup(
     now: Instant,
     config: Config,
 ) -> Option<(Connection, SendCipher, RecvCipher)> {
-    let hello = Hello::new(65_536, 1);
+    let mut hello = Hello::new(65_536, 1);
+    if config.streams.is_some() {
+        hello.features = FEATURE_STREAMS;
+    }
     let mut i = Handshake::with_options(true, &I_STATIC, PROLOGUE, Some(&I_EPH), &hello).ok()?;
     let mut r = Handshake::with_options(false, &R_STATIC, PROLOGUE, Some(&R_EPH), &hello).ok()?;
     r.read_m1(&i.write_m1().ok()?).ok()?;
@@ -116,14 +123,53 @@ fn envelope(inp: &mut Input<'_>, served: &[u64]) -> Vec<u8> {
     plain
 }
 
+/// A stream message from the peer, with small ids so they hit real streams.
+fn stream_message(inp: &mut Input<'_>) -> Vec<u8> {
+    let id = u64::from(inp.byte().unwrap_or(1) % 6);
+    let mut plain = Vec::new();
+    let msg = match inp.byte().unwrap_or(0) % 5 {
+        0 => StreamMessage::Open {
+            id,
+            name: inp.name(),
+        },
+        1 => StreamMessage::Data {
+            id,
+            offset: inp.u64() % 4096,
+            bytes: {
+                let n = usize::from(inp.byte().unwrap_or(0)) * 8;
+                inp.bytes(n)
+            },
+        },
+        2 => StreamMessage::Credit {
+            id,
+            limit: inp.u64() << 4,
+        },
+        3 => StreamMessage::Fin { id },
+        _ => StreamMessage::Reset {
+            id,
+            code: u32::from(inp.byte().unwrap_or(0)),
+            reason: "r",
+        },
+    };
+    msg.encode_into(&mut plain);
+    plain
+}
+
 fuzz_target!(|data: &[u8]| {
     let mut inp = Input(data);
     let mode = inp.byte().unwrap_or(0);
+    let streams = mode & 2 == 2;
     let config = Config {
         max_frame_len: 65_536,
         transmit_queue_bytes: 64 * 1024,
         max_pending_calls: 8,
         max_serving: 8,
+        streams: streams.then_some(StreamConfig {
+            max_streams: 3,
+            initial_window: 4096,
+            send_buffer: 4096,
+            quantum: 1500,
+        }),
         ..Config::default()
     };
     let mut now = Instant::now();
@@ -143,6 +189,8 @@ fuzz_target!(|data: &[u8]| {
                 let plain = if op % 10 == 1 {
                     let n = usize::from(inp.byte().unwrap_or(0));
                     inp.bytes(n).to_vec()
+                } else if streams && op & 0x80 != 0 {
+                    stream_message(&mut inp)
                 } else {
                     envelope(&mut inp, &served)
                 };
@@ -188,6 +236,21 @@ fuzz_target!(|data: &[u8]| {
                     served.retain(|&s| s != id);
                 }
             }
+            8 if streams && op & 0x80 != 0 => {
+                let id = u64::from(inp.byte().unwrap_or(1) % 6);
+                let mut buf = [0u8; 700];
+                let _ = match inp.byte().unwrap_or(0) % 6 {
+                    0 => conn.open_stream(inp.name()).map(|_| ()),
+                    1 => conn.accept_stream(id),
+                    2 => {
+                        let n = usize::from(inp.byte().unwrap_or(0)) * 16;
+                        conn.stream_write(id, &vec![7; n]).map(|_| ())
+                    }
+                    3 => conn.stream_read(id, &mut buf).map(|_| ()),
+                    4 => conn.stream_finish(id),
+                    _ => conn.stream_reset(id, 9, "fuzz"),
+                };
+            }
             8 => match inp.byte().unwrap_or(0) % 5 {
                 0 => {
                     let _ = conn.ping(now);
@@ -214,7 +277,13 @@ fuzz_target!(|data: &[u8]| {
                     let plain = recv
                         .open_in_place(&mut frame[HEADER_LEN..])
                         .expect("the machine sent a frame that does not open");
-                    Envelope::decode(plain).expect("the machine sent a bad envelope");
+                    if stream_tag(plain).is_some() {
+                        assert!(streams, "a stream message without streams");
+                        StreamMessage::decode(plain)
+                            .expect("the machine sent a bad stream message");
+                    } else {
+                        Envelope::decode(plain).expect("the machine sent a bad envelope");
+                    }
                     rest = tail;
                 }
             }
