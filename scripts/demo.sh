@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the PeerNet demo: several nodes in one process on loopback showing discovery,
-# pairing, call, send, default-deny errors, RPC and reconnect after a restart.
+# pairing, call, send, streams and send_file, default-deny errors, RPC and reconnect
+# after a restart.
 # First use builds the Python package into .venv (needs python3 with venv and a Rust
 # toolchain; a few minutes); later runs rebuild only when the sources changed.
 set -euo pipefail

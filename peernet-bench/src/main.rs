@@ -13,8 +13,8 @@ mod nodes;
 mod opts;
 mod peernet;
 mod results;
-mod table;
 mod streams;
+mod table;
 mod tcp;
 mod wire;
 

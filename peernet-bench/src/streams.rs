@@ -98,13 +98,16 @@ pub async fn call_latency_under_stream(b: Budget) -> Result<(Latency, Latency)> 
         Err(e) => Err(e),
     };
     let _ = stop_tx.send(true);
-    let s = writer
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))??;
+    let s = writer.await.map_err(|e| Error::Internal(e.to_string()))??;
     drop(s);
     a.shutdown().await;
     srv.shutdown().await;
-    Ok((idle, loaded?))
+    let loaded = loaded?;
+    eprintln!(
+        "  call RTT idle p50 {:.1?} p99 {:.1?}; under the stream p50 {:.1?} p99 {:.1?}",
+        idle.p50, idle.p99, loaded.p50, loaded.p99
+    );
+    Ok((idle, loaded))
 }
 
 async fn rtt_samples(a: &Node, key: &peernet_core::Key, b: Budget) -> Result<Latency> {

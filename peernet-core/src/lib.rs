@@ -15,6 +15,7 @@ mod dialer;
 mod discovery;
 mod error;
 mod events;
+mod files;
 mod fsutil;
 mod handlers;
 mod identity;
@@ -41,6 +42,11 @@ pub use conn::{Stream, StreamHandler};
 pub use datadir::LOCK_FILE;
 pub use error::{CloseReason, Error, Result};
 pub use events::{Event, EventKind};
+pub use files::{
+    check_file_name, Authorize, OnReceived, Progress, ReceiveOptions, ReceiveProgress,
+    ReceivedFile, SendOptions, SendReport, DEFAULT_FILE_TIMEOUT, DEFAULT_MAX_FILE_SIZE,
+    FILE_STREAM, MAX_FILE_NAME,
+};
 pub use handlers::{Caller, Handler, HandlerFuture, HandlerResult, Request, RequestKind};
 pub use identity::{Identity, IDENTITY_FILE};
 pub use metrics::{HandlerMetrics, NodeMetrics, LATENCY_BUCKETS_US};

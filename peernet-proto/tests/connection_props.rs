@@ -24,7 +24,8 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-/// Feeds `bytes` cut at the sizes of `splits` (cycled).
+/// Feeds `bytes` cut at the sizes of `splits` (cycled), pieces of even size through
+/// `handle_bytes_mut`, odd ones through `handle_bytes`.
 fn feed(conn: &mut Connection, now: std::time::Instant, bytes: &[u8], splits: &[usize]) {
     let mut rest = bytes;
     for &n in splits.iter().cycle() {
@@ -32,7 +33,12 @@ fn feed(conn: &mut Connection, now: std::time::Instant, bytes: &[u8], splits: &[
             break;
         }
         let (head, tail) = rest.split_at(n.min(rest.len()));
-        conn.handle_bytes(now, head);
+        if n % 2 == 0 {
+            // The in-place path (frames whole in the piece opened where they lie).
+            conn.handle_bytes_mut(now, &mut head.to_vec());
+        } else {
+            conn.handle_bytes(now, head);
+        }
         rest = tail;
     }
 }
@@ -68,7 +74,7 @@ proptest! {
     #[test]
     fn any_split_delivers_every_envelope_in_order(
         ops in proptest::collection::vec(op(), 1..30),
-        splits in proptest::collection::vec(1usize..64, 1..50),
+        splits in proptest::collection::vec(prop_oneof![1usize..64, 64usize..8192], 1..50),
     ) {
         let mut p = Pair::new(Config::default(), Config::default());
         let now = p.now;

@@ -25,6 +25,14 @@ pub(crate) fn to_py(py: Python<'_>, e: Error) -> PyErr {
         // The class says "closed"; the message says who closed and why.
         Error::Closed(why) => return raise(py, "Closed", why.to_string()),
         Error::Internal(_) => "InternalError",
+        Error::StreamReset { code, reason } => {
+            // `code` and `reason` as attributes: the peer's application decides them.
+            let err = raise(py, "StreamReset", e.to_string());
+            let v = err.value(py);
+            let _ = v.setattr("code", *code);
+            let _ = v.setattr("reason", reason.clone());
+            return err;
+        }
         Error::Busy { path, pid } => {
             // `pid` and `path` as attributes, so the CLI can say what to do.
             let err = raise(py, "Busy", e.to_string());
@@ -38,7 +46,8 @@ pub(crate) fn to_py(py: Python<'_>, e: Error) -> PyErr {
     raise(py, class, e.to_string())
 }
 
-fn raise(py: Python<'_>, class: &str, msg: String) -> PyErr {
+/// An exception of class `class` of `peernet._errors` with `msg`.
+pub(crate) fn raise(py: Python<'_>, class: &str, msg: String) -> PyErr {
     let ty = py
         .import("peernet._errors")
         .and_then(|m| m.getattr(class))

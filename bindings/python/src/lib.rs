@@ -13,7 +13,9 @@ mod node;
 mod node_args;
 mod node_callbacks;
 mod node_calls;
+mod node_files;
 mod node_start;
+mod node_streams;
 mod node_views;
 mod pairing;
 mod runtime;
@@ -63,5 +65,10 @@ fn _peernet(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<pairing::InviteHandle>()?;
     m.add_class::<node::NodeHandle>()?;
     m.add_class::<dispatch::Responder>()?;
+    m.add_function(wrap_pyfunction!(node_files::send_file_start, m)?)?;
+    m.add_function(wrap_pyfunction!(node_files::expose_files, m)?)?;
+    m.add_function(wrap_pyfunction!(node_files::revoke_files, m)?)?;
+    m.add_class::<node_files::FileSend>()?;
+    m.add_class::<node_streams::StreamHandle>()?;
     Ok(())
 }

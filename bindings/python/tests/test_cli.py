@@ -359,7 +359,8 @@ def test_demo_runs_to_the_end(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stdout + r.stderr
     assert "Demo finished" in r.stdout
     for word in ("discovered", "connected", "NoSuchHandler", "Forbidden", "HandlerFailed",
-                 "UntrustedPeer", "math.hypot(3, 4) -> 5.0", "reconnected"):
+                 "UntrustedPeer", "math.hypot(3, 4) -> 5.0", "reconnected",
+                 "bob's sha256 matches", "checked by SHA-256"):
         assert word in r.stdout, word
     assert time.monotonic() - t < 30
     assert list(tmp_path.iterdir()) == []  # the demo's data dirs are removed

@@ -283,8 +283,10 @@ impl Driver {
                     false
                 }
                 Ok(n) => {
-                    machine.handle_bytes(now, buf.get(..n).unwrap_or_default());
-                    n == buf.len()
+                    // Whole frames are opened in place in the scratch buffer.
+                    let full = n == buf.len();
+                    machine.handle_bytes_mut(now, buf.get_mut(..n).unwrap_or_default());
+                    full
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => false,
                 Err(e) => {

@@ -11,6 +11,7 @@ pub(crate) mod handshake;
 mod pending;
 mod serve;
 mod stream;
+mod stream_buf;
 mod stream_handler;
 mod streams;
 

@@ -18,6 +18,7 @@ use peernet_proto::Key;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::mpsc;
 
+use super::stream_buf::Inbox;
 use super::{lock, Cmd};
 use crate::error::{CloseReason, Error, Result};
 
@@ -58,7 +59,7 @@ pub(crate) struct State {
     /// Written by the program, not yet in the machine.
     pub outbox: VecDeque<u8>,
     /// Received by the machine, not yet read by the program.
-    pub inbox: VecDeque<u8>,
+    pub inbox: Inbox,
     /// The program finished its direction; `fin_sent` once the machine has it.
     pub fin_requested: bool,
     pub fin_sent: bool,
@@ -189,7 +190,7 @@ impl Stream {
             return Some(Ok(0));
         }
         if !st.inbox.is_empty() {
-            let n = take_front(&mut st.inbox, buf);
+            let n = st.inbox.take(buf);
             if st.inbox_full {
                 st.inbox_full = false;
                 self.shared.poke(st);
@@ -405,22 +406,6 @@ impl Drop for Stream {
             self.reset_locked(&mut st, RESET_CANCELLED, "");
         }
     }
-}
-
-/// Moves the first `buf.len()` bytes (or all) of `q` into `buf` with two memcpys;
-/// returns how many.
-pub(crate) fn take_front(q: &mut VecDeque<u8>, buf: &mut [u8]) -> usize {
-    let n = buf.len().min(q.len());
-    let (a, b) = q.as_slices();
-    let from_a = n.min(a.len());
-    let (head, tail) = buf.split_at_mut(from_a);
-    head.copy_from_slice(a.get(..from_a).unwrap_or_default());
-    let from_b = n - from_a;
-    if let (Some(dst), Some(src)) = (tail.get_mut(..from_b), b.get(..from_b)) {
-        dst.copy_from_slice(src);
-    }
-    q.drain(..n);
-    n
 }
 
 fn io_error(e: Error) -> io::Error {

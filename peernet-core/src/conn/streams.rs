@@ -174,23 +174,24 @@ impl Links {
             return;
         }
         loop {
-            let room = if st.dropped {
-                INBOX_CAP
+            let r = if st.dropped {
+                // Nobody reads: what arrives is read out (so credit flows) and dropped.
+                self.scratch.resize(INBOX_CAP, 0);
+                machine.stream_read(id, &mut self.scratch)
             } else {
-                INBOX_CAP.saturating_sub(st.inbox.len())
-            };
-            if room == 0 {
-                st.inbox_full = true;
-                return;
-            }
-            self.scratch.resize(room, 0);
-            match machine.stream_read(id, &mut self.scratch) {
-                Ok(Read::Bytes(n)) => {
-                    if !st.dropped {
-                        st.inbox
-                            .extend(self.scratch.get(..n).unwrap_or_default().iter());
-                    }
+                let room = st.inbox.spare(INBOX_CAP);
+                if room.is_empty() {
+                    st.inbox_full = true;
+                    return;
                 }
+                let r = machine.stream_read(id, room);
+                if let Ok(Read::Bytes(n)) = r {
+                    st.inbox.commit(n);
+                }
+                r
+            };
+            match r {
+                Ok(Read::Bytes(_)) => {}
                 Ok(Read::Blocked) => return,
                 Ok(Read::End) | Err(_) => {
                     st.remote_end = true;

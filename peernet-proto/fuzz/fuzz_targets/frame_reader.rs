@@ -54,8 +54,13 @@ fuzz_target!(|data: &[u8]| {
     };
     let mut closed = false;
     let mut out = Vec::new();
-    for p in stream.chunks(piece) {
-        conn.handle_bytes(now, p);
+    for (i, p) in stream.chunks(piece).enumerate() {
+        // Alternate the copying path and the in-place one (what the driver uses).
+        if i % 2 == 0 {
+            conn.handle_bytes_mut(now, &mut p.to_vec());
+        } else {
+            conn.handle_bytes(now, p);
+        }
         while let Some(ev) = conn.poll_event() {
             assert!(!closed, "an event after Closed");
             closed |= matches!(ev, Event::Closed { .. });

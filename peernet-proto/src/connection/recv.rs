@@ -54,25 +54,61 @@ impl Connection {
     /// an empty frame, a frame that fails to open, or an envelope that breaks spec 5
     /// closes the connection. Once closed, input is ignored.
     pub fn handle_bytes(&mut self, now: Instant, mut data: &[u8]) {
-        let limit = usize::try_from(self.config.max_frame_len).unwrap_or(usize::MAX);
         while !data.is_empty() && self.closed.is_none() {
-            if !fill(&mut self.rx.buf, &mut data, HEADER_LEN) {
-                return;
+            self.fill_one(now, &mut data);
+        }
+    }
+
+    /// [`Connection::handle_bytes`] for bytes the caller no longer needs: a frame that
+    /// lies whole in `data` is opened right there, without being copied into the
+    /// machine's receive buffer (only a frame split across reads is). `data` is left
+    /// scrambled. The same rules apply.
+    pub fn handle_bytes_mut(&mut self, now: Instant, mut data: &mut [u8]) {
+        let limit = self.recv_limit();
+        while !data.is_empty() && self.closed.is_none() {
+            if self.rx.buf.is_empty() {
+                let n = match frame::parse_header(data, limit) {
+                    Ok(n) => n,
+                    Err(e) => return self.fail(e.into()),
+                };
+                if let Some(n) = n.filter(|&n| HEADER_LEN + n <= data.len()) {
+                    let (whole, rest) = std::mem::take(&mut data).split_at_mut(HEADER_LEN + n);
+                    self.on_frame(now, whole);
+                    data = rest;
+                    continue;
+                }
             }
-            let n = match frame::parse_header(&self.rx.buf, limit) {
-                Ok(Some(n)) => n,
-                Ok(None) => return,
-                Err(e) => return self.fail(e.into()),
-            };
-            if !fill(&mut self.rx.buf, &mut data, HEADER_LEN + n) {
-                return;
-            }
-            let mut buf = std::mem::take(&mut self.rx.buf);
-            self.on_frame(now, &mut buf);
-            buf.clear();
-            if self.closed.is_none() {
-                self.rx.buf = buf;
-            }
+            // A frame that started in an earlier read, or does not end in this one.
+            let mut shared: &[u8] = data;
+            self.fill_one(now, &mut shared);
+            let used = data.len() - shared.len();
+            data = std::mem::take(&mut data).get_mut(used..).unwrap_or_default();
+        }
+    }
+
+    fn recv_limit(&self) -> usize {
+        usize::try_from(self.config.max_frame_len).unwrap_or(usize::MAX)
+    }
+
+    /// Moves the bytes of at most one frame from the front of `data` into the receive
+    /// buffer, and opens and dispatches that frame once it is whole.
+    fn fill_one(&mut self, now: Instant, data: &mut &[u8]) {
+        if !fill(&mut self.rx.buf, data, HEADER_LEN) {
+            return;
+        }
+        let n = match frame::parse_header(&self.rx.buf, self.recv_limit()) {
+            Ok(Some(n)) => n,
+            Ok(None) => return,
+            Err(e) => return self.fail(e.into()),
+        };
+        if !fill(&mut self.rx.buf, data, HEADER_LEN + n) {
+            return;
+        }
+        let mut buf = std::mem::take(&mut self.rx.buf);
+        self.on_frame(now, &mut buf);
+        buf.clear();
+        if self.closed.is_none() {
+            self.rx.buf = buf;
         }
     }
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, Union, overl
 from . import _peernet
 from ._aio import AsyncNodeMixin, _completer
 from ._errors import AlreadyExists, Closed, Timeout
+from ._files import FilesMixin
 from ._loop import _authorize as _authorize
 from ._loop import _deliver_event as _deliver_event
 from ._loop import _dispatch as _dispatch
@@ -26,6 +27,7 @@ from ._loop import _json_args as _json_args
 from ._loop import _json_result as _json_result
 from ._loop import _rpc_dispatch as _rpc_dispatch
 from ._pairing import Invite, Paired
+from ._streams import StreamNodeMixin
 from ._types import AsyncHandler as AsyncHandler
 from ._types import Event as Event
 from ._types import Handler as Handler
@@ -91,7 +93,7 @@ def data_path(data_dir: Union[str, os.PathLike[str]]) -> str:
     return os.path.expanduser(path)
 
 
-class Node(AsyncNodeMixin):
+class Node(StreamNodeMixin, AsyncNodeMixin, FilesMixin):
     """A PeerNet node: identity and trust store in ``data_dir`` (a ``str`` or
     ``os.PathLike``; ``~`` is expanded), listening on ``listen``.
 

@@ -20,6 +20,7 @@ __all__ = [
     "Closed",
     "InternalError",
     "Busy",
+    "StreamReset",
 ]
 
 
@@ -86,3 +87,13 @@ class Busy(PeerNetError):
 
     pid: Optional[int] = None
     path: Optional[str] = None
+
+
+class StreamReset(PeerNetError):
+    """A stream was reset: by the peer, with its application's :attr:`code` (16 and up)
+    and :attr:`reason`; or by the library: code 0 (cancelled: the other end dropped it
+    unfinished, or its stream function raised), 1 (refused: no stream handler of that
+    name, or its authorize predicate said no), 2 (the peer has too many streams open)."""
+
+    code: int = 0
+    reason: str = ""

@@ -12,10 +12,15 @@ __all__ = [
     "_finalize",
     "NodeHandle",
     "Responder",
+    "StreamHandle",
     "InviteHandle",
     "invite",
     "join",
     "qr_text",
+    "FileSend",
+    "send_file_start",
+    "expose_files",
+    "revoke_files",
 ]
 
 __version__: str
@@ -31,6 +36,28 @@ def join(
     node: NodeHandle, code_or_ticket: str, timeout: float, name: Optional[str] = None
 ) -> tuple[bytes, str, Optional[str], str]: ...
 def qr_text(text: str, invert: bool = False) -> str: ...
+def send_file_start(
+    node: NodeHandle,
+    key: bytes,
+    path: Union[str, PathLike[str]],
+    name: Optional[str],
+    timeout: float,
+) -> FileSend: ...
+def expose_files(
+    node: NodeHandle,
+    dir: Union[str, PathLike[str]],
+    max_size: int,
+    overwrite: bool,
+    timeout: float,
+    on_received: Optional[Callable[[bytes, str, str, int, int], object]] = None,
+) -> None: ...
+def revoke_files(node: NodeHandle) -> None: ...
+
+@final
+class FileSend:
+    def progress(self) -> tuple[int, int]: ...
+    def wait(self, timeout: float) -> Optional[tuple[str, int, int, int, bool, bytes]]: ...
+    def cancel(self) -> None: ...
 
 @final
 class InviteHandle:
@@ -51,6 +78,33 @@ class Responder:
     def err(self, message: str) -> bool: ...
     @property
     def answered(self) -> bool: ...
+
+@final
+class StreamHandle:
+    @staticmethod
+    def open(node: NodeHandle, key: bytes, name: str) -> StreamHandle: ...
+    @staticmethod
+    def expose(
+        node: NodeHandle,
+        name: str,
+        target: Callable[[StreamHandle], object],
+        authorize: Optional[Callable[[bytes], object]] = None,
+        threads: int = 4,
+    ) -> None: ...
+    @staticmethod
+    def revoke(node: NodeHandle, name: str) -> None: ...
+    @property
+    def peer(self) -> bytes: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def id(self) -> int: ...
+    def read(self, n: int, timeout: Optional[float] = None) -> bytes: ...
+    def write(self, data: bytes, timeout: Optional[float] = None) -> None: ...
+    def finish(self) -> None: ...
+    def reset(self, code: int = 0, reason: str = "") -> None: ...
+    @property
+    def closed(self) -> bool: ...
 
 @final
 class NodeHandle:

@@ -1,4 +1,5 @@
-"""The ``peernet`` command line: id, trust, invite, join, serve, status, call, chat, demo."""
+"""The ``peernet`` command line: id, trust, invite, join, serve, status, call, send-file, chat,
+demo."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from . import _peernet
 from ._api import Event, Key, Node, UdpDiscovery
 from ._errors import Busy, PeerNetError
 from ._api import data_path
-from . import _cli_mdns
+from . import _cli_files, _cli_mdns
 from ._cli_call import cmd_call
 from ._cli_pair import add_commands as add_pair_commands, cmd_invite, cmd_join
 from .chat import PAIR_TIMEOUT, _out, _show, cmd_chat, install_log_handler, who
@@ -153,6 +154,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         _out(f"key {n.key.hex()}")
         _out(f"fingerprint {n.key.fingerprint}")
         _out(f"listening {n.address}")
+        inbox = _cli_files.serve_files(n, args, lambda k: who(n, k))
+        if inbox:
+            _out(f"receiving files into {inbox}")
         _out("serving echo, ping (Ctrl-C to stop)")
         if args.status_every:
             _serve_with_status(n, args.status_every, args.duration)
@@ -280,6 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stop after this many seconds (default: run until stopped)")
     s.add_argument("--status-every", type=float, default=None, metavar="SECONDS",
                    help="print the peers table every SECONDS (default: never)")
+    _cli_files.add_serve_options(s)
     discovery_opts(s)
 
     st = command(
@@ -312,6 +317,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where this short-lived node announces itself, without --addr "
                    "(repeatable; default: every interface's directed broadcast)")
     _cli_mdns.add_options(c)
+
+    _cli_files.add_send_file(command)
 
     ch = command("chat", "LAN walkie-talkie with discovery and pairing")
     ch.add_argument("--name", default=None,
@@ -354,6 +361,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             return cmd_serve(args)
         if args.cmd == "call":
             return cmd_call(args)
+        if args.cmd == "send-file":
+            return _cli_files.cmd_send_file(args)
         if args.cmd == "status":
             from .status import cmd_status
 
