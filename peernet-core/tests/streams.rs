@@ -415,3 +415,84 @@ async fn two_gib_on_one_stream_while_ten_thousand_calls_run() {
         worst.as_secs_f64() * 1e3
     );
 }
+
+#[tokio::test]
+async fn the_seventeenth_open_stream_is_overloaded_until_one_ends() {
+    let (a, b) = pair().await;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Stream>();
+    b.expose_stream(
+        "hold",
+        StreamHandler::from_async(move |s: Stream| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send(s);
+            }
+        }),
+    )
+    .unwrap();
+    let mut open = Vec::new();
+    for _ in 0..16 {
+        open.push(a.open_stream(&b.key(), "hold").await.unwrap());
+    }
+    let r = a.open_stream(&b.key(), "hold").await;
+    assert!(matches!(r, Err(Error::Overloaded)), "{r:?}");
+    // One ends both ways: a slot frees up.
+    let first = open.remove(0);
+    first.finish().unwrap();
+    let mut theirs = None;
+    for _ in 0..16 {
+        let s = tokio::time::timeout(T, rx.recv()).await.unwrap().unwrap();
+        if s.id() == first.id() {
+            theirs = Some(s);
+        }
+    }
+    let mut theirs = theirs.expect("the handler never got the first stream");
+    let mut buf = [0u8; 4];
+    assert_eq!(
+        tokio::time::timeout(T, theirs.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap(),
+        0
+    );
+    theirs.finish().unwrap();
+    let mut first = first;
+    assert_eq!(
+        tokio::time::timeout(T, first.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap(),
+        0
+    );
+    // The slot frees once the machine forgot the stream (both ends' fins went through).
+    let deadline = tokio::time::Instant::now() + T;
+    loop {
+        match a.open_stream(&b.key(), "hold").await {
+            Ok(_) => break,
+            Err(Error::Overloaded) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            Err(e) => panic!("no slot freed up: {e:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_peer_without_streams_refuses_them_with_code_1_and_calls_still_work() {
+    let a = node("a").await;
+    let mut cb = config("b");
+    cb.streams = false;
+    let b = peernet_core::Node::start(cb).await.unwrap();
+    a.trust(&b.key(), Some("b")).unwrap();
+    b.trust(&a.key(), Some("a")).unwrap();
+    echo(&b);
+    a.connect(&b.key(), addr(&b), T).await.unwrap();
+    let r = a.open_stream(&b.key(), "anything").await;
+    match r {
+        Err(Error::StreamReset { code: 1, reason }) => {
+            assert!(reason.contains("does not speak streams"), "{reason}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(a.call(&b.key(), "echo", b"x", T).await.unwrap(), b"x");
+}

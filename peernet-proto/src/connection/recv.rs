@@ -82,7 +82,9 @@ impl Connection {
             let mut shared: &[u8] = data;
             self.fill_one(now, &mut shared);
             let used = data.len() - shared.len();
-            data = std::mem::take(&mut data).get_mut(used..).unwrap_or_default();
+            data = std::mem::take(&mut data)
+                .get_mut(used..)
+                .unwrap_or_default();
         }
     }
 
