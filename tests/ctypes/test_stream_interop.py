@@ -1,7 +1,7 @@
 """Streams across languages (issue 16): a C program (tests/interop/rpc_peer.c, its own
 process) and Python, here through ctypes against the same libpeernet.so, write to and
 read from each other's streams, both ways, and see each other's resets with code and
-reason."""
+reason. tests/interop/test_stream_interop.py does the same with the `peernet` package."""
 
 import ctypes as C
 import os

@@ -1,5 +1,6 @@
 /* A C PeerNet node driven by a line protocol on stdin, for the cross-language tests
- * (tests/interop/test_rpc_interop.py; the stream tests, tests/ctypes/test_stream_interop.py).
+ * (tests/interop/test_rpc_interop.py; the stream tests, tests/interop/ and
+ * tests/ctypes/test_stream_interop.py).
  * It prints "KEY <hex> PORT <port>" once, then answers each command with one line:
  *   trust <hex>                 -> ok | err ...
  *   grant <hex> <0|1>           -> ok | err ...
