@@ -70,7 +70,7 @@
 /**
  * Number of status codes (one past the largest value).
  */
-#define PEERNET_STATUS_COUNT 17
+#define PEERNET_STATUS_COUNT 18
 
 /**
  * Bytes of `peernet_key_to_hex`'s output buffer: 64 hex digits and a NUL.
@@ -157,6 +157,52 @@
 #define PEERNET_VERIFICATION_WORDS_SIZE 64
 
 /**
+ * `timeout_ms` of the stream functions that waits as long as it takes (until data,
+ * the end, a reset or the connection closing).
+ */
+#define PEERNET_WAIT_FOREVER UINT32_MAX
+
+/**
+ * Reset code: the application gave up on the stream; what `peernet_stream_free` sends
+ * for a stream that was not finished.
+ */
+#define PEERNET_STREAM_RESET_CANCELLED 0
+
+/**
+ * Reset code: the peer has no stream handler of that name, or its authorize callback
+ * (or default deny) refused the opener.
+ */
+#define PEERNET_STREAM_RESET_REFUSED 1
+
+/**
+ * Reset code: the peer already had its maximum of this node's streams open (16 by
+ * default); retry once one of them ended.
+ */
+#define PEERNET_STREAM_RESET_TOO_MANY_STREAMS 2
+
+/**
+ * Smallest reset code for applications (0 to 15 are the library's).
+ */
+#define PEERNET_STREAM_RESET_APP_MIN 16
+
+/**
+ * Longest reset reason sent, in bytes (a longer one is cut at a UTF-8 character
+ * boundary).
+ */
+#define PEERNET_STREAM_REASON_MAX 255
+
+/**
+ * Bytes of a reason buffer that always suffices for `peernet_stream_reset_info`.
+ */
+#define PEERNET_STREAM_REASON_SIZE 256
+
+/**
+ * Most bytes one `peernet_stream_read` returns (a larger `cap` is fine; the read is
+ * then short, as stream reads may be).
+ */
+#define PEERNET_STREAM_READ_MAX (64 * 1024)
+
+/**
  * Result of every fallible function. 0 is success; on anything else
  * `peernet_last_error()` describes what went wrong on the calling thread.
  * Values are stable; new codes are only ever appended.
@@ -233,6 +279,14 @@ typedef enum peernet_status {
    * error names it and the holder's pid. Stop that node or use another directory.
    */
   PEERNET_ERR_BUSY = 16,
+  /**
+   * The stream was reset: by the peer (its code and reason are in the last error
+   * and in `peernet_stream_reset_info`), or refused when it was opened (no stream
+   * handler of that name, not authorized: code `PEERNET_STREAM_RESET_REFUSED`; too
+   * many streams: `PEERNET_STREAM_RESET_TOO_MANY_STREAMS`). Nothing more can be read
+   * or written on it; free it.
+   */
+  PEERNET_ERR_STREAM_RESET = 17,
 } peernet_status;
 
 /**
@@ -393,6 +447,15 @@ typedef struct peernet_node peernet_node;
  * undefined behaviour, because the pointer is a token the library looks up, not memory.
  */
 typedef struct peernet_responder peernet_responder;
+
+/**
+ * Opaque: one bidirectional byte stream with one peer, from `peernet_stream_open` or
+ * handed to a stream handler (`peernet_expose_stream`). The caller owns it and frees
+ * it with `peernet_stream_free`, exactly once. Every function taking a stream is
+ * thread-safe: one thread may read while another writes, and a reset (or the free of
+ * an unfinished stream) from a third wakes both.
+ */
+typedef struct peernet_stream peernet_stream;
 
 /**
  * An X25519 public key: a node's identity. Plain bytes; copy it freely.
@@ -763,6 +826,32 @@ typedef struct peernet_event {
  * must be quick and must not block. Records logged from inside it are dropped.
  */
 typedef void (*peernet_log_fn)(void *user_data, int level, const char *target, const char *message);
+
+/**
+ * A stream handler: runs on a library thread (the blocking pool: it may block as long
+ * as it likes, also with inline callbacks configured) once per stream a trusted,
+ * authorized peer opens to it. `stream` is owned by the handler from then on: it may
+ * use it during the call, or keep it and use it from any thread later, and frees it
+ * with `peernet_stream_free` exactly once. `from` (the opener, also
+ * `peernet_stream_peer`) is valid only during the call.
+ */
+typedef void (*peernet_stream_handler_fn)(void *user_data,
+                                          const struct peernet_key *from,
+                                          struct peernet_stream *stream);
+
+/**
+ * Completion of `peernet_stream_read_async`: runs exactly once on a library thread (it
+ * may block and may call any `peernet_*` function, `peernet_stream_free` of its stream
+ * included). `PEERNET_OK` with `len` > 0: `data` holds the bytes read; `PEERNET_OK`
+ * with `len` 0 (`data` NULL): the end of the stream; any other status (`data` NULL,
+ * `len` 0) is the error `peernet_stream_read` would have returned, and
+ * `peernet_last_error()` inside the callback describes it. `data` is valid only during
+ * the call.
+ */
+typedef void (*peernet_stream_read_fn)(void *user_data,
+                                       enum peernet_status status,
+                                       const uint8_t *data,
+                                       size_t len);
 
 #ifdef __cplusplus
 extern "C" {
@@ -1649,6 +1738,236 @@ enum peernet_status peernet_verification_words(const struct peernet_node *node,
                                                const struct peernet_key *key,
                                                char *buf,
                                                size_t len);
+
+/**
+ * Opens a stream to the stream handler `name` (1–255 bytes of UTF-8) of the peer
+ * `key`, which must be trusted and connected. Blocks only until the open is queued
+ * (no round trip): a refusal by the peer (no such stream handler, not authorized, too
+ * many streams) shows up on the first read or write that reaches it, as
+ * `PEERNET_ERR_STREAM_RESET` with code `PEERNET_STREAM_RESET_REFUSED` or
+ * `PEERNET_STREAM_RESET_TOO_MANY_STREAMS`. Write first, then read: bytes written
+ * before the peer accepted are sent once it has.
+ *
+ * Ownership: on success `*out` is a stream the caller owns (free it with
+ * `peernet_stream_free`, also after the node was freed); on failure `*out` is NULL.
+ * Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL, bad name), `PEERNET_ERR_UNTRUSTED_PEER`,
+ * `PEERNET_ERR_NOT_CONNECTED`, `PEERNET_ERR_OVERLOADED` (this node has its maximum of
+ * streams open to that peer), `PEERNET_ERR_CLOSED`. Thread-safe; may be called from
+ * callbacks.
+ *
+ * # Safety
+ * `node` is NULL or live; `key` is NULL or readable; `name` is NULL or a
+ * NUL-terminated string; `out` is NULL or writable.
+ */
+enum peernet_status peernet_stream_open(struct peernet_node *node,
+                                        const struct peernet_key *key,
+                                        const char *name,
+                                        struct peernet_stream **out_stream);
+
+/**
+ * Reads what the peer wrote: blocks until at least one byte is there, the peer
+ * finished its direction, or `timeout_ms` passed (0: only what is already there;
+ * `PEERNET_WAIT_FOREVER`: no deadline). On `PEERNET_OK`, `*got` bytes (1 to
+ * min(`cap`, `PEERNET_STREAM_READ_MAX`)) were copied to `buf`; `*got` == 0 with
+ * `PEERNET_OK` is the end of the stream (the peer called `peernet_stream_finish`;
+ * reading again gives the end again). On any error `*got` is 0.
+ * Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL, `cap` 0),
+ * `PEERNET_ERR_TIMEOUT` (nothing came; the stream stays usable),
+ * `PEERNET_ERR_STREAM_RESET` (the peer reset it or refused the open: the last error
+ * names its code and reason, `peernet_stream_reset_info` gives them typed),
+ * `PEERNET_ERR_CLOSED` (the connection or the node closed first),
+ * `PEERNET_ERR_INVALID_ARGUMENT` also once this side reset the stream. Thread-safe
+ * (one thread may read while another writes); may be called from callbacks.
+ *
+ * # Safety
+ * `stream` is NULL or live; `buf` is NULL or `cap` writable bytes; `got` is NULL or
+ * writable.
+ */
+enum peernet_status peernet_stream_read(struct peernet_stream *stream,
+                                        uint8_t *buf,
+                                        size_t cap,
+                                        uint32_t timeout_ms,
+                                        size_t *got);
+
+/**
+ * Writes up to `len` bytes of `data` (copied): blocks until the stream has room for at
+ * least one byte (flow control: the peer's receive window) or `timeout_ms` passed (0:
+ * only what fits now; `PEERNET_WAIT_FOREVER`: no deadline). On `PEERNET_OK` `*written`
+ * (1 to `len`; 0 only for `len` 0) bytes were taken; write the rest again.
+ * Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL, NULL data with `len` > 0; after
+ * `peernet_stream_finish` or this side's reset), `PEERNET_ERR_TIMEOUT` (no room
+ * came; nothing taken),
+ * `PEERNET_ERR_STREAM_RESET` (as `peernet_stream_read`), `PEERNET_ERR_CLOSED`.
+ * `*written` is 0 on any error. Thread-safe; may be called from callbacks.
+ *
+ * # Safety
+ * `stream` is NULL or live; `data` is NULL or `len` readable bytes; `written` is NULL
+ * or writable.
+ */
+enum peernet_status peernet_stream_write(struct peernet_stream *stream,
+                                         const uint8_t *data,
+                                         size_t len,
+                                         uint32_t timeout_ms,
+                                         size_t *written);
+
+/**
+ * Half-closes the stream: this side writes no more; the peer reads what was written,
+ * then the end (`*got` == 0). Reading goes on until the peer finishes too. Returns at
+ * once (the written bytes drain in the background, also after `peernet_stream_free`);
+ * a second finish does nothing.
+ * Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL; this side reset the stream),
+ * `PEERNET_ERR_STREAM_RESET`, `PEERNET_ERR_CLOSED`. Thread-safe.
+ *
+ * # Safety
+ * `stream` is NULL or live.
+ */
+enum peernet_status peernet_stream_finish(struct peernet_stream *stream);
+
+/**
+ * Aborts the stream both ways: what is buffered is dropped, the peer's reads and
+ * writes fail with `PEERNET_ERR_STREAM_RESET` carrying `code` and `reason` (NULL =
+ * ""; UTF-8, cut to `PEERNET_STREAM_REASON_MAX` bytes at a character boundary), and
+ * this side's later reads, writes and finish fail with
+ * `PEERNET_ERR_INVALID_ARGUMENT`; reads and writes blocked on other threads return at
+ * once. Applications use codes from `PEERNET_STREAM_RESET_APP_MIN` (16) up. Resetting
+ * twice, or a stream that already ended, does nothing. The stream still has to be
+ * freed.
+ * Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL stream, reason not UTF-8; nothing is
+ * reset). Thread-safe.
+ *
+ * # Safety
+ * `stream` is NULL or live; `reason` is NULL or a NUL-terminated string.
+ */
+enum peernet_status peernet_stream_reset(struct peernet_stream *stream,
+                                         uint32_t code,
+                                         const char *reason);
+
+/**
+ * Frees a stream; NULL is a no-op. A stream not finished (`peernet_stream_finish`)
+ * is reset with `PEERNET_STREAM_RESET_CANCELLED` (as dropping a Rust `Stream` does); a
+ * finished one still delivers what was written, and later input is discarded.
+ * Calls other threads started before the free stay memory-safe (they hold the
+ * stream until they return): on an unfinished stream they return at once
+ * (`PEERNET_ERR_INVALID_ARGUMENT`: reset by this side); on a finished one a blocked
+ * read waits for data, the end or its timeout as before. The pointer is invalid
+ * afterwards. Works after the stream's node was freed. Thread-safe.
+ *
+ * # Safety
+ * `stream` is NULL or a stream from `peernet_stream_open` or a stream handler, freed
+ * only once.
+ */
+void peernet_stream_free(struct peernet_stream *stream);
+
+/**
+ * Writes the key of the stream's peer to `*out`. With a NULL argument it does nothing
+ * and sets the last error. Thread-safe.
+ *
+ * # Safety
+ * `stream` is NULL or live; `out` is NULL or writable.
+ */
+void peernet_stream_peer(const struct peernet_stream *stream, struct peernet_key *out_key);
+
+/**
+ * The name of the stream handler the stream was opened to (NULL for a NULL stream).
+ * Owned by the stream: valid until `peernet_stream_free`. Thread-safe.
+ *
+ * # Safety
+ * `stream` is NULL or live.
+ */
+const char *peernet_stream_name(const struct peernet_stream *stream);
+
+/**
+ * The stream's id, unique among the streams of its connection (odd when the dialing
+ * side opened it; for logs); 0 for NULL. Thread-safe.
+ *
+ * # Safety
+ * `stream` is NULL or live.
+ */
+uint64_t peernet_stream_id(const struct peernet_stream *stream);
+
+/**
+ * The peer's reset, typed: once a read, write or finish on this stream returned
+ * `PEERNET_ERR_STREAM_RESET`, writes the peer's code to `*code` and its reason
+ * (NUL-terminated, cut at a UTF-8 boundary to fit; `PEERNET_STREAM_REASON_SIZE`
+ * always suffices) into `reason` of `len` bytes (`reason` may be NULL with `len` 0).
+ * Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL stream or code; no reset reported on
+ * this stream yet: `*code` untouched, `reason` the empty string). Thread-safe.
+ *
+ * # Safety
+ * `stream` is NULL or live; `code` is NULL or writable; `reason` is NULL or `len`
+ * writable bytes.
+ */
+enum peernet_status peernet_stream_reset_info(const struct peernet_stream *stream,
+                                              uint32_t *code,
+                                              char *reason,
+                                              size_t len);
+
+/**
+ * Exposes a stream handler `name` (1–255 bytes of UTF-8; a namespace of its own,
+ * apart from `peernet_expose`'s) to trusted peers; other peers' opens, and opens to names nobody exposed, are reset
+ * with `PEERNET_STREAM_RESET_REFUSED` (default deny).
+ *
+ * `handler` runs on a library thread for every stream opened to it (see
+ * `peernet_stream_handler_fn`): it owns the `peernet_stream *` it is given and may
+ * keep it past the call. `authorize` (NULL = every trusted peer) runs first, on the
+ * same thread; false refuses the stream (reset with `PEERNET_STREAM_RESET_REFUSED`).
+ *
+ * Ownership: as `peernet_expose`: on success the library owns the registration;
+ * `user_data` is passed back untouched from library threads; `free_user_data`
+ * (nullable) runs exactly once, after `peernet_revoke_stream` or in
+ * `peernet_node_free`, once no callback using `user_data` is running (streams the
+ * handler kept do not delay it). On failure nothing is registered and
+ * `free_user_data` is not called.
+ *
+ * Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL node/name/handler, bad name),
+ * `PEERNET_ERR_ALREADY_EXISTS`, `PEERNET_ERR_CLOSED`. Thread-safe.
+ *
+ * # Safety
+ * `node` is NULL or live; `name` is NULL or a NUL-terminated string; the functions
+ * follow the signatures above and do not unwind.
+ */
+enum peernet_status peernet_expose_stream(struct peernet_node *node,
+                                          const char *name,
+                                          peernet_stream_handler_fn handler,
+                                          peernet_authorize_fn authorize,
+                                          void *user_data,
+                                          peernet_free_fn free_user_data);
+
+/**
+ * Removes a stream handler: opens to it are refused (`PEERNET_STREAM_RESET_REFUSED`)
+ * from now on; streams it already accepted go on. Its `free_user_data` runs once no
+ * call of it is running.
+ * Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL, no stream handler of that name),
+ * `PEERNET_ERR_CLOSED`. Thread-safe; may be called from inside the handler.
+ *
+ * # Safety
+ * `node` is NULL or live; `name` is NULL or a NUL-terminated string.
+ */
+enum peernet_status peernet_revoke_stream(struct peernet_node *node, const char *name);
+
+/**
+ * Starts one read of at most `max` bytes (bounded by `PEERNET_STREAM_READ_MAX`) and
+ * returns at once; `done` runs exactly once (if and only if this returns
+ * `PEERNET_OK`) on a library thread with what `peernet_stream_read` would have
+ * returned after waiting up to `timeout_ms` (`PEERNET_WAIT_FOREVER`: no deadline):
+ * bytes, the end, or the error (see `peernet_stream_read_fn`). It also runs when an
+ * unfinished stream is freed meanwhile (`PEERNET_ERR_INVALID_ARGUMENT`, as for a
+ * blocked read) or its node is freed (`PEERNET_ERR_CLOSED`; `peernet_node_free` waits
+ * for it). The stream's memory stays
+ * valid for the read until `done` returns. `user_data` is passed back untouched and
+ * never freed by the library. Start the next read from `done` to read on.
+ * Errors (then `done` never runs): `PEERNET_ERR_INVALID_ARGUMENT` (NULL stream or
+ * done, `max` 0), `PEERNET_ERR_CLOSED` (the stream's node is freed or being freed).
+ * Thread-safe; may be called from callbacks.
+ *
+ * # Safety
+ * `stream` is NULL or live; `done` does not unwind.
+ */
+enum peernet_status peernet_stream_read_async(struct peernet_stream *stream,
+                                              size_t max,
+                                              uint32_t timeout_ms,
+                                              peernet_stream_read_fn done,
+                                              void *user_data);
 
 #ifdef __cplusplus
 }  // extern "C"

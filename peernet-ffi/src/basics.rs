@@ -62,6 +62,7 @@ pub extern "C" fn peernet_status_str(status: i32) -> *const c_char {
             14 => "PEERNET_ERR_CLOSED\0",
             15 => "PEERNET_ERR_INTERNAL\0",
             16 => "PEERNET_ERR_BUSY\0",
+            17 => "PEERNET_ERR_STREAM_RESET\0",
             _ => "PEERNET_ERR_UNKNOWN\0",
         };
         Ok(s.as_ptr().cast::<c_char>())

@@ -62,6 +62,7 @@ pub(crate) fn status_of(e: &Error) -> peernet_status {
         Error::AlreadyExists(_) => PEERNET_ERR_ALREADY_EXISTS,
         Error::Closed(_) => PEERNET_ERR_CLOSED,
         Error::Busy { .. } => PEERNET_ERR_BUSY,
+        Error::StreamReset { .. } => PEERNET_ERR_STREAM_RESET,
         _ => PEERNET_ERR_INTERNAL,
     }
 }
@@ -103,6 +104,12 @@ impl FfiReturn for u16 {
 }
 
 impl FfiReturn for u32 {
+    fn on_error(_: peernet_status) -> Self {
+        0
+    }
+}
+
+impl FfiReturn for u64 {
     fn on_error(_: peernet_status) -> Self {
         0
     }

@@ -26,6 +26,8 @@ mod peers;
 mod responders;
 mod runtime;
 mod signal;
+mod streams;
+mod streams_callbacks;
 
 pub use addresses::*;
 pub use basics::*;
@@ -35,4 +37,6 @@ pub use metrics::*;
 pub use node::*;
 pub use pairing::*;
 pub use peers::*;
+pub use streams::*;
+pub use streams_callbacks::*;
 pub use types::*;

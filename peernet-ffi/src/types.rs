@@ -46,10 +46,16 @@ pub enum peernet_status {
     /// Another node (in this process or another) holds the data directory; the last
     /// error names it and the holder's pid. Stop that node or use another directory.
     PEERNET_ERR_BUSY = 16,
+    /// The stream was reset: by the peer (its code and reason are in the last error
+    /// and in `peernet_stream_reset_info`), or refused when it was opened (no stream
+    /// handler of that name, not authorized: code `PEERNET_STREAM_RESET_REFUSED`; too
+    /// many streams: `PEERNET_STREAM_RESET_TOO_MANY_STREAMS`). Nothing more can be read
+    /// or written on it; free it.
+    PEERNET_ERR_STREAM_RESET = 17,
 }
 
 /// Number of status codes (one past the largest value).
-pub const PEERNET_STATUS_COUNT: i32 = 17;
+pub const PEERNET_STATUS_COUNT: i32 = 18;
 
 /// An X25519 public key: a node's identity. Plain bytes; copy it freely.
 #[repr(C)]

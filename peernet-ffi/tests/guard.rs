@@ -118,6 +118,18 @@ fn every_export_is_guarded() {
         "peernet_set_event_callback",
         "peernet_next_event",
         "peernet_set_logger",
+        "peernet_stream_open",
+        "peernet_stream_read",
+        "peernet_stream_write",
+        "peernet_stream_read_async",
+        "peernet_stream_finish",
+        "peernet_stream_reset",
+        "peernet_stream_reset_info",
+        "peernet_stream_free",
+        "peernet_stream_peer",
+        "peernet_stream_name",
+        "peernet_expose_stream",
+        "peernet_revoke_stream",
     ];
     for f in spec {
         assert!(

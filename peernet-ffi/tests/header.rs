@@ -52,6 +52,8 @@ fn header_is_up_to_date() {
         "peernet_node_start",
         "PEERNET_ABI_VERSION",
         "peernet_next_event",
+        "peernet_stream_open",
+        "PEERNET_ERR_STREAM_RESET",
     ] {
         assert!(fresh.contains(needle), "{needle} missing from the header");
     }

@@ -1,6 +1,7 @@
 /* Shared helpers of the C suite (test_peernet.c and the topic files it includes: calls.c,
- * callbacks.c, events.c, first_hour.c, pairing.c): the temporary root, node and pair
- * set-up, the echo handler. One translation unit, so everything here stays static. */
+ * callbacks.c, events.c, first_hour.c, pairing.c, streams.c, streams_async.c): the
+ * temporary root, node and pair set-up, the echo handler. One translation unit, so
+ * everything here stays static. */
 #ifndef PEERNET_TEST_SUITE_H
 #define PEERNET_TEST_SUITE_H
 

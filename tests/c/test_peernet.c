@@ -1,9 +1,9 @@
 /* C test suite of libpeernet: calls the exported functions as a C program does.
  * Every node listens on 127.0.0.1 with a short heartbeat. Prints "N passed, N failed".
- * The topics live in calls.c, callbacks.c, events.c, first_hour.c and pairing.c, all
- * included here (one translation unit, helpers in suite.h); this file holds the
- * lifecycle tests (versions, errors, keys, config, node lifecycle), the logger, metrics,
- * the inline-callback rerun and main(). */
+ * The topics live in calls.c, callbacks.c, events.c, first_hour.c, pairing.c,
+ * streams.c and streams_async.c, all included here (one translation unit, helpers in
+ * suite.h); this file holds the lifecycle tests (versions, errors, keys, config, node
+ * lifecycle), the logger, metrics, the inline-callback rerun and main(). */
 #include "suite.h"
 
 /* ---------- tests ---------- */
@@ -237,6 +237,8 @@ typedef struct test_case {
 
 #include "first_hour.c"
 #include "pairing.c"
+#include "streams.c"
+#include "streams_async.c"
 
 static const test_case TESTS[] = {
     /* first: peernet-core's dialer/discovery tasks may outlive peernet_node_free by up to
@@ -274,6 +276,16 @@ static const test_case TESTS[] = {
     {"node_address", test_node_address},
     {"event_fd", test_event_fd},
     {"pairing_by_ticket", test_pairing_by_ticket},
+    {"stream_echo", test_stream_echo},
+    {"stream_half_close", test_stream_half_close},
+    {"stream_reset", test_stream_reset},
+    {"stream_refused", test_stream_refused},
+    {"stream_read_timeout", test_stream_read_timeout},
+    {"stream_read_async", test_stream_read_async},
+    {"stream_free", test_stream_free},
+    {"stream_bad_arguments", test_stream_bad_arguments},
+    {"stream_from_call_handler", test_stream_from_call_handler},
+    {"stream_inline_callbacks", test_stream_inline_callbacks},
 };
 
 int main(int argc, char **argv) {

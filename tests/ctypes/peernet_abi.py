@@ -31,6 +31,7 @@ STATUS = [
     "PEERNET_ERR_CLOSED",
     "PEERNET_ERR_INTERNAL",
     "PEERNET_ERR_BUSY",
+    "PEERNET_ERR_STREAM_RESET",
 ]
 for _i, _n in enumerate(STATUS):
     globals()[_n.replace("PEERNET_", "")] = _i
@@ -94,6 +95,12 @@ RPC_FN = C.CFUNCTYPE(
 )
 EVENT_FN = C.CFUNCTYPE(None, C.c_void_p, C.c_int, C.POINTER(Key), C.c_char_p)
 LOG_FN = C.CFUNCTYPE(None, C.c_void_p, C.c_int, C.c_char_p, C.c_char_p)
+StreamP = C.c_void_p
+STREAM_HANDLER_FN = C.CFUNCTYPE(None, C.c_void_p, C.POINTER(Key), StreamP)
+STREAM_READ_FN = C.CFUNCTYPE(None, C.c_void_p, Status, C.POINTER(C.c_uint8), C.c_size_t)
+WAIT_FOREVER = 0xFFFFFFFF
+STREAM_RESET_CANCELLED, STREAM_RESET_REFUSED, STREAM_RESET_TOO_MANY_STREAMS = 0, 1, 2
+STREAM_REASON_SIZE = 256
 
 KeyP = C.POINTER(Key)
 Bytes = C.c_char_p  # bodies are passed as (const uint8_t *, size_t); c_char_p accepts bytes
@@ -158,6 +165,28 @@ _PROTOS = {
     "peernet_next_event": (Status, [NodeP, C.c_uint32, C.POINTER(Event)]),
     "peernet_event_fd": (C.c_int, [NodeP]),
     "peernet_set_logger": (Status, [LOG_FN, C.c_void_p, C.c_int]),
+    "peernet_stream_open": (Status, [NodeP, KeyP, C.c_char_p, C.POINTER(StreamP)]),
+    "peernet_stream_read": (
+        Status, [StreamP, C.c_void_p, C.c_size_t, C.c_uint32, C.POINTER(C.c_size_t)]
+    ),
+    "peernet_stream_write": (
+        Status, [StreamP, Bytes, C.c_size_t, C.c_uint32, C.POINTER(C.c_size_t)]
+    ),
+    "peernet_stream_finish": (Status, [StreamP]),
+    "peernet_stream_reset": (Status, [StreamP, C.c_uint32, C.c_char_p]),
+    "peernet_stream_reset_info": (
+        Status, [StreamP, C.POINTER(C.c_uint32), C.c_char_p, C.c_size_t]
+    ),
+    "peernet_stream_free": (None, [StreamP]),
+    "peernet_stream_peer": (None, [StreamP, KeyP]),
+    "peernet_stream_name": (C.c_char_p, [StreamP]),
+    "peernet_stream_read_async": (
+        Status, [StreamP, C.c_size_t, C.c_uint32, STREAM_READ_FN, C.c_void_p]
+    ),
+    "peernet_expose_stream": (
+        Status, [NodeP, C.c_char_p, STREAM_HANDLER_FN, AUTHORIZE_FN, C.c_void_p, FREE_FN]
+    ),
+    "peernet_revoke_stream": (Status, [NodeP, C.c_char_p]),
 }
 
 for _name, (_res, _args) in _PROTOS.items():

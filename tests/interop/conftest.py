@@ -1,15 +1,16 @@
 """Builds tests/interop/rpc_peer.c against include/peernet.h and $PEERNET_LIB, and runs
-it as a child process speaking a line protocol (see rpc_peer.c)."""
+it as a child process speaking a line protocol (see rpc_peer.c and c_peer.py)."""
 
 import os
 import pathlib
-import subprocess
 import sys
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-TIMEOUT = 10.0
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+
+import c_peer  # noqa: E402
+from c_peer import CPeer  # noqa: E402
 
 
 def _library() -> pathlib.Path:
@@ -23,69 +24,9 @@ def _library() -> pathlib.Path:
 
 @pytest.fixture(scope="session")
 def rpc_peer_binary(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
-    built = _library()
-    # The library's SONAME is libpeernet.so.<ABI_VERSION> (docs/c-api.md): lay out the
-    # names an installed copy would have.
-    abi = (ROOT / "peernet-ffi" / "ABI_VERSION").read_text().strip()
-    libdir = tmp_path_factory.mktemp("lib")
-    for name in ("libpeernet.so", f"libpeernet.so.{abi}"):
-        (libdir / name).symlink_to(built)
-    lib = libdir / "libpeernet.so"
-    out = tmp_path_factory.mktemp("bin") / "rpc_peer"
-    cmd = [
-        os.environ.get("CC", "cc"), "-std=c11", "-Wall", "-Wextra", "-Werror",
-        "-I", str(ROOT / "include"), str(ROOT / "tests/interop/rpc_peer.c"),
-        "-o", str(out), "-L", str(lib.parent), f"-Wl,-rpath,{lib.parent}", "-lpeernet",
-    ]
-    subprocess.run(cmd, check=True)
-    return out
-
-
-class CPeer:
-    """One running rpc_peer process."""
-
-    def __init__(self, binary: pathlib.Path, data_dir: pathlib.Path) -> None:
-        self.proc = subprocess.Popen(
-            [str(binary), str(data_dir)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
-        )
-        first = self._line()
-        parts = first.split()
-        assert parts[0] == "KEY" and parts[2] == "PORT", first
-        self.key_hex = parts[1]
-        self.address = f"127.0.0.1:{parts[3]}"
-
-    def _line(self) -> str:
-        assert self.proc.stdout is not None
-        # A child that hangs is killed by the fixture's finaliser; pytest-timeout
-        # bounds the test itself.
-        line = self.proc.stdout.readline()
-        assert line, "rpc_peer exited"
-        return line.rstrip("\n")
-
-    def cmd(self, text: str) -> str:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(text + "\n")
-        self.proc.stdin.flush()
-        return self._line()
-
-    def close(self) -> None:
-        try:
-            if self.proc.poll() is None:
-                try:
-                    self.cmd("quit")
-                except (AssertionError, BrokenPipeError):
-                    pass
-                try:
-                    self.proc.wait(TIMEOUT)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait()
-        finally:
-            for pipe in (self.proc.stdin, self.proc.stdout):
-                if pipe is not None:
-                    pipe.close()
-        assert self.proc.returncode == 0, f"rpc_peer exited with {self.proc.returncode}"
+    return c_peer.build(
+        _library(), tmp_path_factory.mktemp("lib"), tmp_path_factory.mktemp("bin")
+    )
 
 
 @pytest.fixture
@@ -100,6 +41,3 @@ def c_peers(rpc_peer_binary: pathlib.Path, tmp_path: pathlib.Path):  # type: ign
     yield make
     for p in made:
         p.close()
-
-
-sys.path.insert(0, str(pathlib.Path(__file__).parent))

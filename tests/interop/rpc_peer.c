@@ -1,20 +1,34 @@
-/* A C PeerNet node driven by a line protocol on stdin, for the cross-language RPC
- * test (tests/interop/test_rpc_interop.py). It prints "KEY <hex> PORT <port>" once,
- * then answers each command with one line:
+/* A C PeerNet node driven by a line protocol on stdin, for the cross-language tests
+ * (tests/interop/test_rpc_interop.py; the stream tests, tests/interop/ and
+ * tests/ctypes/test_stream_interop.py).
+ * It prints "KEY <hex> PORT <port>" once, then answers each command with one line:
  *   trust <hex>                 -> ok | err ...
  *   grant <hex> <0|1>           -> ok | err ...
  *   connect <hex> <ip:port>     -> ok | err ...
  *   rpc <hex> <module> <function> <json-args>
  *                               -> ok <json-result> | err <STATUS> <message>
  *   connected <hex>             -> yes | no
+ * Streams (one current stream at a time; see stream_peer.h):
+ *   sopen <hex> <name>          -> ok | err ...      opens the current stream
+ *   swrite <text>               -> ok | err ...      writes the text (no newline)
+ *   swritegen <len>             -> ok | err ...      writes <len> bytes of pattern()
+ *   sfinish                     -> ok | err ...
+ *   sreadall                    -> ok <len> <fnv1a64 hex> <first 32 bytes as text>
+ *                                  | err <STATUS> <message>   reads to the end
+ *   sresetinfo                  -> ok <code> <reason> | err ...
+ *   sreset <code> <reason>      -> ok | err ...
+ *   sfree                       -> ok                frees the current stream
  *   quit                        -> (exits 0)
  * Its RPC dispatcher serves module "calc": add (sums a JSON array of integers) and
- * fail (answers an error). Everything runs on 127.0.0.1. */
+ * fail (answers an error). Its stream handlers: "cecho" reads to the end, writes it all
+ * back and finishes; "creset" resets each stream with code 4242, reason "from C".
+ * Everything runs on 127.0.0.1. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "peernet.h"
+#include "stream_peer.h"
 
 static void reply_err(peernet_status st) {
     printf("err %s %s\n", peernet_status_str(st), peernet_last_error());
@@ -93,6 +107,10 @@ int main(int argc, char **argv) {
         fprintf(stderr, "dispatcher: %s\n", peernet_last_error());
         return 1;
     }
+    if (stream_peer_expose(node) != PEERNET_OK) {
+        fprintf(stderr, "stream handlers: %s\n", peernet_last_error());
+        return 1;
+    }
     peernet_key me;
     char hex[65];
     peernet_node_key(node, &me);
@@ -135,10 +153,13 @@ int main(int argc, char **argv) {
                 }
                 peernet_buffer_free(&out);
             }
+        } else if (stream_peer_command(node, line) == 0) {
+            /* a stream command; it printed its answer */
         } else {
             printf("err PEERNET_ERR_INVALID_ARGUMENT unknown command\n");
         }
     }
+    stream_peer_close();
     peernet_node_free(node);
     return 0;
 }
