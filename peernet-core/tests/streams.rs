@@ -31,6 +31,25 @@ fn echo_stream() -> StreamHandler {
     })
 }
 
+/// Exposes `name` with a handler that hands every stream, unread, to the receiver.
+fn keep_streams(
+    n: &peernet_core::Node,
+    name: &str,
+) -> tokio::sync::mpsc::UnboundedReceiver<Stream> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Stream>();
+    n.expose_stream(
+        name,
+        StreamHandler::from_async(move |s: Stream| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send(s);
+            }
+        }),
+    )
+    .unwrap();
+    rx
+}
+
 fn pattern(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i * 31 + i / 4093) as u8).collect()
 }
@@ -194,18 +213,8 @@ async fn the_peer_half_closes_first_and_this_side_still_writes() {
 #[tokio::test]
 async fn a_reader_that_never_reads_stops_the_writer_with_bounded_buffers() {
     let (a, b) = pair().await;
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Stream>();
-    b.expose_stream(
-        "lazy",
-        StreamHandler::from_async(move |s: Stream| {
-            let tx = tx.clone();
-            async move {
-                // Keep the stream, read nothing.
-                let _ = tx.send(s);
-            }
-        }),
-    )
-    .unwrap();
+    // The handler keeps the stream (it reads nothing) and hands it to the test.
+    let mut rx = keep_streams(&b, "lazy");
     let mut s = a.open_stream(&b.key(), "lazy").await.unwrap();
     let _held = rx.recv().await.unwrap();
     let chunk = vec![7u8; 64 * 1024];
@@ -230,17 +239,7 @@ async fn a_reader_that_never_reads_stops_the_writer_with_bounded_buffers() {
 #[tokio::test]
 async fn closing_the_connection_fails_open_streams_with_closed() {
     let (a, b) = pair().await;
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Stream>();
-    b.expose_stream(
-        "hold",
-        StreamHandler::from_async(move |s: Stream| {
-            let tx = tx.clone();
-            async move {
-                let _ = tx.send(s);
-            }
-        }),
-    )
-    .unwrap();
+    let mut rx = keep_streams(&b, "hold");
     let mut s = a.open_stream(&b.key(), "hold").await.unwrap();
     s.write_all(b"x").await.unwrap();
     let mut theirs = rx.recv().await.unwrap();
@@ -419,17 +418,7 @@ async fn two_gib_on_one_stream_while_ten_thousand_calls_run() {
 #[tokio::test]
 async fn the_seventeenth_open_stream_is_overloaded_until_one_ends() {
     let (a, b) = pair().await;
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Stream>();
-    b.expose_stream(
-        "hold",
-        StreamHandler::from_async(move |s: Stream| {
-            let tx = tx.clone();
-            async move {
-                let _ = tx.send(s);
-            }
-        }),
-    )
-    .unwrap();
+    let mut rx = keep_streams(&b, "hold");
     let mut open = Vec::new();
     for _ in 0..16 {
         open.push(a.open_stream(&b.key(), "hold").await.unwrap());

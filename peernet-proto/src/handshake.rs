@@ -20,6 +20,16 @@ use crate::frame::HANDSHAKE_FRAME_LIMIT;
 use crate::hello::Hello;
 use crate::{Key, ProtoError};
 
+/// Which side of the handshake a connection was (the connection machine and the stream
+/// table both follow it: the confirmation of spec 3.4, the parity of stream ids).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// Opened the TCP connection; waits for the responder's confirming Ping (spec 3.4).
+    Initiator,
+    /// Accepted it; sends the confirming Ping as its first frame.
+    Responder,
+}
+
 /// The Noise prologue; it fixes the major protocol version.
 pub const PROLOGUE: &[u8] = b"peernet/1";
 /// The Noise protocol name.

@@ -191,7 +191,7 @@ fn closing_the_connection_aborts_every_stream_before_closed() {
     );
     assert!(matches!(
         p.a.open_stream("files"),
-        Err(StreamError::Unavailable(_))
+        Err(StreamError::ConnectionClosed)
     ));
 }
 
@@ -200,10 +200,7 @@ fn streams_are_used_only_when_both_hellos_announce_them() {
     let mut p = Pair::new(with_streams(), Config::default());
     p.confirm();
     assert!(!p.a.streams_negotiated() && !p.b.streams_negotiated());
-    assert_eq!(
-        p.a.open_stream("files"),
-        Err(StreamError::Unavailable("the peer does not speak streams"))
-    );
+    assert_eq!(p.a.open_stream("files"), Err(StreamError::NotNegotiated));
     // Calls are unaffected.
     let id = p.a.call(p.now, "echo", b"hi", SEC).unwrap();
     p.a_to_b();

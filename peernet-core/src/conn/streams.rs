@@ -24,13 +24,11 @@ pub(super) struct Links {
 /// A machine refusal as the API's error.
 pub(super) fn stream_error(e: StreamError, conn: &Conn) -> Error {
     match e {
-        StreamError::Unavailable("the connection is closed") => conn.closed_error(),
-        StreamError::Unavailable("the connection is draining") => {
-            Error::Closed(CloseReason::Duplicate)
-        }
-        StreamError::Unavailable(why) => Error::StreamReset {
+        StreamError::ConnectionClosed => conn.closed_error(),
+        StreamError::Draining => Error::Closed(CloseReason::Duplicate),
+        e @ StreamError::NotNegotiated => Error::StreamReset {
             code: RESET_REFUSED,
-            reason: why.to_owned(),
+            reason: e.to_string(),
         },
         StreamError::BadName(why) => Error::InvalidArgument(format!("stream name: {why}")),
         StreamError::TooManyStreams { .. } | StreamError::Backlog { .. } => Error::Overloaded,

@@ -44,6 +44,7 @@ use crate::channel::{RecvCipher, SendCipher};
 use crate::envelope::{Envelope, GoodbyeReason, Outcome};
 use crate::frame::DEFAULT_MAX_FRAME_LEN;
 use crate::handshake::Handshake;
+pub use crate::handshake::Side;
 use crate::heartbeat::Heartbeat;
 use crate::hello::Hello;
 use crate::stream::{StreamConfig, StreamEvent, StreamTable, FEATURE_STREAMS};
@@ -67,15 +68,6 @@ pub const MAX_QUEUED_EVENTS: usize = 4096;
 /// drained ([`Connection::drain`]) on both sides.
 pub fn keep_new(new_initiator: &Key, old_initiator: &Key) -> bool {
     new_initiator <= old_initiator
-}
-
-/// Which side of the handshake this connection was.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Side {
-    /// Opened the TCP connection; waits for the responder's confirming Ping (spec 3.4).
-    Initiator,
-    /// Accepted it; sends the confirming Ping as its first frame.
-    Responder,
 }
 
 /// A call id: for calls this side starts, chosen by the machine (1, 2, 3, ...); for

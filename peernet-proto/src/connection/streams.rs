@@ -30,11 +30,9 @@ impl Connection {
 
     fn table(&mut self) -> Result<&mut StreamTable, StreamError> {
         if self.closed.is_some() {
-            return Err(StreamError::Unavailable("the connection is closed"));
+            return Err(StreamError::ConnectionClosed);
         }
-        self.streams
-            .as_mut()
-            .ok_or(StreamError::Unavailable("the peer does not speak streams"))
+        self.streams.as_mut().ok_or(StreamError::NotNegotiated)
     }
 
     /// Opens a stream to the peer's stream handler `name` (see
@@ -42,7 +40,7 @@ impl Connection {
     /// losing duplicate).
     pub fn open_stream(&mut self, name: &str) -> Result<u64, StreamError> {
         if self.drain.is_some() {
-            return Err(StreamError::Unavailable("the connection is draining"));
+            return Err(StreamError::Draining);
         }
         self.table()?.open(name)
     }

@@ -199,9 +199,14 @@ pub enum StreamError {
     IdsExhausted,
     /// The handler name is not 1..=255 bytes.
     BadName(&'static str),
-    /// The connection cannot carry a new stream: it is closed or draining, or the peer
-    /// does not speak streams (its Hello lacks the feature bit); the text says which.
-    Unavailable(&'static str),
+    /// The connection is closed: no stream call can be made on it.
+    ConnectionClosed,
+    /// The connection is draining as the losing duplicate (spec 5.1): it opens no new
+    /// stream; open it on the peer's other connection.
+    Draining,
+    /// The peer does not speak streams (its Hello lacks the feature bit), or this side
+    /// did not enable them.
+    NotNegotiated,
 }
 
 impl fmt::Display for StreamError {
@@ -232,7 +237,9 @@ impl fmt::Display for StreamError {
                 f.write_str("stream ids exhausted on this connection: open a new connection")
             }
             StreamError::BadName(why) => write!(f, "bad stream handler name: {why}"),
-            StreamError::Unavailable(why) => write!(f, "no stream possible: {why}"),
+            StreamError::ConnectionClosed => f.write_str("the connection is closed"),
+            StreamError::Draining => f.write_str("the connection is draining"),
+            StreamError::NotNegotiated => f.write_str("the peer does not speak streams"),
         }
     }
 }

@@ -2,9 +2,10 @@
 //! connection, with per-stream credit flow control and a scheduler that keeps calls
 //! and other streams moving while one stream is busy (docs/protocol.md, "Streams").
 //!
-//! Sans-IO and self-contained, to be embedded in the connection machine
-//! ([`crate::connection`]): one [`StreamTable`] per connection, driven like the machine
-//! itself, with no clock (the stream layer has no timer: a dead peer is the heartbeat's
+//! Sans-IO and self-contained, embedded in the connection machine
+//! (`peernet_proto::connection`, which depends on this module, not the other way
+//! round): one [`StreamTable`] per connection, driven like the machine itself, with no
+//! clock (the stream layer has no timer: a dead peer is the heartbeat's
 //! business).
 //!
 //! ```text
@@ -23,7 +24,7 @@
 //!
 //! 1. Hello: set [`FEATURE_STREAMS`] in the local Hello's `features` when streams are
 //!    enabled; at `from_handshake`, make a table only if [`negotiated`] (with the
-//!    connection's [`Side`](crate::connection::Side) and a `StreamConfig` in the
+//!    connection's [`Side`](crate::handshake::Side) and a `StreamConfig` in the
 //!    machine's `Config`).
 //! 2. Receive: for an opened plaintext with [`stream_tag`] `Some` and a table, call
 //!    [`StreamTable::handle_envelope`] instead of `Envelope::decode`; on `Err(v)` with

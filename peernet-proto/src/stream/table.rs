@@ -7,8 +7,8 @@ use super::sched::Scheduler;
 use super::state::{Fin, Read, Stream};
 use super::wire::{cut_utf8, MAX_REASON_LEN};
 use super::{StreamConfig, StreamError, StreamEvent, RESET_CANCELLED};
-use crate::connection::Side;
 use crate::envelope::validate_name;
+use crate::handshake::Side;
 
 /// A small message waiting for the transmit path, ahead of any data.
 #[derive(Debug)]

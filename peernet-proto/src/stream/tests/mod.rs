@@ -9,7 +9,7 @@ mod transfer;
 mod vectors;
 
 use super::*;
-use crate::connection::Side;
+use crate::handshake::Side;
 
 /// The initiator's table `a` and the responder's `b`.
 struct Pair {
