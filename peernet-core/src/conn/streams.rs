@@ -135,8 +135,12 @@ impl Links {
         }
         self.move_out(machine, id, &mut st);
         self.move_in(machine, id, &mut st);
-        if !machine.streams().is_some_and(|t| t.contains(id)) && st.ended.is_none() {
-            // Ended both ways (or the machine forgot it): nothing more will come.
+        let gone = !machine.streams().is_some_and(|t| t.contains(id));
+        if gone && st.ended.is_none() && st.fin_sent && st.remote_end {
+            // Ended normally both ways: the machine forgot it, nothing more will come.
+            // A stream that left the machine any other way (the peer's reset, the
+            // connection's close) has its event still queued behind this poke, or
+            // `close_all` to come: that ends it with the right error.
             st.done = true;
             st.remote_end = true;
             st.wake(&sh);
@@ -191,10 +195,13 @@ impl Links {
             match r {
                 Ok(Read::Bytes(_)) => {}
                 Ok(Read::Blocked) => return,
-                Ok(Read::End) | Err(_) => {
+                Ok(Read::End) => {
                     st.remote_end = true;
                     return;
                 }
+                // Not in the machine any more (reset, aborted): not an end of data;
+                // the event that removed it ends the handle.
+                Err(_) => return,
             }
         }
     }
@@ -209,5 +216,111 @@ impl Links {
             }
             st.wake(&sh);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! A poke the driver handles after the machine removed a stream and before the
+    //! event saying why is dispatched (a parked send holds dispatch back, or the close
+    //! and the poke came in one batch of commands): the handle must end with the
+    //! event's error, not look finished or read a clean end of data.
+    use std::time::Instant;
+
+    use peernet_proto::connection::{Config, Event};
+    use peernet_proto::envelope::GoodbyeReason;
+    use peernet_proto::handshake::Handshake;
+    use peernet_proto::hello::Hello;
+    use peernet_proto::stream::{StreamConfig, FEATURE_STREAMS};
+    use peernet_proto::Key;
+    use std::time::Duration;
+    use tokio::sync::mpsc;
+
+    use super::*;
+
+    fn machines() -> (Connection, Connection) {
+        let config = Config {
+            streams: Some(StreamConfig::default()),
+            ..Config::default()
+        };
+        let mut hello = Hello::new(config.max_frame_len, 7000);
+        hello.features |= FEATURE_STREAMS;
+        let mut i = Handshake::initiator(&[1; 32], &hello).unwrap();
+        let mut r = Handshake::responder(&[2; 32], &hello).unwrap();
+        r.read_m1(&i.write_m1().unwrap()).unwrap();
+        i.read_m2(&r.write_m2().unwrap()).unwrap();
+        r.read_m3(&i.write_m3().unwrap()).unwrap();
+        let now = Instant::now();
+        let a = Connection::from_handshake(now, i, &hello, config).unwrap();
+        let b = Connection::from_handshake(now, r, &hello, config).unwrap();
+        (a, b)
+    }
+
+    fn shuttle(from: &mut Connection, to: &mut Connection) {
+        let mut buf = Vec::new();
+        from.poll_transmit(&mut buf);
+        to.handle_bytes(Instant::now(), &buf);
+    }
+
+    /// `a`'s stream linked to a handle, open on `b` too.
+    fn linked() -> (Connection, Connection, Links, Stream, Arc<Shared>) {
+        let (mut a, mut b) = machines();
+        let id = a.open_stream("s").unwrap();
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let shared = Shared::new(id, true, tx);
+        let mut links = Links::default();
+        links.map.insert(id, Arc::clone(&shared));
+        let stream = Stream::new(Arc::clone(&shared), Key::from_bytes([2; 32]), "s".into());
+        for _ in 0..3 {
+            shuttle(&mut b, &mut a);
+            shuttle(&mut a, &mut b);
+        }
+        while a.poll_event().is_some() {}
+        (a, b, links, stream, shared)
+    }
+
+    #[test]
+    fn a_poke_after_the_close_and_before_its_event_ends_the_stream_as_closed() {
+        let (mut a, _b, mut links, stream, shared) = linked();
+        a.close(GoodbyeReason::Closing).unwrap();
+        links.pump(&mut a, stream.id());
+        {
+            let st = lock(&shared.state);
+            assert!(!st.done && !st.remote_end && st.ended.is_none(), "{st:?}");
+        }
+        // The Aborted event, dispatched now, gives the error every write sees.
+        let aborted = std::iter::from_fn(|| a.poll_event())
+            .any(|e| matches!(e, Event::Stream(StreamEvent::Aborted { .. })));
+        assert!(aborted);
+        links.end(
+            stream.id(),
+            Ended::Closed(CloseReason::Local("closed".into())),
+        );
+        let r = stream.write_blocking(b"x", Some(Duration::ZERO));
+        assert!(matches!(r, Err(Error::Closed(_))), "{r:?}");
+    }
+
+    #[test]
+    fn a_poke_after_the_peers_reset_and_before_its_event_reads_the_reset_not_an_end() {
+        let (mut a, mut b, mut links, stream, shared) = linked();
+        b.stream_reset(stream.id(), 77, "no").unwrap();
+        shuttle(&mut b, &mut a);
+        links.pump(&mut a, stream.id());
+        {
+            let st = lock(&shared.state);
+            assert!(!st.done && !st.remote_end && st.ended.is_none(), "{st:?}");
+        }
+        let reset = std::iter::from_fn(|| a.poll_event()).find_map(|e| match e {
+            Event::Stream(StreamEvent::Reset { code, reason, .. }) => Some((code, reason)),
+            _ => None,
+        });
+        let (code, reason) = reset.unwrap();
+        links.end(stream.id(), Ended::Reset { code, reason });
+        let mut buf = [0u8; 4];
+        let r = stream.read_blocking(&mut buf, Some(Duration::ZERO));
+        assert!(
+            matches!(r, Err(Error::StreamReset { code: 77, .. })),
+            "{r:?}"
+        );
     }
 }
