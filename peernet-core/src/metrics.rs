@@ -10,6 +10,7 @@
 //! key: per-peer figures are read through [`Node::peers`](crate::Node::peers).
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -71,12 +72,13 @@ fn get(c: &AtomicU64) -> u64 {
 }
 
 impl HandlerCounters {
-    /// A call arrived for this handler; returns its start time when counting is on.
-    pub(crate) fn call(&self, on: bool) -> Option<Instant> {
-        on.then(|| {
+    /// A call arrived for this handler: counted when `on`; returns `on` (whether its
+    /// answer is to be timed).
+    pub(crate) fn call(&self, on: bool) -> bool {
+        if on {
             inc(&self.calls);
-            Instant::now()
-        })
+        }
+        on
     }
 
     /// A send arrived for this handler.
@@ -93,11 +95,10 @@ impl HandlerCounters {
         }
     }
 
-    /// The handler of a call started at `start` returned: `None` for a result, or the
-    /// error status it ended with.
-    pub(crate) fn done(&self, start: Option<Instant>, failed: Option<CallStatus>) {
-        let Some(start) = start else { return };
-        let us = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
+    /// A call this handler ran was answered `took` after it was read: `failed` is
+    /// `None` for a result, or the error status it ended with.
+    pub(crate) fn done(&self, took: Duration, failed: Option<CallStatus>) {
+        let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
         let i = LATENCY_BUCKETS_US.partition_point(|&b| b < us);
         inc(&self.buckets[i]);
         self.sum_us.fetch_add(us, Ordering::Relaxed);
@@ -127,6 +128,25 @@ impl HandlerCounters {
             latency_buckets: buckets,
             latency_sum: Duration::from_micros(get(&self.sum_us)),
         }
+    }
+}
+
+/// One timed call on its way back to the driver with its answer. The driver reads
+/// the clock once per turn: a call's time runs from the turn that read it to the turn
+/// that queued its answer, so timing costs no clock read of its own.
+#[derive(Debug)]
+pub(crate) struct CallTiming {
+    pub hc: Arc<HandlerCounters>,
+    /// The driver's clock when it read the call.
+    pub start: Instant,
+    pub failed: Option<CallStatus>,
+}
+
+impl CallTiming {
+    /// The answer was queued at `end` (the driver's clock).
+    pub(crate) fn record(self, end: Instant) {
+        self.hc
+            .done(end.saturating_duration_since(self.start), self.failed);
     }
 }
 
@@ -320,10 +340,11 @@ pub struct HandlerMetrics {
     pub handler_failed: u64,
     /// Calls answered `Overloaded` (the handler was not run).
     pub overloaded: u64,
-    /// Cumulative counts of handler run times at most each of
+    /// Cumulative counts of call times (from this node reading the call to queuing its
+    /// answer: the handler's run plus its waits) at most each of
     /// [`LATENCY_BUCKETS_US`], then `+Inf` (the number of calls timed).
     pub latency_buckets: Vec<u64>,
-    /// Total handler run time of the calls timed.
+    /// Total time of the calls timed.
     pub latency_sum: Duration,
 }
 
@@ -334,15 +355,15 @@ mod tests {
     #[test]
     fn latency_lands_in_the_first_bucket_not_below_it() {
         let c = HandlerCounters::default();
-        let start = c.call(true);
-        c.done(start, None);
+        assert!(c.call(true));
+        c.done(Duration::ZERO, None);
         let s = c.snapshot("x");
         assert_eq!(s.calls, 1);
         assert_eq!(s.latency_buckets.last(), Some(&1));
         assert_eq!(s.latency_buckets.len(), LATENCY_BUCKETS_US.len() + 1);
         // Off: nothing counted, nothing timed.
         let off = HandlerCounters::default();
-        assert!(off.call(false).is_none());
+        assert!(!off.call(false));
         assert_eq!(off.snapshot("x").calls, 0);
     }
 }

@@ -191,7 +191,7 @@ fn handlers(o: &mut Out, hs: &[HandlerMetrics]) {
     o.family(
         "peernet_handler_latency_seconds",
         "histogram",
-        "Handler run time of calls, by handler name.",
+        "Time from reading a call to queuing its answer, by handler name.",
     );
     for h in hs {
         let name = h.name.as_str();

@@ -8,7 +8,38 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::*;
-use peernet_core::{AddressSource, Error, Node, UdpDiscoveryConfig};
+use peernet_core::{AddressSource, Error, Handler, Node, Request, UdpDiscoveryConfig};
+
+/// A call's time runs from this node reading it to queuing its answer, on the driver's
+/// clock: a handler that takes 40 ms lands in the 50 ms bucket (not in the first one,
+/// as it would if the driver used the clock it read before waiting for the answer).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_handler_is_timed_from_read_to_answer() {
+    let (a, b) = pair().await;
+    b.expose(
+        "slow",
+        Handler::from_async(|r: Request| async move {
+            tokio::time::sleep(Duration::from_millis(40)).await;
+            Ok(r.body)
+        }),
+    )
+    .unwrap();
+    a.call(&b.key(), "slow", b"x", T).await.unwrap();
+    let m = b.metrics();
+    let slow = m.handlers.iter().find(|h| h.name == "slow").unwrap();
+    let at_most = |us: u64| {
+        let i = peernet_core::LATENCY_BUCKETS_US
+            .iter()
+            .position(|&b| b == us)
+            .unwrap();
+        slow.latency_buckets[i]
+    };
+    assert_eq!(slow.calls, 1);
+    assert_eq!(at_most(25_000), 0, "{slow:?}");
+    assert_eq!(slow.latency_buckets.last(), Some(&1), "{slow:?}");
+    assert!(slow.latency_sum >= Duration::from_millis(40), "{slow:?}");
+    assert!(slow.latency_sum < T, "{slow:?}");
+}
 
 /// An untrusted dial is counted as `untrusted` by the node that refuses it (and by the
 /// dialer, which learns it was refused), never as `ok`.

@@ -209,6 +209,8 @@ impl Driver {
                 cmd = self.cmds.recv() => {
                     // `Conn` holds the sender as long as the driver runs.
                     if let Some(cmd) = cmd {
+                        // The turn's clock was read before the wait.
+                        self.now = Instant::now();
                         self.on_command(cmd);
                     }
                 }
@@ -275,8 +277,10 @@ impl Driver {
             if !self.machine.wants_read() {
                 return;
             }
+            // Also the turn's clock: what this read dispatches was read now.
+            self.now = Instant::now();
             let (machine, stream) = (&mut self.machine, &self.stream);
-            let now = Instant::now().into_std();
+            let now = self.now.into_std();
             let more = READ_SCRATCH.with_borrow_mut(|buf| match stream.try_read(buf) {
                 Ok(0) => {
                     machine.handle_eof();
@@ -329,7 +333,11 @@ impl Driver {
                 id,
                 outcome,
                 budget,
+                timing,
             } => {
+                if let Some(t) = timing {
+                    t.record(self.now);
+                }
                 self.answer(id, outcome);
                 self.held.extend(budget);
             }
@@ -403,7 +411,9 @@ impl Driver {
             };
             match ev {
                 Event::CallArrived { id, name, body } if !revoked => {
-                    if let Some(o) = serve::on_call(&self.host, &self.conn, id, name, body) {
+                    if let Some(o) =
+                        serve::on_call(&self.host, &self.conn, id, name, body, self.now)
+                    {
                         self.answer(id, o);
                     }
                 }

@@ -30,7 +30,7 @@ use tokio::time::Instant;
 
 use crate::error::{CloseReason, Error, Result};
 use crate::handlers::{Handler, Revoked};
-use crate::metrics::{Counters, HandlerCounters};
+use crate::metrics::{CallTiming, Counters, HandlerCounters};
 use crate::rpc::RpcDispatcher;
 use pending::{Callback, Waiter};
 
@@ -99,6 +99,8 @@ pub(crate) enum Cmd {
         id: CallId,
         outcome: CallOutcome,
         budget: Option<OwnedSemaphorePermit>,
+        /// The call's timing, recorded when the driver queues the answer.
+        timing: Option<CallTiming>,
     },
     /// Close after a Goodbye with this reason.
     Close(GoodbyeReason),
@@ -135,6 +137,15 @@ impl Stats {
     pub(crate) fn count(&self, on: bool, c: &AtomicU64) {
         if on {
             c.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// [`Stats::count`] for a counter only the connection's driver writes (`calls_in`,
+    /// `sends_in`): a plain load and store, no locked read-modify-write, since no
+    /// other thread adds to it (readers see it whole either way).
+    pub(crate) fn count_driver(&self, on: bool, c: &AtomicU64) {
+        if on {
+            c.store(c.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
         }
     }
 }
@@ -414,7 +425,7 @@ impl Conn {
     /// are bounded by the caller's `max_frame` (from its Hello): one too large for it
     /// becomes `HandlerFailed("reply too large: ...")` naming the size and the limit, so
     /// the caller learns why (the connection stays).
-    pub(crate) async fn reply(&self, id: CallId, outcome: CallOutcome) {
+    pub(crate) async fn reply(&self, id: CallId, outcome: CallOutcome, timing: Option<CallTiming>) {
         let payload = match &outcome {
             CallOutcome::Ok(v) => v.len(),
             CallOutcome::HandlerFailed(m) => m.len(),
@@ -452,6 +463,7 @@ impl Conn {
             id,
             outcome,
             budget: Some(budget),
+            timing,
         });
     }
 

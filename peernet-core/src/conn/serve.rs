@@ -9,10 +9,11 @@ use std::sync::Arc;
 use peernet_proto::connection::{CallId, CallOutcome, MAX_ERROR_MESSAGE};
 use peernet_proto::rpc::{RpcRequest, RPC_HANDLER};
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
+use tokio::time::Instant;
 
 use super::{Conn, Host, RpcAccess};
 use crate::handlers::{Handled, Request, RequestKind, Revoked};
-use crate::metrics::{CallStatus, HandlerCounters};
+use crate::metrics::{CallStatus, CallTiming, HandlerCounters};
 use crate::rpc::RpcCall;
 
 /// Answers `Overloaded` (the handler `hc` counts is not run).
@@ -41,20 +42,21 @@ fn outcome(conn: &Conn, handled: Handled) -> CallOutcome {
     }
 }
 
-/// The peer called `name`. `Some(answer)` when the driver answers at once (no such
-/// handler, a serving limit, RPC refused); `None` when a handler task was started,
-/// which answers through [`Conn::reply`].
+/// The peer called `name`, read by the driver at `now`. `Some(answer)` when the driver
+/// answers at once (no such handler, a serving limit, RPC refused); `None` when a
+/// handler task was started, which answers through [`Conn::reply`].
 pub(super) fn on_call(
     host: &Arc<dyn Host>,
     conn: &Arc<Conn>,
     id: CallId,
     name: String,
     body: Vec<u8>,
+    now: Instant,
 ) -> Option<CallOutcome> {
     let on = conn.metrics;
-    conn.stats.count(on, &conn.stats.calls_in);
+    conn.stats.count_driver(on, &conn.stats.calls_in);
     if name == RPC_HANDLER {
-        return on_rpc(host, conn, id, &body);
+        return on_rpc(host, conn, id, &body, now);
     }
     let Some((handler, hc)) = host.handler(&name) else {
         let unknown = &host.counters().unknown;
@@ -68,7 +70,7 @@ pub(super) fn on_call(
     let Some(bytes) = conn.try_inbound(body.len()) else {
         return overloaded(conn, &hc);
     };
-    let start = hc.call(on);
+    let timed = hc.call(on);
     let req = Request {
         from: conn.info.peer,
         name,
@@ -78,9 +80,13 @@ pub(super) fn on_call(
     let conn = Arc::clone(conn);
     tokio::spawn(async move {
         let handled = handler.handle(req, &conn.revoked).await;
-        hc.done(start, handled.status());
+        let timing = timed.then(|| CallTiming {
+            hc,
+            start: now,
+            failed: handled.status(),
+        });
         conn.stats.calls_served.fetch_add(1, Ordering::Relaxed);
-        conn.reply(id, outcome(&conn, handled)).await;
+        conn.reply(id, outcome(&conn, handled), timing).await;
         drop((permit, bytes));
     });
     None
@@ -88,7 +94,13 @@ pub(super) fn on_call(
 
 /// Spec 6: rights first (Forbidden whether or not a dispatcher is set), then the
 /// dispatcher (NoSuchHandler), then the body.
-fn on_rpc(host: &Arc<dyn Host>, conn: &Arc<Conn>, id: CallId, body: &[u8]) -> Option<CallOutcome> {
+fn on_rpc(
+    host: &Arc<dyn Host>,
+    conn: &Arc<Conn>,
+    id: CallId,
+    body: &[u8],
+    now: Instant,
+) -> Option<CallOutcome> {
     let peer = conn.info.peer;
     let (on, hc) = (conn.metrics, Arc::clone(&host.counters().rpc));
     let dispatcher = match host.rpc(&peer) {
@@ -112,7 +124,7 @@ fn on_rpc(host: &Arc<dyn Host>, conn: &Arc<Conn>, id: CallId, body: &[u8]) -> Op
     let Some(bytes) = conn.try_inbound(req.args.len()) else {
         return overloaded(conn, &hc);
     };
-    let start = hc.call(on);
+    let timed = hc.call(on);
     let call = RpcCall {
         from: peer,
         module: req.module.to_owned(),
@@ -122,9 +134,13 @@ fn on_rpc(host: &Arc<dyn Host>, conn: &Arc<Conn>, id: CallId, body: &[u8]) -> Op
     let conn = Arc::clone(conn);
     tokio::spawn(async move {
         let handled = dispatcher.handle(call, &conn.revoked).await;
-        hc.done(start, handled.status());
+        let timing = timed.then(|| CallTiming {
+            hc,
+            start: now,
+            failed: handled.status(),
+        });
         conn.stats.calls_served.fetch_add(1, Ordering::Relaxed);
-        conn.reply(id, outcome(&conn, handled)).await;
+        conn.reply(id, outcome(&conn, handled), timing).await;
         drop((permit, bytes));
     });
     None
@@ -148,7 +164,7 @@ impl SendLane {
             tracing::debug!(peer = %conn.info.peer.fingerprint(), "send to peernet.rpc dropped");
             return;
         }
-        conn.stats.count(conn.metrics, &conn.stats.sends_in);
+        conn.stats.count_driver(conn.metrics, &conn.stats.sends_in);
         let tx = self.tx.get_or_insert_with(|| {
             let (tx, rx) = mpsc::unbounded_channel();
             let lane = (Arc::clone(host), conn.revoked.clone(), conn.metrics);

@@ -32,9 +32,9 @@ class HandlerMetrics:
     handler_failed: int = 0
     overloaded: int = 0
     latency_buckets: tuple[int, ...] = ()
-    """Cumulative counts of run times at most each of :data:`LATENCY_BUCKETS`, then +Inf."""
+    """Cumulative counts of call times (read to answer queued) at most each of :data:`LATENCY_BUCKETS`, then +Inf."""
     latency_sum: float = 0.0
-    """Total handler run time in seconds."""
+    """Total time of the timed calls in seconds."""
 
 
 @dataclass(frozen=True)
