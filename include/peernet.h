@@ -550,7 +550,7 @@ typedef struct peernet_node_metrics {
    */
   uint32_t version;
   /**
-   * 1 when counting is on (`peernet_config_set_metrics`), else 0.
+   * 1 when counting is on now (`peernet_config_set_metrics`, `peernet_set_metrics`), else 0.
    */
   uint64_t enabled;
   /**
@@ -1325,6 +1325,17 @@ enum peernet_status peernet_rpc_call(struct peernet_node *node,
  */
 enum peernet_status peernet_metrics(struct peernet_node *node,
                                     struct peernet_node_metrics *out_metrics);
+
+/**
+ * Turns the node's metrics counting on (`on` true) or off while it runs, for it and
+ * every connection (it starts as `peernet_config_set_metrics` set). What was counted
+ * stays; while off nothing new is counted; `enabled` in `peernet_metrics` tells which.
+ * Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL), `PEERNET_ERR_CLOSED`. Thread-safe.
+ *
+ * # Safety
+ * `node` is NULL or live.
+ */
+enum peernet_status peernet_set_metrics(struct peernet_node *node, bool on);
 
 /**
  * The node's metrics in OpenMetrics text format (per-handler figures included; ends

@@ -58,20 +58,11 @@ pub fn mutual_trust(a: &Node, b: &Node) -> Result<()> {
     b.trust(&a.key(), None)
 }
 
-/// Two nodes, `a` connected to `b`, with an async `echo` handler on `b`.
+/// Two nodes, `a` connected to `b`, with an async `echo` handler on `b` (metrics on:
+/// the default).
 pub async fn echo_pair() -> Result<(Node, Node)> {
-    echo_pair_metrics(true).await
-}
-
-/// `echo_pair` with `NodeConfig::metrics` set to `metrics` on both nodes.
-pub async fn echo_pair_metrics(metrics: bool) -> Result<(Node, Node)> {
-    let with = |listen| {
-        let mut c = config(listen);
-        c.metrics = metrics;
-        c
-    };
-    let a = Node::start(with(true)).await?;
-    let b = Node::start(with(true)).await?;
+    let a = Node::start(config(true)).await?;
+    let b = Node::start(config(true)).await?;
     mutual_trust(&a, &b)?;
     b.expose(
         "echo",

@@ -22,7 +22,7 @@ pub struct PerFlavour {
     pub call_rtt: Option<Latency>,
     /// PeerNet pipelined calls per second.
     pub call_rate: Option<f64>,
-    /// The same with metrics (on, off): the pair of rounds with the median on/off ratio.
+    /// The same with metrics (on, off): one pair of nodes, counting switched in slices.
     pub metrics_cost: Option<(f64, f64)>,
     /// PeerNet send throughput, bytes per second.
     pub send_bps: Option<f64>,

@@ -112,6 +112,7 @@ pub struct NodeConfig {
     pub auto_connect: bool,
     /// Keep the metrics counters (`Node::metrics`; default true). Off skips the
     /// counting on the hot path; only the per-peer traffic counters remain.
+    /// `Node::set_metrics` changes it while the node runs.
     pub metrics: bool,
     /// Speak streams (`Node::open_stream`, `Node::expose_stream`; default true): the
     /// Hello announces them, and a connection uses them when the peer's does too.

@@ -9,7 +9,7 @@
 //! discovery) and per-handler figures are counted here. No figure is labelled by peer
 //! key: per-peer figures are read through [`Node::peers`](crate::Node::peers).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -153,8 +153,9 @@ impl CallTiming {
 /// Node-wide counters (see the module comment for what lives where).
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
-    /// False when `NodeConfig::metrics` is off: nothing new is counted.
-    pub on: bool,
+    /// False while counting is off (`NodeConfig::metrics`, `Node::set_metrics`):
+    /// nothing new is counted. Shared with every connection.
+    switch: Arc<AtomicBool>,
     handshakes: [AtomicU64; 5],
     reconnects: AtomicU64,
     duplicates: AtomicU64,
@@ -186,43 +187,58 @@ pub(crate) struct ClosedTotals {
 impl Counters {
     pub(crate) fn new(on: bool) -> Counters {
         Counters {
-            on,
+            switch: Arc::new(AtomicBool::new(on)),
             ..Counters::default()
         }
     }
 
+    /// Whether counting is on now.
+    pub(crate) fn on(&self) -> bool {
+        self.switch.load(Ordering::Relaxed)
+    }
+
+    /// Turns counting on or off for the node and all its connections.
+    pub(crate) fn set(&self, on: bool) {
+        self.switch.store(on, Ordering::Relaxed);
+    }
+
+    /// The switch, for a connection to read.
+    pub(crate) fn switch(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.switch)
+    }
+
     pub(crate) fn handshake(&self, r: HandshakeResult) {
-        if self.on {
+        if self.on() {
             inc(&self.handshakes[r as usize]);
         }
     }
 
     pub(crate) fn reconnect(&self) {
-        if self.on {
+        if self.on() {
             inc(&self.reconnects);
         }
     }
 
     pub(crate) fn duplicate(&self) {
-        if self.on {
+        if self.on() {
             inc(&self.duplicates);
         }
     }
 
     pub(crate) fn datagram_in(&self) {
-        if self.on {
+        if self.on() {
             inc(&self.discovery_in);
         }
     }
 
     pub(crate) fn datagram_out(&self) {
-        if self.on {
+        if self.on() {
             inc(&self.discovery_out);
         }
     }
 
     pub(crate) fn datagram_dropped(&self, why: DiscoveryDrop) {
-        if self.on {
+        if self.on() {
             inc(&self.discovery_dropped[why as usize]);
         }
     }
@@ -232,7 +248,7 @@ impl Counters {
         let h = |r: HandshakeResult| get(&self.handshakes[r as usize]);
         let c = &self.closed;
         NodeMetrics {
-            enabled: self.on,
+            enabled: self.on(),
             handshakes_ok: h(HandshakeResult::Ok),
             handshakes_untrusted: h(HandshakeResult::Untrusted),
             handshakes_timeout: h(HandshakeResult::Timeout),
@@ -268,8 +284,9 @@ impl Counters {
 #[non_exhaustive]
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NodeMetrics {
-    /// Whether counting is on (`NodeConfig::metrics`); when off, every counter stays 0
-    /// except the traffic counters peers already kept (bytes, frames, calls served).
+    /// Whether counting is on now (`NodeConfig::metrics`, `Node::set_metrics`); while
+    /// off, no counter moves except the traffic counters peers always keep (bytes,
+    /// frames, calls served).
     pub enabled: bool,
     /// Handshakes (inbound and outbound) that authenticated a trusted peer.
     pub handshakes_ok: u64,

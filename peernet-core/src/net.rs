@@ -52,7 +52,7 @@ pub(crate) fn setup(shared: &Shared, outbound: bool, remote: SocketAddr) -> Setu
             send_timeout: c.send_timeout,
             max_concurrent_calls: c.max_concurrent_calls,
             inbound_bytes: c.max_inbound_bytes,
-            metrics: c.metrics,
+            metrics: shared.counters.switch(),
         },
     }
 }

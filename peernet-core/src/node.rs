@@ -467,6 +467,15 @@ impl Node {
         crate::metrics_node::snapshot(&self.shared)
     }
 
+    /// Turns the metrics counting on or off while the node runs, for it and every
+    /// connection (it starts as [`NodeConfig::metrics`](crate::NodeConfig::metrics)
+    /// says). What was counted stays in the snapshot; while off nothing new is
+    /// counted (a call already read when it changes may still be timed).
+    /// [`NodeMetrics::enabled`] tells which it is.
+    pub fn set_metrics(&self, on: bool) {
+        self.shared.counters.set(on);
+    }
+
     /// The same snapshot in OpenMetrics text format (ends with `# EOF`), for a
     /// Prometheus scrape or a log line. Labels are fixed sets and handler names; never
     /// a peer key.

@@ -243,3 +243,39 @@ async fn a_confirmed_address_is_remembered_across_a_restart() {
     assert_eq!(p.addresses[0].addr, addr(&b));
     assert_eq!(p.addresses[0].source, AddressSource::Remembered);
 }
+
+/// `set_metrics` turns counting off and on again on a live connection, on both sides:
+/// what was counted stays, nothing is counted while off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn set_metrics_stops_and_resumes_counting_on_a_live_connection() {
+    let (a, b) = pair().await;
+    let calls = |n: &Node| {
+        let m = n.metrics();
+        let echo = m
+            .handlers
+            .iter()
+            .find(|h| h.name == "echo")
+            .map(|h| h.calls);
+        (m.enabled, m.calls_out, m.calls_in, echo.unwrap_or(0))
+    };
+    for _ in 0..3 {
+        a.call(&b.key(), "echo", b"x", T).await.unwrap();
+    }
+    a.set_metrics(false);
+    b.set_metrics(false);
+    for _ in 0..5 {
+        a.call(&b.key(), "echo", b"x", T).await.unwrap();
+    }
+    assert_eq!(calls(&a), (false, 3, 0, 0));
+    assert_eq!(calls(&b), (false, 0, 3, 3));
+    a.set_metrics(true);
+    b.set_metrics(true);
+    for _ in 0..2 {
+        a.call(&b.key(), "echo", b"x", T).await.unwrap();
+    }
+    assert_eq!(calls(&a), (true, 5, 0, 0));
+    assert_eq!(calls(&b), (true, 0, 5, 5));
+    assert!(b
+        .metrics_text()
+        .contains("peernet_handler_calls_total{handler=\"echo\"} 5\n"));
+}

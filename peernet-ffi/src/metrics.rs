@@ -30,7 +30,7 @@ pub struct peernet_node_metrics {
     pub size: u32,
     /// Out: the layout version the library filled.
     pub version: u32,
-    /// 1 when counting is on (`peernet_config_set_metrics`), else 0.
+    /// 1 when counting is on now (`peernet_config_set_metrics`, `peernet_set_metrics`), else 0.
     pub enabled: u64,
     /// Handshakes that authenticated a trusted peer.
     pub handshakes_ok: u64,
@@ -224,6 +224,24 @@ pub unsafe extern "C" fn peernet_metrics(
         };
         // SAFETY: contract above.
         unsafe { fill_versioned(out_metrics, &full) }?;
+        Ok(peernet_status::PEERNET_OK)
+    })
+}
+
+/// Turns the node's metrics counting on (`on` true) or off while it runs, for it and
+/// every connection (it starts as `peernet_config_set_metrics` set). What was counted
+/// stays; while off nothing new is counted; `enabled` in `peernet_metrics` tells which.
+/// Errors: `PEERNET_ERR_INVALID_ARGUMENT` (NULL), `PEERNET_ERR_CLOSED`. Thread-safe.
+///
+/// # Safety
+/// `node` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn peernet_set_metrics(node: *mut peernet_node, on: bool) -> peernet_status {
+    ffi_guard!({
+        // SAFETY: contract above.
+        let n = unsafe { peernet_node::acquire(node) }?;
+        n.check_open()?;
+        n.node.set_metrics(on);
         Ok(peernet_status::PEERNET_OK)
     })
 }

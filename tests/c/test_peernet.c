@@ -227,6 +227,16 @@ static void test_metrics(void) {
     peernet_key stranger;
     memset(&stranger, 7, sizeof stranger);
     CHECK_STATUS(peernet_peer_detail(p.a, &stranger, &d), PEERNET_ERR_NOT_CONNECTED);
+    /* switched off while running: nothing more is counted, what was stays */
+    CHECK_OK(peernet_set_metrics(p.a, false));
+    CHECK_OK(peernet_call(p.a, &p.kb, "echo", (const uint8_t *)"ping", 4, 5000, NULL));
+    CHECK_OK(peernet_metrics(p.a, &m));
+    CHECK(m.enabled == 0 && m.calls_out == 10);
+    CHECK_OK(peernet_set_metrics(p.a, true));
+    CHECK_OK(peernet_call(p.a, &p.kb, "echo", (const uint8_t *)"ping", 4, 5000, NULL));
+    CHECK_OK(peernet_metrics(p.a, &m));
+    CHECK(m.enabled == 1 && m.calls_out == 11);
+    CHECK_STATUS(peernet_set_metrics(NULL, true), PEERNET_ERR_INVALID_ARGUMENT);
     pair_free(&p);
 }
 

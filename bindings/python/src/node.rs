@@ -412,6 +412,12 @@ impl NodeHandle {
         Ok(crate::metrics::metrics(&n))
     }
 
+    /// Metrics counting on or off while the node runs.
+    fn set_metrics(&self, py: Python<'_>, on: bool) -> PyResult<()> {
+        self.node(py)?.set_metrics(on);
+        Ok(())
+    }
+
     /// Metrics in OpenMetrics text format.
     fn metrics_text(&self, py: Python<'_>) -> PyResult<String> {
         Ok(self.node(py)?.metrics_text())

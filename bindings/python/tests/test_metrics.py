@@ -49,6 +49,23 @@ def test_ten_calls_are_ten_calls_out_and_in(pair: tuple[peernet.Node, peernet.No
     assert [x.source for x in d.addresses] == ["manual"]
 
 
+def test_set_metrics_switches_counting_while_running(
+    pair: tuple[peernet.Node, peernet.Node],
+) -> None:
+    a, b = pair
+    b.expose("echo", lambda peer, body: body)
+    a.call(b.key, "echo", b"x")
+    a.set_metrics(False)
+    a.call(b.key, "echo", b"x")
+    m = a.metrics()
+    assert (m.enabled, m.calls_out) == (False, 1)
+    a.set_metrics(True)
+    a.call(b.key, "echo", b"x")
+    m = a.metrics()
+    assert (m.enabled, m.calls_out) == (True, 2)
+    assert b.metrics().calls_in == 3
+
+
 def test_untrusted_dial_and_junk_discovery_parse_and_count(make_node: NodeFactory) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         probe.bind(("127.0.0.1", 0))

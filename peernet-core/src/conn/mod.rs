@@ -205,8 +205,8 @@ pub(crate) struct Conn {
     /// Spec 5.1: this connection lost to a duplicate; no new calls start on it.
     draining: AtomicBool,
     pub(crate) stats: Stats,
-    /// `NodeConfig::metrics`: whether the metrics counters are kept.
-    pub(crate) metrics: bool,
+    /// The node's metrics switch (`NodeConfig::metrics`, `Node::set_metrics`).
+    metrics: Arc<AtomicBool>,
     rtt_us: AtomicU32,
     /// Set by `untrust` (under the peer-table lock): the driver dispatches nothing more
     /// and no handler of this peer starts.
@@ -225,14 +225,14 @@ impl std::fmt::Debug for Conn {
 }
 
 /// Limits a connection is created with.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct ConnLimits {
     pub queue_bytes: usize,
     pub send_timeout: Duration,
     pub max_concurrent_calls: usize,
     pub inbound_bytes: usize,
-    /// `NodeConfig::metrics`.
-    pub metrics: bool,
+    /// The node's metrics switch.
+    pub metrics: Arc<AtomicBool>,
 }
 
 impl Conn {
@@ -266,6 +266,11 @@ impl Conn {
 
     /// The `Closed` error of an operation that found this connection ended: why it
     /// ended (the cause recorded when it closed, or the one asked for by `close`).
+    /// Whether the metrics counters are kept now.
+    pub(crate) fn metrics(&self) -> bool {
+        self.metrics.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn closed_error(&self) -> Error {
         if let Some(r) = lock(&self.closed).as_ref() {
             return Error::Closed(r.clone());
@@ -340,7 +345,7 @@ impl Conn {
     pub(crate) async fn call(&self, name: &str, body: &[u8], timeout: Duration) -> Result<Vec<u8>> {
         let deadline = Instant::now() + timeout;
         let len = self.check_size(&Envelope::Call { id: 0, name, body }, body.len())?;
-        self.stats.count(self.metrics, &self.stats.calls_out);
+        self.stats.count(self.metrics(), &self.stats.calls_out);
         let enqueue_deadline = deadline.min(Instant::now() + self.send_timeout);
         let budget = match tokio::time::timeout_at(enqueue_deadline, self.budget(len)).await {
             Err(_) if enqueue_deadline < deadline => return Err(Error::Overloaded),
@@ -392,7 +397,7 @@ impl Conn {
             });
             return;
         };
-        self.stats.count(self.metrics, &self.stats.calls_out);
+        self.stats.count(self.metrics(), &self.stats.calls_out);
         let cmd = Cmd::Call {
             name: name.to_owned(),
             body: body.to_vec(),
@@ -408,7 +413,7 @@ impl Conn {
 
     /// Queues a fire-and-forget send.
     pub(crate) async fn send(&self, name: &str, body: &[u8]) -> Result<()> {
-        self.stats.count(self.metrics, &self.stats.sends_out);
+        self.stats.count(self.metrics(), &self.stats.sends_out);
         let len = self.check_size(&Envelope::Send { name, body }, body.len())?;
         let budget = tokio::time::timeout(self.send_timeout, self.budget(len))
             .await

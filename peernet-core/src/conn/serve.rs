@@ -18,8 +18,8 @@ use crate::rpc::RpcCall;
 
 /// Answers `Overloaded` (the handler `hc` counts is not run).
 fn overloaded(conn: &Conn, hc: &HandlerCounters) -> Option<CallOutcome> {
-    hc.error(conn.metrics, CallStatus::Overloaded);
-    conn.stats.count(conn.metrics, &conn.stats.overloaded);
+    hc.error(conn.metrics(), CallStatus::Overloaded);
+    conn.stats.count(conn.metrics(), &conn.stats.overloaded);
     Some(CallOutcome::Overloaded)
 }
 
@@ -53,7 +53,7 @@ pub(super) fn on_call(
     body: Vec<u8>,
     now: Instant,
 ) -> Option<CallOutcome> {
-    let on = conn.metrics;
+    let on = conn.metrics();
     conn.stats.count_driver(on, &conn.stats.calls_in);
     if name == RPC_HANDLER {
         return on_rpc(host, conn, id, &body, now);
@@ -102,7 +102,7 @@ fn on_rpc(
     now: Instant,
 ) -> Option<CallOutcome> {
     let peer = conn.info.peer;
-    let (on, hc) = (conn.metrics, Arc::clone(&host.counters().rpc));
+    let (on, hc) = (conn.metrics(), Arc::clone(&host.counters().rpc));
     let dispatcher = match host.rpc(&peer) {
         RpcAccess::Forbidden => {
             hc.error(on, CallStatus::Forbidden);
@@ -164,10 +164,11 @@ impl SendLane {
             tracing::debug!(peer = %conn.info.peer.fingerprint(), "send to peernet.rpc dropped");
             return;
         }
-        conn.stats.count_driver(conn.metrics, &conn.stats.sends_in);
+        conn.stats
+            .count_driver(conn.metrics(), &conn.stats.sends_in);
         let tx = self.tx.get_or_insert_with(|| {
             let (tx, rx) = mpsc::unbounded_channel();
-            let lane = (Arc::clone(host), conn.revoked.clone(), conn.metrics);
+            let lane = (Arc::clone(host), conn.revoked.clone());
             tokio::spawn(send_worker(lane, rx));
             tx
         });
@@ -177,7 +178,7 @@ impl SendLane {
 
 /// Runs sends in the order they arrived on one connection; ends when the driver does.
 async fn send_worker(
-    (host, revoked, on): (Arc<dyn Host>, Revoked, bool),
+    (host, revoked): (Arc<dyn Host>, Revoked),
     mut rx: mpsc::UnboundedReceiver<Arrived>,
 ) {
     while let Some((req, _bytes)) = rx.recv().await {
@@ -185,6 +186,7 @@ async fn send_worker(
             // Trust revoked: the sends still queued are dropped, none starts.
             continue;
         }
+        let on = host.counters().on();
         let Some((handler, hc)) = host.handler(&req.name) else {
             host.counters().unknown.send(on);
             tracing::debug!(peer = %req.from.fingerprint(), name = %req.name, "send to unknown handler dropped");

@@ -367,6 +367,12 @@ class Node(StreamNodeMixin, AsyncNodeMixin, FilesMixin):
 
         return node_metrics(self._h.metrics())
 
+    def set_metrics(self, on: bool) -> None:
+        """Turns metrics counting on or off while the node runs, for it and every
+        connection (a node starts with it on). What was counted stays; while off
+        nothing new is counted; ``metrics().enabled`` tells which."""
+        self._h.set_metrics(on)
+
     def metrics_text(self) -> str:
         """The same snapshot in OpenMetrics text format (ends with ``# EOF``)."""
         return self._h.metrics_text()
