@@ -74,15 +74,15 @@ pub async fn call_rate(b: Budget) -> Result<f64> {
 }
 
 /// Pipelined calls as in `call_rate`, on one pair of nodes, with the metrics counting
-/// switched off and on (`Node::set_metrics`, both nodes) in alternating slices of half
-/// the time budget, eight of each. Returns (on, off) calls per second over all the
-/// slices of each. One pair for both settings: on the multi-thread runtime the
+/// switched off and on (`Node::set_metrics`, both nodes) in alternating slices of a
+/// tenth of the time budget, twenty of each. Returns (on, off) calls per second over
+/// all the slices of each. One pair for both settings: on the multi-thread runtime the
 /// placement of the nodes' tasks moves the rate of a fresh pair by up to ±30%, which
 /// alternating fresh pairs (the method before) could not tell from the cost of
-/// counting; here it is the same for both, and the machine's drift is spread over
-/// sixteen slices.
+/// counting; here it is the same for both, and short slices keep the machine's drift
+/// (a pair's rate wanders by as much over a few seconds) out of each off/on pair.
 pub async fn metrics_cost(b: Budget) -> Result<(f64, f64)> {
-    const SLICES: usize = 8;
+    const SLICES: usize = 20;
     let (a, srv) = nodes::echo_pair().await?;
     let a = Arc::new(a);
     let key = srv.key();
@@ -92,7 +92,7 @@ pub async fn metrics_cost(b: Budget) -> Result<(f64, f64)> {
         let on = i % 2 == 1;
         a.set_metrics(on);
         srv.set_metrics(on);
-        let bound = Bound::new(b.time / 2, b.max_count);
+        let bound = Bound::new(b.time / 10, b.max_count);
         let n = call_window(&a, key, bound).await?;
         calls[usize::from(on)] += n;
         time[usize::from(on)] += bound.elapsed();
