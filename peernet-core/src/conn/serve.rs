@@ -70,7 +70,7 @@ pub(super) fn on_call(
     let Some(bytes) = conn.try_inbound(body.len()) else {
         return overloaded(conn, &hc);
     };
-    let timed = hc.call(on);
+    hc.call(on);
     let req = Request {
         from: conn.info.peer,
         name,
@@ -80,7 +80,7 @@ pub(super) fn on_call(
     let conn = Arc::clone(conn);
     tokio::spawn(async move {
         let handled = handler.handle(req, &conn.revoked).await;
-        let timing = timed.then(|| CallTiming {
+        let timing = on.then(|| CallTiming {
             hc,
             start: now,
             failed: handled.status(),
@@ -124,7 +124,7 @@ fn on_rpc(
     let Some(bytes) = conn.try_inbound(req.args.len()) else {
         return overloaded(conn, &hc);
     };
-    let timed = hc.call(on);
+    hc.call(on);
     let call = RpcCall {
         from: peer,
         module: req.module.to_owned(),
@@ -134,7 +134,7 @@ fn on_rpc(
     let conn = Arc::clone(conn);
     tokio::spawn(async move {
         let handled = dispatcher.handle(call, &conn.revoked).await;
-        let timing = timed.then(|| CallTiming {
+        let timing = on.then(|| CallTiming {
             hc,
             start: now,
             failed: handled.status(),
